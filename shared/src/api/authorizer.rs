@@ -1,0 +1,110 @@
+//! Lambda authorizers: the WebSocket API's `$connect` REQUEST authorizer
+//! (token in the `token` query parameter: browsers cannot set headers on a
+//! WebSocket) and the HTTP API's authorizer (`Authorization: Bearer …`).
+//! Both verify the token once and pass the principal on as context.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::auth::{self, Principal};
+use crate::error::Result;
+use crate::App;
+
+/// A REQUEST authorizer event (payload format 1.0, as WebSocket APIs send).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WsAuthorizerEvent {
+    pub method_arn: String,
+    #[serde(default)]
+    pub query_string_parameters: Option<HashMap<String, String>>,
+    #[serde(default)]
+    pub headers: Option<HashMap<String, String>>,
+}
+
+/// An HTTP API authorizer event (payload format 2.0).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpAuthorizerEvent {
+    #[serde(default)]
+    pub headers: Option<HashMap<String, String>>,
+    #[serde(default)]
+    pub identity_source: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpAuthorizerResponse {
+    pub is_authorized: bool,
+    pub context: HashMap<&'static str, String>,
+}
+
+fn header<'a>(headers: &'a Option<HashMap<String, String>>, name: &str) -> Option<&'a str> {
+    headers.as_ref()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+}
+
+pub fn authorize_ws(app: &App, event: &WsAuthorizerEvent) -> Result<Value> {
+    let token = event
+        .query_string_parameters
+        .as_ref()
+        .and_then(|q| q.get("token").map(String::as_str))
+        .or_else(|| header(&event.headers, "authorization"))
+        .unwrap_or("");
+    let p = auth::authenticate(token, &app.config.jwt_secret, app.now() / 1000)?;
+    Ok(allow_policy(&p, &event.method_arn))
+}
+
+pub fn allow_policy(p: &Principal, method_arn: &str) -> Value {
+    let context: HashMap<_, _> = p.to_context().into_iter().collect();
+    json!({
+        "principalId": format!("{}:{}", p.tenant, p.id),
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{ "Action": "execute-api:Invoke", "Effect": "Allow", "Resource": method_arn }]
+        },
+        "context": context,
+    })
+}
+
+pub fn authorize_http(app: &App, event: &HttpAuthorizerEvent) -> HttpAuthorizerResponse {
+    let token = header(&event.headers, "authorization")
+        .or_else(|| event.identity_source.as_ref().and_then(|v| v.first()).map(String::as_str))
+        .unwrap_or("");
+    match auth::authenticate(token, &app.config.jwt_secret, app.now() / 1000) {
+        Ok(p) => HttpAuthorizerResponse { is_authorized: true, context: p.to_context().into_iter().collect() },
+        Err(e) => {
+            tracing::info!(error = %e, "http request not authorized");
+            HttpAuthorizerResponse { is_authorized: false, context: HashMap::new() }
+        }
+    }
+}
+
+/// The WebSocket authorizer function. A bad token fails the invocation with
+/// `Unauthorized`, which API Gateway answers with 401.
+pub async fn run_ws() -> std::result::Result<(), lambda_runtime::Error> {
+    crate::telemetry::init();
+    let app = App::from_env().await?;
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<WsAuthorizerEvent>| {
+        let app: Arc<App> = app.clone();
+        async move {
+            authorize_ws(&app, &event.payload).map_err(|e| {
+                tracing::info!(error = %e, "websocket connect not authorized");
+                lambda_runtime::Error::from("Unauthorized")
+            })
+        }
+    }))
+    .await
+}
+
+/// The HTTP authorizer function (simple responses).
+pub async fn run_http() -> std::result::Result<(), lambda_runtime::Error> {
+    crate::telemetry::init();
+    let app = App::from_env().await?;
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<HttpAuthorizerEvent>| {
+        let app: Arc<App> = app.clone();
+        async move { Ok::<_, std::convert::Infallible>(authorize_http(&app, &event.payload)) }
+    }))
+    .await
+}

@@ -1,0 +1,213 @@
+//! WebSocket API (H1): API Gateway's WebSocket proxy events, frames in, and
+//! route responses out. Actions answer on the caller's own connection (the
+//! route response); everything else reaches clients as pushed events.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::store::Connection;
+use crate::App;
+
+/// API Gateway's WebSocket proxy event (the parts Kefu reads).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WsEvent {
+    pub request_context: WsContext,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub is_base64_encoded: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WsContext {
+    pub connection_id: String,
+    #[serde(default)]
+    pub route_key: Option<String>,
+    #[serde(default)]
+    pub event_type: Option<String>,
+    /// On `$connect`: the authorizer's context, flattened with `principalId`.
+    #[serde(default)]
+    pub authorizer: HashMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WsResponse {
+    pub status_code: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+impl WsResponse {
+    pub fn ok() -> Self {
+        WsResponse { status_code: 200, body: None }
+    }
+}
+
+/// Runs a WebSocket function on raw events (`$connect`, `$disconnect`).
+pub async fn run<F, Fut>(handler: F) -> std::result::Result<(), lambda_runtime::Error>
+where
+    F: Fn(Arc<App>, WsEvent) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<WsResponse>> + Send,
+{
+    crate::telemetry::init();
+    let app = App::from_env().await?;
+    let handler = &handler;
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<WsEvent>| {
+        let app = app.clone();
+        async move {
+            Ok::<_, std::convert::Infallible>(handler(app, event.payload).await.unwrap_or_else(|e| {
+                tracing::warn!(code = e.code(), error = %e, "websocket event refused");
+                WsResponse { status_code: e.status(), body: Some(serde_json::to_string(&e.body()).unwrap_or_default()) }
+            }))
+        }
+    }))
+    .await
+}
+
+/// The envelope every client frame shares: `{"action": …, "requestId": …}`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope {
+    #[serde(default)]
+    action: Option<serde_json::Value>,
+    #[serde(default)]
+    request_id: Option<serde_json::Value>,
+}
+
+/// Runs an action route: the frame is parsed, the caller's connection looked
+/// up, `handler` called, and its result (or error) sent back as the route
+/// response, tagged with the frame's `requestId`. Errors leave the connection
+/// open and usable.
+pub async fn run_action<T, F, Fut>(handler: F) -> std::result::Result<(), lambda_runtime::Error>
+where
+    T: DeserializeOwned + Send,
+    F: Fn(Arc<App>, Connection, T) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<serde_json::Value>> + Send,
+{
+    let handler = Arc::new(handler);
+    run(move |app, event| {
+        let handler = handler.clone();
+        async move {
+            let (request_id, result) = match frame::<T>(&event) {
+                Err(e) => (None, Err(e)),
+                Ok((request_id, action, payload)) => {
+                    let result = match app.store.get_connection(&event.request_context.connection_id, app.now()).await {
+                        Ok(Some(conn)) => handler(app.clone(), conn, payload).await,
+                        Ok(None) => Err(Error::unauthorized("this connection is not registered; reconnect")),
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = &result {
+                        tracing::info!(action, code = e.code(), error = %e, "action refused");
+                    }
+                    (request_id, result)
+                }
+            };
+            Ok(reply(request_id, result))
+        }
+    })
+    .await
+}
+
+/// Splits a frame into its request id, action and typed payload.
+pub fn frame<T: DeserializeOwned>(event: &WsEvent) -> Result<(Option<serde_json::Value>, String, T)> {
+    let body = event.body.as_deref().unwrap_or("");
+    let value: serde_json::Value = super::http::parse_json(body.as_bytes())?;
+    if !value.is_object() {
+        return Err(Error::invalid("invalid_json", "a frame must be a JSON object"));
+    }
+    let env: Envelope = serde_json::from_value(value.clone()).unwrap_or(Envelope { action: None, request_id: None });
+    let action = env.action.as_ref().and_then(|a| a.as_str()).unwrap_or("").to_string();
+    let payload = serde_json::from_value(value).map_err(|e| Error::invalid("invalid_field", e.to_string()))?;
+    Ok((env.request_id, action, payload))
+}
+
+/// The route response: the result with `requestId`, or an `error` event.
+pub fn reply(request_id: Option<serde_json::Value>, result: Result<serde_json::Value>) -> WsResponse {
+    let mut body = match result {
+        Ok(v) => v,
+        Err(e) => {
+            let mut v = serde_json::to_value(e.body()).unwrap_or_default();
+            v["type"] = "error".into();
+            v
+        }
+    };
+    if let (Some(id), Some(obj)) = (request_id, body.as_object_mut()) {
+        obj.insert("requestId".into(), id);
+    }
+    // Status 200 even for errors: the error is in the frame, and the
+    // connection stays usable.
+    WsResponse { status_code: 200, body: Some(body.to_string()) }
+}
+
+/// The request id of a frame, if it has one (for `$default`'s replies).
+pub fn request_id(event: &WsEvent) -> Option<serde_json::Value> {
+    let body = event.body.as_deref()?;
+    serde_json::from_str::<Envelope>(body).ok()?.request_id
+}
+
+/// `$default`: frames no route matched. `ping` keeps an idle connection open
+/// (API Gateway closes it after 10 idle minutes); anything else is refused
+/// with a code that says why.
+pub fn default_route(event: &WsEvent) -> Result<serde_json::Value> {
+    let (_, action, _) = frame::<serde_json::Value>(event)?;
+    match action.as_str() {
+        "ping" => Ok(serde_json::json!({ "type": "pong" })),
+        "" => Err(Error::invalid("missing_field", "a frame needs an \"action\"")),
+        other => Err(Error::invalid("unknown_action", format!("unknown action {other:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(body: &str) -> WsEvent {
+        serde_json::from_value(serde_json::json!({
+            "requestContext": {"connectionId": "c1", "routeKey": "sendMessage", "eventType": "MESSAGE"},
+            "body": body, "isBase64Encoded": false
+        }))
+        .unwrap()
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Payload {
+        session_id: String,
+    }
+
+    #[test]
+    fn frames_parse_or_say_what_is_wrong() {
+        let (id, action, p) = frame::<Payload>(&event(r#"{"action":"x","requestId":"r1","sessionId":"s1"}"#)).unwrap();
+        assert_eq!((id, action.as_str(), p.session_id.as_str()), (Some("r1".into()), "x", "s1"));
+        assert_eq!(frame::<Payload>(&event("{not json")).unwrap_err().code(), "invalid_json");
+        assert_eq!(frame::<Payload>(&event("[1,2]")).unwrap_err().code(), "invalid_json");
+        let e = frame::<Payload>(&event(r#"{"action":"x","sessionId":5}"#)).unwrap_err();
+        assert_eq!(e.code(), "invalid_field");
+        assert!(e.to_string().contains("invalid type"), "{e}");
+    }
+
+    #[test]
+    fn the_default_route_pongs_or_says_why_not() {
+        assert_eq!(default_route(&event(r#"{"action":"ping"}"#)).unwrap()["type"], "pong");
+        assert_eq!(default_route(&event(r#"{"action":"dance"}"#)).unwrap_err().code(), "unknown_action");
+        assert_eq!(default_route(&event(r#"{"x":1}"#)).unwrap_err().code(), "missing_field");
+        assert_eq!(default_route(&event("hello")).unwrap_err().code(), "invalid_json");
+    }
+
+    #[test]
+    fn errors_come_back_as_error_frames_with_the_request_id() {
+        let r = reply(Some("r9".into()), Err(Error::not_found("session")));
+        let body: serde_json::Value = serde_json::from_str(r.body.as_deref().unwrap()).unwrap();
+        assert_eq!(body["type"], "error");
+        assert_eq!(body["requestId"], "r9");
+        assert_eq!(body["error"]["code"], "session_not_found");
+    }
+}

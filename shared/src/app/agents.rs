@@ -1,0 +1,185 @@
+//! Agents: admins manage them and mint their tokens; agents set their own
+//! status (A1) and maximum (A3).
+
+use serde::{Deserialize, Serialize};
+use tracing::instrument;
+
+use super::dispatch;
+use crate::api::events::{Event, Notify};
+use crate::api::views::AgentView;
+use crate::auth::{self, Principal, Role};
+use crate::domain::agent::{check_max_concurrent, check_name};
+use crate::domain::{ids, Agent, AgentStatus};
+use crate::error::{Error, Result};
+use crate::store::AgentChange;
+use crate::App;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateAgent {
+    /// Optional: chosen by the admin (e.g. an employee number).
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    pub nickname: String,
+    pub real_name: String,
+    /// `agent` (default) or `admin`.
+    #[serde(default)]
+    pub role: Option<Role>,
+    #[serde(default)]
+    pub max_concurrent: Option<i64>,
+}
+
+fn staff_role(role: Role) -> Result<Role> {
+    match role {
+        Role::Visitor => Err(Error::invalid("invalid_role", "role must be agent or admin")),
+        r => Ok(r),
+    }
+}
+
+/// `me` names the caller.
+fn resolve<'a>(who: &'a Principal, id: &'a str) -> Result<&'a str> {
+    let id = if id == "me" { who.id.as_str() } else { id };
+    ids::check("agentId", id)?;
+    Ok(id)
+}
+
+pub async fn create(app: &App, who: &Principal, req: CreateAgent) -> Result<AgentView> {
+    who.require_admin()?;
+    let agent = new_agent(app, &who.tenant, req).await?;
+    Ok(AgentView::new(&agent, app.now()))
+}
+
+/// Creates an agent in a tenant (admins through HTTP, operators through the CLI).
+pub async fn new_agent(app: &App, tenant: &str, req: CreateAgent) -> Result<Agent> {
+    check_name("nickname", &req.nickname)?;
+    check_name("realName", &req.real_name)?;
+    let id = match req.agent_id {
+        Some(id) => {
+            ids::check("agentId", &id)?;
+            if id == "me" {
+                return Err(Error::invalid("invalid_id", "agentId `me` is reserved"));
+            }
+            id
+        }
+        None => ids::new_id("a"),
+    };
+    let settings = app.store.get_tenant(tenant).await?.ok_or_else(|| Error::not_found("tenant"))?.settings;
+    let max = match req.max_concurrent {
+        Some(n) => check_max_concurrent(n)?,
+        None => settings.default_max_concurrent,
+    };
+    let role = staff_role(req.role.unwrap_or(Role::Agent))?;
+    let agent = Agent::new(tenant, &id, req.nickname.trim(), req.real_name.trim(), role, max, app.now());
+    app.store.create_agent(&agent).await?;
+    tracing::info!(tenant, agent = %id, role = role.as_str(), "agent created");
+    Ok(agent)
+}
+
+/// D4's order: idle > busy > away > invisible > offline, then by nickname.
+pub async fn list(app: &App, who: &Principal) -> Result<Vec<AgentView>> {
+    who.require_staff()?;
+    let mut agents = app.store.list_agents(&who.tenant).await?;
+    agents.sort_by(|a, b| a.status.cmp(&b.status).then_with(|| a.nickname.cmp(&b.nickname)));
+    let now = app.now();
+    Ok(agents.iter().map(|a| AgentView::new(a, now)).collect())
+}
+
+pub async fn get(app: &App, who: &Principal, id: &str) -> Result<AgentView> {
+    who.require_staff()?;
+    let id = resolve(who, id)?;
+    let agent = app.store.get_agent(&who.tenant, id).await?.ok_or_else(|| Error::not_found("agent"))?;
+    Ok(AgentView::new(&agent, app.now()))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateAgent {
+    #[serde(default)]
+    pub nickname: Option<String>,
+    #[serde(default)]
+    pub real_name: Option<String>,
+    #[serde(default)]
+    pub role: Option<Role>,
+    #[serde(default)]
+    pub max_concurrent: Option<i64>,
+}
+
+/// Admins change anything; an agent changes its own nickname and maximum.
+#[instrument(skip(app, req), fields(tenant = %who.tenant))]
+pub async fn update(app: &App, who: &Principal, id: &str, req: UpdateAgent) -> Result<AgentView> {
+    who.require_staff()?;
+    let id = resolve(who, id)?;
+    if !who.is_admin() && (id != who.id || req.real_name.is_some() || req.role.is_some()) {
+        return Err(Error::forbidden("agents may change only their own nickname and maximum"));
+    }
+    if let Some(n) = &req.nickname {
+        check_name("nickname", n)?;
+    }
+    if let Some(n) = &req.real_name {
+        check_name("realName", n)?;
+    }
+    let change = AgentChange {
+        nickname: req.nickname.map(|n| n.trim().to_string()),
+        real_name: req.real_name.map(|n| n.trim().to_string()),
+        role: req.role.map(staff_role).transpose()?,
+        max_concurrent: req.max_concurrent.map(check_max_concurrent).transpose()?,
+        ..AgentChange::default()
+    };
+    let before = app.store.get_agent(&who.tenant, id).await?.ok_or_else(|| Error::not_found("agent"))?;
+    let after = app.store.update_agent(&who.tenant, id, &change).await?;
+    changed(app, &after).await;
+    if after.max_concurrent > before.max_concurrent {
+        dispatch::drain(app, &who.tenant).await?; // B3: a raised maximum
+    }
+    Ok(AgentView::new(&after, app.now()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SetStatus {
+    pub status: AgentStatus,
+}
+
+/// A1: an agent switches its own status; turning idle drains the queue (B3).
+#[instrument(skip(app), fields(tenant = %who.tenant, agent = %who.id))]
+pub async fn set_status(app: &App, who: &Principal, req: SetStatus) -> Result<AgentView> {
+    who.require_staff()?;
+    let change = AgentChange { status: Some(req.status), ..AgentChange::default() };
+    let agent = app.store.update_agent(&who.tenant, &who.id, &change).await?;
+    tracing::info!(status = req.status.as_str(), "status changed");
+    changed(app, &agent).await;
+    if req.status == AgentStatus::Idle {
+        dispatch::drain(app, &who.tenant).await?;
+    }
+    Ok(AgentView::new(&agent, app.now()))
+}
+
+/// Every tab of the agent follows its status and maximum.
+async fn changed(app: &App, agent: &Agent) {
+    let event = Event::AgentUpdated { agent: AgentView::new(agent, app.now()), notify: Notify::none() };
+    app.push_to_agent(&agent.tenant, &agent.id, &event).await;
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Token {
+    pub token: String,
+    pub expires_at: i64,
+    pub agent_id: String,
+    pub role: Role,
+}
+
+/// An admin mints a token for an agent of its tenant.
+pub async fn mint_token(app: &App, who: &Principal, id: &str) -> Result<Token> {
+    who.require_admin()?;
+    let id = resolve(who, id)?;
+    let agent = app.store.get_agent(&who.tenant, id).await?.ok_or_else(|| Error::not_found("agent"))?;
+    Ok(token_for(app, &agent))
+}
+
+pub fn token_for(app: &App, agent: &Agent) -> Token {
+    let p = Principal { tenant: agent.tenant.clone(), id: agent.id.clone(), role: agent.role, channel: None };
+    let (token, expires_at) =
+        auth::issue(&p, &app.config.jwt_secret, app.now() / 1000, app.config.agent_token_ttl_secs);
+    Token { token, expires_at, agent_id: agent.id.clone(), role: agent.role }
+}

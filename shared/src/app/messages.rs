@@ -1,0 +1,101 @@
+//! Messages (C2, C3): send with idempotent client ids, and catch up after a
+//! reconnect.
+
+use serde::{Deserialize, Serialize};
+use tracing::instrument;
+
+use crate::api::events::{Event, Notify, NotifyKind};
+use crate::auth::{Principal, Role};
+use crate::domain::ids;
+use crate::domain::message::{Content, Message, Sender, SenderKind};
+use crate::error::{Error, Result};
+use crate::store::Appended;
+use crate::App;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendRequest {
+    pub session_id: String,
+    /// C3: the client's id for this message. Resending with the same id
+    /// returns the original message and never duplicates it.
+    pub client_msg_id: String,
+    pub message: serde_json::Value,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Sent {
+    pub message: Message,
+    /// `true`: this client message id was sent before; nothing new was stored.
+    pub duplicate: bool,
+}
+
+#[instrument(skip(app, req), fields(tenant = %who.tenant, session = %req.session_id))]
+pub async fn send(app: &App, who: &Principal, req: SendRequest) -> Result<Sent> {
+    ids::check("sessionId", &req.session_id)?;
+    ids::check("clientMsgId", &req.client_msg_id)?;
+    let content: Content =
+        serde_json::from_value(req.message).map_err(|e| Error::invalid("invalid_message", format!("message: {e}")))?;
+    let s = super::sessions::get_visible(app, who, &req.session_id).await?;
+    s.check_can_send(who)?;
+    let kind = if who.role == Role::Visitor { SenderKind::Visitor } else { SenderKind::Agent };
+    content.validate(kind, &s.channel)?;
+
+    let sender = Sender { kind, id: who.id.clone() };
+    let message = match app.store.append_message(&s, sender, &req.client_msg_id, content, app.now()).await? {
+        Appended::Duplicate(m) => return Ok(Sent { message: m, duplicate: true }),
+        Appended::New(m) => m,
+    };
+
+    // Both parties, on every connection they have (the sender's other tabs
+    // too; clients de-duplicate by `seq`).
+    let fresh = app.store.get_session(&s.tenant, &s.id).await?.unwrap_or(s);
+    if let Some(agent) = &fresh.agent_id {
+        let kind = if kind == SenderKind::Visitor { Some(NotifyKind::NewMessage) } else { None };
+        let event = Event::MessageNew {
+            session_id: &fresh.id,
+            message: &message,
+            notify: Notify { kind, unread: Some(fresh.unread) },
+        };
+        app.push_to_agent(&fresh.tenant, agent, &event).await;
+    }
+    let kind = if kind == SenderKind::Agent { Some(NotifyKind::NewMessage) } else { None };
+    let event = Event::MessageNew { session_id: &fresh.id, message: &message, notify: Notify { kind, unread: None } };
+    app.push_to_visitor(&fresh.tenant, &fresh.visitor_id, &event).await;
+    Ok(Sent { message, duplicate: false })
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Batch {
+    pub session_id: String,
+    pub messages: Vec<Message>,
+    /// More messages follow the last one returned: ask again after it.
+    pub has_more: bool,
+    /// The session's newest sequence number when read.
+    pub last_seq: u64,
+}
+
+pub const MAX_BATCH: u32 = 200;
+
+/// The `sync` action: `{"action": "sync", "sessionId", "afterSeq", "limit"}`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncRequest {
+    pub session_id: String,
+    #[serde(default)]
+    pub after_seq: u64,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// C3: everything after `after` (a client's last seen sequence number).
+pub async fn after(app: &App, who: &Principal, session_id: &str, after: u64, limit: u32) -> Result<Batch> {
+    if !(1..=MAX_BATCH).contains(&limit) {
+        return Err(Error::invalid("invalid_field", format!("limit must be from 1 to {MAX_BATCH}")));
+    }
+    let s = super::sessions::get_visible(app, who, session_id).await?;
+    let mut messages = app.store.messages_after(&s.tenant, &s.id, after, limit + 1).await?;
+    let has_more = messages.len() > limit as usize;
+    messages.truncate(limit as usize);
+    Ok(Batch { session_id: s.id, messages, has_more, last_seq: s.last_seq })
+}

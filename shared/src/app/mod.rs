@@ -1,0 +1,109 @@
+//! Kefu's use cases, one function per route, over the store traits and the
+//! notifier. Each is what a function's `main` calls.
+
+pub mod agents;
+pub mod connections;
+pub mod dispatch;
+pub mod groups;
+pub mod messages;
+pub mod sessions;
+pub mod tenants;
+pub mod visitors;
+
+use std::sync::Arc;
+
+use crate::api::events::Event;
+use crate::auth::Role;
+use crate::config::Config;
+use crate::domain::{Clock, SystemClock};
+use crate::error::Result;
+use crate::push::{ApiGateway, Delivery, Gateway, NoGateway};
+use crate::store::{Connection, DynamoStore, Store};
+
+/// What every function holds for its lifetime: built once per cold start,
+/// borrowed by every invocation.
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub gateway: Arc<dyn Gateway>,
+    pub config: Config,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl App {
+    pub async fn from_env() -> Result<Arc<App>> {
+        let config = Config::from_env()?;
+        let store = DynamoStore::from_env(config.table.clone()).await;
+        let gateway: Arc<dyn Gateway> = match &config.ws_endpoint {
+            Some(endpoint) => Arc::new(ApiGateway::new(endpoint).await),
+            None => Arc::new(NoGateway),
+        };
+        Ok(Arc::new(App { store: Arc::new(store), gateway, config, clock: Arc::new(SystemClock) }))
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Pushes to every live connection of an agent (A1: all tabs and devices).
+    pub async fn push_to_agent(&self, tenant: &str, agent_id: &str, event: &Event<'_>) {
+        self.push_to_agent_except(tenant, agent_id, event, None).await
+    }
+
+    /// As `push_to_agent`, skipping one connection: the one still inside its
+    /// own `$connect`, which API Gateway does not accept pushes to yet.
+    pub async fn push_to_agent_except(&self, tenant: &str, agent_id: &str, event: &Event<'_>, except: Option<&str>) {
+        match self.store.get_agent(tenant, agent_id).await {
+            Ok(Some(agent)) => {
+                let conns: Vec<String> =
+                    agent.live_connections(self.now()).filter(|c| Some(*c) != except).map(str::to_string).collect();
+                self.push(tenant, agent.role, agent_id, conns, event).await
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, tenant, agent = agent_id, "push: agent lookup failed"),
+        }
+    }
+
+    pub async fn push_to_visitor(&self, tenant: &str, visitor_id: &str, event: &Event<'_>) {
+        match self.store.get_visitor(tenant, visitor_id).await {
+            Ok(Some(v)) => {
+                let now = self.now();
+                let conns: Vec<String> =
+                    v.conns.iter().filter(|(_, exp)| **exp > now).map(|(c, _)| c.clone()).collect();
+                self.push(tenant, Role::Visitor, visitor_id, conns, event).await
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, tenant, visitor = visitor_id, "push: visitor lookup failed")
+            }
+        }
+    }
+
+    /// A failed push never fails the operation that caused it: the state is
+    /// already stored, and clients catch up with `sync` (C3).
+    async fn push(&self, tenant: &str, role: Role, user_id: &str, conns: Vec<String>, event: &Event<'_>) {
+        let data = match serde_json::to_vec(event) {
+            Ok(d) => d,
+            Err(e) => return tracing::error!(error = %e, "push: event did not serialize"),
+        };
+        for conn in conns {
+            match self.gateway.post(&conn, data.clone()).await {
+                Ok(Delivery::Delivered) => {}
+                Ok(Delivery::Gone) => {
+                    tracing::info!(tenant, connection = %conn, "connection gone; removing it");
+                    let gone = Connection {
+                        id: conn.clone(),
+                        tenant: tenant.to_string(),
+                        role,
+                        user_id: user_id.to_string(),
+                        connected_at: 0,
+                        expires_at_ms: 0,
+                    };
+                    if let Err(e) = self.store.remove_connection(&gone, self.now()).await {
+                        tracing::error!(error = %e, connection = %conn, "removing a gone connection failed");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, connection = %conn, "push failed"),
+            }
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! Sessions: start (B1), the lists (C1, D7), read, close (D7), pickup (B4)
+//! and the queue.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tracing::instrument;
+
+use super::dispatch;
+use crate::api::events::{Event, Notify, NotifyKind};
+use crate::api::views::{SessionView, VisitorSession};
+use crate::auth::{Principal, Role};
+use crate::domain::session::SessionState;
+use crate::domain::{agent, ids, Session};
+use crate::error::{Error, Result};
+use crate::store::{AssignMode, Assigned, Opened, Page, QueueEntry, Scope, SessionQuery};
+use crate::App;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StartRequest {
+    /// B1: the skill group the visitor asks for.
+    #[serde(default)]
+    pub group_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Started {
+    pub session: Value,
+    /// `false`: the visitor already had this open session.
+    pub created: bool,
+}
+
+/// B1: a visitor starts a conversation; it queues and is dispatched at once.
+#[instrument(skip(app, req), fields(tenant = %who.tenant, visitor = %who.id))]
+pub async fn start(app: &App, who: &Principal, req: StartRequest) -> Result<Started> {
+    who.require_visitor()?;
+    let (t, now) = (&who.tenant, app.now());
+    let visitor = app.store.get_visitor(t, &who.id).await?.ok_or_else(|| Error::not_found("visitor"))?;
+    if let Some(g) = &req.group_id {
+        ids::check("groupId", g)?;
+        app.store.get_group(t, g).await?.ok_or_else(|| Error::not_found("skill group"))?;
+    }
+    if let Some(existing) = &visitor.active_session {
+        let s = get_visible(app, who, existing).await?;
+        return Ok(Started { session: view(app, who, &s).await?, created: false });
+    }
+    let session = Session {
+        tenant: t.clone(),
+        id: ids::new_id("s"),
+        visitor_id: visitor.id.clone(),
+        visitor_name: visitor.name.clone(),
+        visitor_nickname: visitor.nickname.clone(),
+        channel: who.channel.clone().unwrap_or_else(|| visitor.channel.clone()),
+        group: req.group_id,
+        state: SessionState::Waiting,
+        agent_id: None,
+        handlers: Vec::new(),
+        marker: None,
+        created_at: now,
+        queued_at: now,
+        assigned_at: None,
+        closed_at: None,
+        close_reason: None,
+        last_seq: 0,
+        last_activity_at: now,
+        last_message: None,
+        last_visitor_message_at: None,
+        last_agent_message_at: None,
+        unread: 0,
+    };
+    let (id, created) = match app.store.open_session(&session).await? {
+        Opened::Created => (session.id.clone(), true),
+        Opened::Existing(id) => (id, false),
+    };
+    if created {
+        tracing::info!(session = %id, group = ?session.group, "session queued");
+        dispatch::drain(app, t).await?;
+    }
+    let s = get_visible(app, who, &id).await?;
+    Ok(Started { session: view(app, who, &s).await?, created })
+}
+
+/// A session the caller may see; anything else is `session_not_found`.
+pub async fn get_visible(app: &App, who: &Principal, id: &str) -> Result<Session> {
+    ids::check("sessionId", id)?;
+    let s = app.store.get_session(&who.tenant, id).await?.ok_or_else(|| Error::not_found("session"))?;
+    s.check_visible_to(who)?;
+    Ok(s)
+}
+
+/// The session as this caller is shown it.
+pub async fn view(app: &App, who: &Principal, s: &Session) -> Result<Value> {
+    Ok(match who.role {
+        Role::Visitor => {
+            let agent = match &s.agent_id {
+                Some(a) => app.store.get_agent(&s.tenant, a).await?,
+                None => None,
+            };
+            serde_json::to_value(SessionView::Visitor(VisitorSession::new(s, agent.as_ref())))?
+        }
+        _ => serde_json::to_value(SessionView::Staff(s))?,
+    })
+}
+
+pub async fn get(app: &App, who: &Principal, id: &str) -> Result<Value> {
+    let s = get_visible(app, who, id).await?;
+    view(app, who, &s).await
+}
+
+#[derive(Debug, Default)]
+pub struct ListParams {
+    /// `open` (default) or `closed` (history).
+    pub state: Option<String>,
+    /// C1: search by visitor name or nickname.
+    pub q: Option<String>,
+    /// Admins: `all` for the whole tenant; default `mine`.
+    pub scope: Option<String>,
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+}
+
+/// C1 (open, newest activity first) and D7 (closed, newest first).
+pub async fn list(app: &App, who: &Principal, p: ListParams) -> Result<Page<Value>> {
+    let open = match p.state.as_deref() {
+        None | Some("open") => true,
+        Some("closed") => false,
+        Some(other) => {
+            return Err(Error::invalid("invalid_field", format!("state must be open or closed, not {other:?}")))
+        }
+    };
+    let scope = match (who.role, p.scope.as_deref()) {
+        (Role::Visitor, _) => Scope::Visitor(who.id.clone()),
+        (Role::Admin, Some("all")) => Scope::Tenant,
+        (_, None | Some("mine")) => Scope::Agent(who.id.clone()),
+        (Role::Agent, Some("all")) => return Err(Error::forbidden("only admins may list every session")),
+        (_, Some(other)) => {
+            return Err(Error::invalid("invalid_field", format!("scope must be mine or all, not {other:?}")))
+        }
+    };
+    let search = p.q.map(|q| q.trim().to_lowercase()).filter(|q| !q.is_empty());
+    if search.as_ref().is_some_and(|q| q.chars().count() > 64) {
+        return Err(Error::invalid("invalid_field", "q is limited to 64 characters"));
+    }
+    let limit = p.limit.unwrap_or(50);
+    if !(1..=100).contains(&limit) {
+        return Err(Error::invalid("invalid_field", "limit must be from 1 to 100"));
+    }
+    let page = app
+        .store
+        .list_sessions(&who.tenant, &SessionQuery { scope, open, search, limit: limit as u32, cursor: p.cursor })
+        .await?;
+    let mut items = Vec::with_capacity(page.items.len());
+    for s in &page.items {
+        items.push(view(app, who, s).await?);
+    }
+    Ok(Page { items, next_cursor: page.next_cursor })
+}
+
+/// C1: the agent opened the session: unread count and `new` marker clear.
+pub async fn mark_read(app: &App, who: &Principal, id: &str) -> Result<Value> {
+    who.require_staff()?;
+    let s = get_visible(app, who, id).await?;
+    app.store.mark_read(&s).await?;
+    get(app, who, id).await
+}
+
+#[derive(Debug, Serialize)]
+pub struct Closed {
+    pub session: Value,
+    /// `false`: it was already closed (close is idempotent).
+    pub closed: bool,
+}
+
+/// D7: close by hand; the session moves to history and its agent's capacity
+/// frees, which drains the queue (B3).
+#[instrument(skip(app), fields(tenant = %who.tenant))]
+pub async fn close(app: &App, who: &Principal, id: &str) -> Result<Closed> {
+    let s = get_visible(app, who, id).await?;
+    if s.state == SessionState::Closed {
+        return Ok(Closed { session: view(app, who, &s).await?, closed: false });
+    }
+    let reason = s.check_can_close(who)?;
+    let closed = app.store.close_session(&s, reason, app.now()).await?;
+    let fresh = get_visible(app, who, id).await?;
+    if closed {
+        tracing::info!(session = %id, ?reason, "session closed");
+        let event = Event::SessionClosed { session_id: id, reason, notify: Notify::none() };
+        if let Some(a) = &fresh.agent_id {
+            app.push_to_agent(&s.tenant, a, &event).await;
+        }
+        app.push_to_visitor(&s.tenant, &s.visitor_id, &event).await;
+        if fresh.agent_id.is_some() {
+            dispatch::drain(app, &s.tenant).await?;
+        }
+    }
+    Ok(Closed { session: view(app, who, &fresh).await?, closed })
+}
+
+/// B4: an agent takes a waiting session by hand; only the hard cap (A4)
+/// applies.
+#[instrument(skip(app), fields(tenant = %who.tenant, agent = %who.id))]
+pub async fn pickup(app: &App, who: &Principal, id: &str) -> Result<Value> {
+    who.require_staff()?;
+    ids::check("sessionId", id)?;
+    let s = app.store.get_session(&who.tenant, id).await?.ok_or_else(|| Error::not_found("session"))?;
+    if s.state != SessionState::Waiting {
+        return Err(Error::conflict("session_not_waiting", "the session is no longer waiting"));
+    }
+    let me = app.store.get_agent(&who.tenant, &who.id).await?.ok_or_else(|| Error::not_found("agent"))?;
+    me.check_below_hard_cap()?;
+    match app.store.assign(&who.tenant, &QueueEntry::of(&s), &who.id, AssignMode::Manual, app.now()).await? {
+        Assigned::Assigned => {
+            dispatch::announce(app, &who.tenant, id, &who.id, NotifyKind::NewSession, None).await;
+            get(app, who, id).await
+        }
+        Assigned::AgentUnavailable => Err(agent::at_hard_cap()),
+        Assigned::SessionTaken => Err(Error::conflict("session_not_waiting", "the session is no longer waiting")),
+    }
+}
+
+/// B4: the waiting sessions, oldest first.
+pub async fn queue(app: &App, who: &Principal) -> Result<Vec<QueueEntry>> {
+    who.require_staff()?;
+    app.store.queue(&who.tenant).await
+}

@@ -1,0 +1,86 @@
+//! Visitors get a token from a public route (B1): a new visitor, or the same
+//! one again when it presents its previous token.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{self, Principal, Role};
+use crate::domain::agent::check_name;
+use crate::domain::visitor::check_channel;
+use crate::domain::{ids, Visitor};
+use crate::error::{Error, Result};
+use crate::App;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TokenRequest {
+    pub tenant_id: String,
+    /// `web` (default), `app`, `wechat`, …
+    #[serde(default)]
+    pub channel: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub nickname: Option<String>,
+    /// A previous visitor token of this tenant: resume that visitor.
+    #[serde(default)]
+    pub resume_token: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VisitorToken {
+    pub token: String,
+    pub visitor_id: String,
+    pub expires_at: i64,
+    pub resumed: bool,
+}
+
+pub async fn issue_token(app: &App, req: TokenRequest) -> Result<VisitorToken> {
+    ids::check_tenant(&req.tenant_id)?;
+    let channel = req.channel.unwrap_or_else(|| "web".into());
+    check_channel(&channel)?;
+    for (field, v) in [("name", &req.name), ("nickname", &req.nickname)] {
+        if let Some(v) = v {
+            check_name(field, v)?;
+        }
+    }
+    let t = &req.tenant_id;
+    app.store.get_tenant(t).await?.ok_or_else(|| Error::not_found("tenant"))?;
+    let now = app.now();
+
+    let resumed = match &req.resume_token {
+        None => None,
+        Some(token) => {
+            let p = auth::authenticate(token, &app.config.jwt_secret, now / 1000)?;
+            if p.role != Role::Visitor || &p.tenant != t {
+                return Err(Error::unauthorized("resumeToken is not a visitor token of this tenant"));
+            }
+            app.store.get_visitor(t, &p.id).await?
+        }
+    };
+    let (visitor_id, was_resumed) = match resumed {
+        Some(v) => {
+            app.store.rename_visitor(t, &v.id, req.name.as_deref(), req.nickname.as_deref()).await?;
+            (v.id, true)
+        }
+        None => {
+            let v = Visitor {
+                tenant: t.clone(),
+                id: ids::new_id("v"),
+                name: req.name,
+                nickname: req.nickname,
+                channel: channel.clone(),
+                active_session: None,
+                conns: BTreeMap::new(),
+                created_at: now,
+            };
+            app.store.create_visitor(&v).await?;
+            (v.id, false)
+        }
+    };
+    let p = Principal { tenant: t.clone(), id: visitor_id.clone(), role: Role::Visitor, channel: Some(channel) };
+    let (token, expires_at) = auth::issue(&p, &app.config.jwt_secret, now / 1000, app.config.visitor_token_ttl_secs);
+    Ok(VisitorToken { token, visitor_id, expires_at, resumed: was_resumed })
+}

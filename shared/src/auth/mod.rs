@@ -1,0 +1,178 @@
+//! Tokens and who is calling. Agents, admins and visitors all present an
+//! HS256 JWT; the authorizers verify it once and hand the claims on as the
+//! request's `Principal`.
+
+mod jwt;
+
+pub use jwt::{sign, verify};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Agent,
+    Visitor,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Agent => "agent",
+            Role::Visitor => "visitor",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "agent" => Ok(Role::Agent),
+            "visitor" => Ok(Role::Visitor),
+            other => Err(Error::invalid("invalid_role", format!("unknown role {other:?}"))),
+        }
+    }
+
+    /// Staff: agents and admins (客服).
+    pub fn is_staff(self) -> bool {
+        matches!(self, Role::Admin | Role::Agent)
+    }
+}
+
+/// A token's payload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Claims {
+    /// Tenant id.
+    pub ten: String,
+    /// Agent id or visitor id.
+    pub sub: String,
+    pub role: Role,
+    /// Visitor tokens only: the channel the visitor came in on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ch: Option<String>,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// The authenticated caller of a request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Principal {
+    pub tenant: String,
+    pub id: String,
+    pub role: Role,
+    pub channel: Option<String>,
+}
+
+impl Principal {
+    pub fn from_claims(c: Claims) -> Self {
+        Principal { tenant: c.ten, id: c.sub, role: c.role, channel: c.ch }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    pub fn require_staff(&self) -> Result<()> {
+        if self.role.is_staff() {
+            Ok(())
+        } else {
+            Err(Error::forbidden("only agents may do this"))
+        }
+    }
+
+    pub fn require_admin(&self) -> Result<()> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(Error::forbidden("only admins may do this"))
+        }
+    }
+
+    pub fn require_visitor(&self) -> Result<()> {
+        if self.role == Role::Visitor {
+            Ok(())
+        } else {
+            Err(Error::forbidden("only visitors may do this"))
+        }
+    }
+
+    /// The authorizer context handed from the authorizer to the function:
+    /// strings only, as API Gateway requires.
+    pub fn to_context(&self) -> Vec<(&'static str, String)> {
+        let mut ctx =
+            vec![("tenant", self.tenant.clone()), ("sub", self.id.clone()), ("role", self.role.as_str().to_string())];
+        if let Some(ch) = &self.channel {
+            ctx.push(("channel", ch.clone()));
+        }
+        ctx
+    }
+
+    pub fn from_context(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let field = |k: &str| get(k).ok_or_else(|| Error::unauthorized("request was not authorized"));
+        Ok(Principal {
+            tenant: field("tenant")?,
+            id: field("sub")?,
+            role: Role::parse(&field("role")?).map_err(|_| Error::unauthorized("request was not authorized"))?,
+            channel: get("channel"),
+        })
+    }
+}
+
+/// Mint a token for a principal, valid `ttl_secs` from `now_secs`.
+pub fn issue(p: &Principal, secret: &[u8], now_secs: i64, ttl_secs: i64) -> (String, i64) {
+    let exp = now_secs + ttl_secs;
+    let claims =
+        Claims { ten: p.tenant.clone(), sub: p.id.clone(), role: p.role, ch: p.channel.clone(), iat: now_secs, exp };
+    (sign(&claims, secret), exp)
+}
+
+/// Verify a bearer token (with or without the `Bearer ` prefix).
+pub fn authenticate(token: &str, secret: &[u8], now_secs: i64) -> Result<Principal> {
+    let token = token.strip_prefix("Bearer ").unwrap_or(token).trim();
+    verify(token, secret, now_secs).map(Principal::from_claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123";
+
+    fn agent() -> Principal {
+        Principal { tenant: "acme".into(), id: "a1".into(), role: Role::Agent, channel: None }
+    }
+
+    #[test]
+    fn a_token_round_trips() {
+        let (token, exp) = issue(&agent(), SECRET, 1_000, 60);
+        assert_eq!(exp, 1_060);
+        assert_eq!(authenticate(&format!("Bearer {token}"), SECRET, 1_059).unwrap(), agent());
+    }
+
+    #[test]
+    fn expired_forged_and_garbage_tokens_are_refused() {
+        let (token, _) = issue(&agent(), SECRET, 1_000, 60);
+        assert_eq!(authenticate(&token, SECRET, 1_060).unwrap_err().code(), "unauthorized");
+        assert_eq!(authenticate(&token, b"another-secret-of-16", 1_001).unwrap_err().code(), "unauthorized");
+        assert!(authenticate("not.a.token", SECRET, 1_001).is_err());
+        assert!(authenticate("", SECRET, 1_001).is_err());
+        // A payload edited to claim admin no longer matches its signature.
+        let parts: Vec<&str> = token.split('.').collect();
+        let forged = jwt::encode_part(&serde_json::json!({
+            "ten": "acme", "sub": "a1", "role": "admin", "iat": 1000, "exp": 9999
+        }));
+        let forged = format!("{}.{}.{}", parts[0], forged, parts[2]);
+        assert!(authenticate(&forged, SECRET, 1_001).is_err());
+    }
+
+    #[test]
+    fn context_round_trips_and_missing_fields_are_unauthorized() {
+        let p = Principal { channel: Some("web".into()), role: Role::Visitor, ..agent() };
+        let ctx: std::collections::HashMap<_, _> = p.to_context().into_iter().collect();
+        assert_eq!(Principal::from_context(|k| ctx.get(k).cloned()).unwrap(), p);
+        assert_eq!(Principal::from_context(|_| None).unwrap_err().code(), "unauthorized");
+    }
+}

@@ -1,0 +1,31 @@
+//! Kefu's rules, as plain data and functions: no I/O, and time is always a
+//! parameter (`now_ms`), so every rule is unit-tested with any clock.
+
+pub mod agent;
+pub mod dispatch;
+pub mod group;
+pub mod ids;
+pub mod message;
+pub mod session;
+pub mod tenant;
+pub mod visitor;
+
+pub use agent::{Agent, AgentStatus};
+pub use group::SkillGroup;
+pub use message::{Content, Message, Sender, SenderKind};
+pub use session::{CloseReason, Marker, Session, SessionState};
+pub use tenant::{Settings, Tenant};
+pub use visitor::Visitor;
+
+/// Milliseconds since the epoch: the one clock every rule takes.
+pub trait Clock: Send + Sync {
+    fn now_ms(&self) -> i64;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    }
+}

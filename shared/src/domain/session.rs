@@ -1,0 +1,247 @@
+//! Sessions (会话): the state machine and who may see or act on one.
+
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{Principal, Role};
+use crate::error::{Error, Result};
+
+/// waiting (待接入) → active (进行中) → closed. A waiting session may also
+/// close (the visitor leaves, or is blacklisted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionState {
+    Waiting,
+    Active,
+    Closed,
+}
+
+impl SessionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionState::Waiting => "waiting",
+            SessionState::Active => "active",
+            SessionState::Closed => "closed",
+        }
+    }
+
+    pub fn is_open(self) -> bool {
+        self != SessionState::Closed
+    }
+
+    /// The transitions the store may make.
+    pub fn can_become(self, next: SessionState) -> bool {
+        use SessionState::*;
+        matches!((self, next), (Waiting, Active) | (Waiting, Closed) | (Active, Closed))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseReason {
+    /// Closed by the agent handling it.
+    Agent,
+    /// Closed by an admin.
+    Admin,
+    /// The visitor ended it.
+    Visitor,
+    /// D8: the visitor did not reply in time.
+    VisitorTimeout,
+    /// D8: no message from either side for T3.
+    Inactive,
+    /// D9: the visitor was blacklisted.
+    Blacklisted,
+}
+
+/// How a session arrived at the top of an agent's list (C1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Marker {
+    New,
+    Transferred,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    pub tenant: String,
+    pub id: String,
+    pub visitor_id: String,
+    #[serde(default)]
+    pub visitor_name: Option<String>,
+    #[serde(default)]
+    pub visitor_nickname: Option<String>,
+    pub channel: String,
+    /// B1: the skill group asked for, if any.
+    #[serde(default)]
+    pub group: Option<String>,
+    pub state: SessionState,
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    /// Every agent who has handled the session (A5, D4).
+    #[serde(default)]
+    pub handlers: Vec<String>,
+    #[serde(default)]
+    pub marker: Option<Marker>,
+    pub created_at: i64,
+    /// When it (last) joined the queue; part of its queue entry's key.
+    pub queued_at: i64,
+    #[serde(default)]
+    pub assigned_at: Option<i64>,
+    #[serde(default)]
+    pub closed_at: Option<i64>,
+    #[serde(default)]
+    pub close_reason: Option<CloseReason>,
+    /// C3: the sequence number of the newest message (0: none yet).
+    #[serde(default)]
+    pub last_seq: u64,
+    pub last_activity_at: i64,
+    #[serde(default)]
+    pub last_message: Option<String>,
+    #[serde(default)]
+    pub last_visitor_message_at: Option<i64>,
+    #[serde(default)]
+    pub last_agent_message_at: Option<i64>,
+    /// Visitor messages the agent has not read (C1).
+    #[serde(default)]
+    pub unread: u32,
+}
+
+impl Session {
+    /// H3: agents see sessions they handle; admins every session of their
+    /// tenant; a visitor only its own. Anything else looks like it does not
+    /// exist, so ids of other tenants' sessions leak nothing.
+    pub fn check_visible_to(&self, who: &Principal) -> Result<()> {
+        let visible = who.tenant == self.tenant
+            && match who.role {
+                Role::Admin => true,
+                Role::Agent => self.agent_id.as_deref() == Some(&who.id) || self.handlers.contains(&who.id),
+                Role::Visitor => self.visitor_id == who.id,
+            };
+        if visible {
+            Ok(())
+        } else {
+            Err(Error::not_found("session"))
+        }
+    }
+
+    /// Who may send a message in this session now.
+    pub fn check_can_send(&self, who: &Principal) -> Result<()> {
+        self.check_visible_to(who)?;
+        if self.state == SessionState::Closed {
+            return Err(Error::conflict("session_closed", "the session is closed"));
+        }
+        match who.role {
+            Role::Visitor => Ok(()),
+            _ if self.state == SessionState::Active && self.agent_id.as_deref() == Some(&who.id) => Ok(()),
+            _ => Err(Error::conflict("not_assigned", "only the agent the session is assigned to may send")),
+        }
+    }
+
+    /// Who may close it: its agent, an admin, or its visitor.
+    pub fn check_can_close(&self, who: &Principal) -> Result<CloseReason> {
+        self.check_visible_to(who)?;
+        match who.role {
+            Role::Visitor => Ok(CloseReason::Visitor),
+            Role::Admin if self.agent_id.as_deref() != Some(&who.id) => Ok(CloseReason::Admin),
+            _ if self.agent_id.as_deref() == Some(&who.id) => Ok(CloseReason::Agent),
+            _ => Err(Error::conflict("not_assigned", "only the agent the session is assigned to may close it")),
+        }
+    }
+
+    /// Lower-cased text the in-progress list searches (C1: name or nickname).
+    pub fn search_text(&self) -> String {
+        let mut s = String::new();
+        for part in [&self.visitor_name, &self.visitor_nickname].into_iter().flatten() {
+            s.push_str(&part.to_lowercase());
+            s.push('\n');
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub fn session() -> Session {
+        Session {
+            tenant: "t".into(),
+            id: "s1".into(),
+            visitor_id: "v1".into(),
+            visitor_name: Some("Wang Fang".into()),
+            visitor_nickname: Some("小芳".into()),
+            channel: "web".into(),
+            group: None,
+            state: SessionState::Active,
+            agent_id: Some("a1".into()),
+            handlers: vec!["a1".into()],
+            marker: None,
+            created_at: 0,
+            queued_at: 0,
+            assigned_at: Some(1),
+            closed_at: None,
+            close_reason: None,
+            last_seq: 0,
+            last_activity_at: 0,
+            last_message: None,
+            last_visitor_message_at: None,
+            last_agent_message_at: None,
+            unread: 0,
+        }
+    }
+
+    fn who(tenant: &str, id: &str, role: Role) -> Principal {
+        Principal { tenant: tenant.into(), id: id.into(), role, channel: None }
+    }
+
+    #[test]
+    fn the_state_machine_only_moves_forward() {
+        use SessionState::*;
+        assert!(Waiting.can_become(Active));
+        assert!(Waiting.can_become(Closed));
+        assert!(Active.can_become(Closed));
+        assert!(!Closed.can_become(Active));
+        assert!(!Closed.can_become(Waiting));
+        assert!(!Active.can_become(Waiting));
+    }
+
+    #[test]
+    fn visibility_follows_role_and_tenant() {
+        let s = session();
+        assert!(s.check_visible_to(&who("t", "a1", Role::Agent)).is_ok());
+        assert!(s.check_visible_to(&who("t", "v1", Role::Visitor)).is_ok());
+        assert!(s.check_visible_to(&who("t", "boss", Role::Admin)).is_ok());
+        for w in [who("t", "a2", Role::Agent), who("t", "v2", Role::Visitor), who("other", "boss", Role::Admin)] {
+            assert_eq!(s.check_visible_to(&w).unwrap_err().code(), "session_not_found", "{w:?}");
+        }
+    }
+
+    #[test]
+    fn only_the_assigned_agent_and_the_visitor_send() {
+        let mut s = session();
+        assert!(s.check_can_send(&who("t", "a1", Role::Agent)).is_ok());
+        assert!(s.check_can_send(&who("t", "v1", Role::Visitor)).is_ok());
+        assert_eq!(s.check_can_send(&who("t", "boss", Role::Admin)).unwrap_err().code(), "not_assigned");
+        s.state = SessionState::Closed;
+        assert_eq!(s.check_can_send(&who("t", "v1", Role::Visitor)).unwrap_err().code(), "session_closed");
+        // While waiting, the visitor may already write; nobody else can.
+        s.state = SessionState::Waiting;
+        s.agent_id = None;
+        assert!(s.check_can_send(&who("t", "v1", Role::Visitor)).is_ok());
+    }
+
+    #[test]
+    fn close_reasons_name_who_closed() {
+        let s = session();
+        assert_eq!(s.check_can_close(&who("t", "a1", Role::Agent)).unwrap(), CloseReason::Agent);
+        assert_eq!(s.check_can_close(&who("t", "v1", Role::Visitor)).unwrap(), CloseReason::Visitor);
+        assert_eq!(s.check_can_close(&who("t", "boss", Role::Admin)).unwrap(), CloseReason::Admin);
+        assert!(s.check_can_close(&who("t", "a2", Role::Agent)).is_err());
+    }
+
+    #[test]
+    fn search_text_holds_name_and_nickname() {
+        let t = session().search_text();
+        assert!(t.contains("wang fang") && t.contains("小芳"));
+    }
+}

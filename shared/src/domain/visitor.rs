@@ -1,0 +1,49 @@
+//! Visitors (访客) and their profile (E1 grows it).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Visitor {
+    pub tenant: String,
+    /// Read-only (E1).
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub nickname: Option<String>,
+    /// The channel the visitor first came in on.
+    pub channel: String,
+    /// The visitor's open session, if any: at most one at a time.
+    #[serde(default)]
+    pub active_session: Option<String>,
+    /// Live WebSocket connections: connection id → expiry (ms).
+    #[serde(default)]
+    pub conns: BTreeMap<String, i64>,
+    pub created_at: i64,
+}
+
+/// B1: channels are short lower-case words (`web`, `app`, `wechat`, …).
+pub fn check_channel(channel: &str) -> Result<()> {
+    let ok = (1..=20).contains(&channel.len())
+        && channel.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid("invalid_channel", "channel must be 1-20 characters of a-z, 0-9, '_' or '-'"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn channels_are_short_words() {
+        assert!(super::check_channel("wechat").is_ok());
+        assert!(super::check_channel("").is_err());
+        assert!(super::check_channel("Web Site").is_err());
+    }
+}

@@ -1,0 +1,160 @@
+//! Tenants, agents, skill groups and visitors.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::ReturnValue;
+
+use super::{from_item, is_condition_failed, s, storage, to_item, value, DynamoStore, Expr};
+use crate::domain::{Agent, SkillGroup, Tenant, Visitor};
+use crate::error::{Error, Result};
+use crate::store::keys::{self, Key};
+use crate::store::{AgentChange, AgentStore, GroupStore, TenantStore, VisitorStore};
+
+impl DynamoStore {
+    /// Puts a new item; `code` if one with the same key exists.
+    async fn put_new_item<T: serde::Serialize>(
+        &self,
+        value: &T,
+        key: Key,
+        code: &'static str,
+        what: &str,
+    ) -> Result<()> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(value, key)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failed(&e) => Err(Error::conflict(code, format!("{what} already exists"))),
+            Err(e) => Err(storage(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl TenantStore for DynamoStore {
+    async fn create_tenant(&self, tenant: &Tenant) -> Result<()> {
+        self.put_new_item(tenant, keys::tenant(&tenant.id), "tenant_exists", "tenant").await
+    }
+
+    async fn get_tenant(&self, id: &str) -> Result<Option<Tenant>> {
+        self.get(keys::tenant(id)).await
+    }
+}
+
+#[async_trait]
+impl AgentStore for DynamoStore {
+    async fn create_agent(&self, agent: &Agent) -> Result<()> {
+        self.put_new_item(agent, keys::agent(&agent.tenant, &agent.id), "agent_exists", "agent").await
+    }
+
+    async fn get_agent(&self, tenant: &str, id: &str) -> Result<Option<Agent>> {
+        self.get(keys::agent(tenant, id)).await
+    }
+
+    async fn list_agents(&self, tenant: &str) -> Result<Vec<Agent>> {
+        self.query_partition(&keys::tenant(tenant).0, Some(keys::AGENT_PREFIX)).await
+    }
+
+    async fn update_agent(&self, tenant: &str, id: &str, change: &AgentChange) -> Result<Agent> {
+        let mut e = Expr::default();
+        let mut sets = Vec::new();
+        let mut set = |e: &mut Expr, attr: &str, v: aws_sdk_dynamodb::types::AttributeValue| {
+            sets.push(format!("{} = {}", e.name(attr), e.value(v)));
+        };
+        if let Some(v) = &change.nickname {
+            set(&mut e, "nickname", s(v));
+        }
+        if let Some(v) = &change.real_name {
+            set(&mut e, "realName", s(v));
+        }
+        if let Some(v) = change.role {
+            set(&mut e, "role", value(&v)?);
+        }
+        if let Some(v) = change.max_concurrent {
+            set(&mut e, "maxConcurrent", value(&v)?);
+        }
+        if let Some(v) = change.status {
+            set(&mut e, "status", value(&v)?);
+        }
+        if let Some(v) = &change.groups {
+            set(&mut e, "groups", value(v)?);
+        }
+        if sets.is_empty() {
+            return self.get_agent(tenant, id).await?.ok_or_else(|| Error::not_found("agent"));
+        }
+        let condition = format!("attribute_exists({})", e.name(keys::PK));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(super::key_item(keys::agent(tenant, id))))
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .condition_expression(condition)
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => from_item(out.attributes.unwrap_or_default()),
+            Err(err) if is_condition_failed(&err) => Err(Error::not_found("agent")),
+            Err(err) => Err(storage(err)),
+        }
+    }
+}
+
+#[async_trait]
+impl GroupStore for DynamoStore {
+    async fn create_group(&self, group: &SkillGroup) -> Result<()> {
+        self.put_new_item(group, keys::group(&group.tenant, &group.id), "skill_group_exists", "skill group").await
+    }
+
+    async fn get_group(&self, tenant: &str, id: &str) -> Result<Option<SkillGroup>> {
+        self.get(keys::group(tenant, id)).await
+    }
+
+    async fn list_groups(&self, tenant: &str) -> Result<Vec<SkillGroup>> {
+        self.query_partition(&keys::tenant(tenant).0, Some(keys::GROUP_PREFIX)).await
+    }
+}
+
+#[async_trait]
+impl VisitorStore for DynamoStore {
+    async fn create_visitor(&self, visitor: &Visitor) -> Result<()> {
+        self.put_new_item(visitor, keys::visitor(&visitor.tenant, &visitor.id), "visitor_exists", "visitor").await
+    }
+
+    async fn get_visitor(&self, tenant: &str, id: &str) -> Result<Option<Visitor>> {
+        self.get(keys::visitor(tenant, id)).await
+    }
+
+    async fn rename_visitor(&self, tenant: &str, id: &str, name: Option<&str>, nickname: Option<&str>) -> Result<()> {
+        let mut e = Expr::default();
+        let mut sets = Vec::new();
+        for (attr, v) in [("name", name), ("nickname", nickname)] {
+            if let Some(v) = v {
+                sets.push(format!("{} = {}", e.name(attr), e.value(s(v))));
+            }
+        }
+        if sets.is_empty() {
+            return Ok(());
+        }
+        let condition = format!("attribute_exists({})", e.name(keys::PK));
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(super::key_item(keys::visitor(tenant, id))))
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .condition_expression(condition)
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .send()
+            .await
+            .map_err(|err| if is_condition_failed(&err) { Error::not_found("visitor") } else { storage(err) })?;
+        Ok(())
+    }
+}

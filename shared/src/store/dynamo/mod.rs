@@ -1,0 +1,267 @@
+//! The DynamoDB implementation of every store trait, on one table.
+//!
+//! Capacity and session state only ever change inside conditional writes or
+//! `TransactWriteItems`, so no read-then-write race can over-assign an agent
+//! or assign a session twice, whatever the concurrency.
+
+mod connections;
+mod directory;
+mod sessions;
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::Client;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::keys::{self, Key};
+use crate::error::{Error, Result};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore { client, table: table.into() }
+    }
+
+    /// A client configured from the environment: region, credentials and
+    /// `AWS_ENDPOINT_URL_DYNAMODB` as the SDK reads them.
+    pub async fn from_env(table: impl Into<String>) -> Self {
+        let config = aws_config::load_from_env().await;
+        DynamoStore::new(Client::new(&config), table)
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    async fn get<T: DeserializeOwned>(&self, key: Key) -> Result<Option<T>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(storage)?;
+        out.item.map(from_item).transpose()
+    }
+
+    /// Every item of a partition (optionally under a sort-key prefix),
+    /// strongly consistent, following pages.
+    async fn query_partition<T: DeserializeOwned>(&self, pk: &str, sk_prefix: Option<&str>) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut e = Expr::default();
+            let mut cond = format!("{} = {}", e.name(keys::PK), e.value(s(pk)));
+            if let Some(p) = sk_prefix {
+                cond = format!("{cond} AND begins_with({}, {})", e.name(keys::SK), e.value(s(p)));
+            }
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression(cond)
+                .set_expression_attribute_names(e.names())
+                .set_expression_attribute_values(e.values())
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(storage)?;
+            for item in page.items.unwrap_or_default() {
+                out.push(from_item(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Runs a transaction. Conflicts with another transaction in flight are
+    /// retried with jitter; a condition that failed is reported per item.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Tx> {
+        for attempt in 0..8u32 {
+            match self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await {
+                Ok(_) => return Ok(Tx::Committed),
+                Err(err) => {
+                    let reasons = cancellation_reasons(&err);
+                    let retry = match &reasons {
+                        Some(r) => {
+                            !r.iter().any(|c| c == "ConditionalCheckFailed")
+                                && r.iter().any(|c| c == "TransactionConflict")
+                        }
+                        None => is_conflict(&err),
+                    };
+                    if retry && attempt < 7 {
+                        backoff(attempt).await;
+                        continue;
+                    }
+                    return match reasons {
+                        Some(r) if r.iter().any(|c| c == "ConditionalCheckFailed") => Ok(Tx::Failed(r)),
+                        _ => Err(storage(err)),
+                    };
+                }
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+}
+
+/// How a transaction ended when it did not fail outright.
+#[derive(Debug)]
+enum Tx {
+    Committed,
+    /// Per item: `ConditionalCheckFailed`, `None`, …
+    Failed(Vec<String>),
+}
+
+impl Tx {
+    fn failed_at(&self, index: usize) -> bool {
+        matches!(self, Tx::Failed(r) if r.get(index).is_some_and(|c| c == "ConditionalCheckFailed"))
+    }
+}
+
+fn cancellation_reasons(err: &SdkError<TransactWriteItemsError>) -> Option<Vec<String>> {
+    match err.as_service_error()? {
+        TransactWriteItemsError::TransactionCanceledException(e) => {
+            Some(e.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_string()).collect())
+        }
+        _ => None,
+    }
+}
+
+fn is_conflict<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    matches!(err.code(), Some("TransactionConflictException" | "TransactionInProgressException"))
+}
+
+async fn backoff(attempt: u32) {
+    // Jitter from the clock's low bits: enough to de-synchronise retries.
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let base = 10u64 << attempt.min(5);
+    tokio::time::sleep(std::time::Duration::from_millis(base + (nanos as u64 % base))).await;
+}
+
+pub(crate) fn storage<E, R>(err: SdkError<E, R>) -> Error
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: Debug + Send + Sync + 'static,
+{
+    let e = Error::Storage(DisplayErrorContext(&err).to_string());
+    tracing::error!(error = %e, "dynamodb request failed");
+    e
+}
+
+fn is_condition_failed<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    err.code() == Some("ConditionalCheckFailedException")
+}
+
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub(crate) fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn key_item((pk, sk): Key) -> Item {
+    HashMap::from([(keys::PK.to_string(), s(pk)), (keys::SK.to_string(), s(sk))])
+}
+
+/// A value's attributes plus its keys.
+fn to_item<T: Serialize>(value: &T, key: Key) -> Result<Item> {
+    let mut item: Item = serde_dynamo::to_item(value)?;
+    item.extend(key_item(key));
+    Ok(item)
+}
+
+fn from_item<T: DeserializeOwned>(item: Item) -> Result<T> {
+    Ok(serde_dynamo::from_item(item)?)
+}
+
+fn value<T: Serialize>(v: &T) -> Result<AttributeValue> {
+    Ok(serde_dynamo::to_attribute_value(v)?)
+}
+
+/// Collects expression attribute names and values as an expression is
+/// written, so every name is escaped (DynamoDB reserves hundreds of words).
+#[derive(Default)]
+struct Expr {
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Expr {
+    fn name(&mut self, attr: &str) -> String {
+        let k = format!("#{}", attr.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
+        self.names.insert(k.clone(), attr.to_string());
+        k
+    }
+
+    /// A map entry's path, `#map.#key`, for keys that are data (connection ids).
+    fn path(&mut self, map: &str, key: &str) -> String {
+        let k = format!("#k{}", self.names.len());
+        self.names.insert(k.clone(), key.to_string());
+        format!("{}.{k}", self.name(map))
+    }
+
+    fn value(&mut self, v: AttributeValue) -> String {
+        let k = format!(":v{}", self.values.len());
+        self.values.insert(k.clone(), v);
+        k
+    }
+
+    fn names(&self) -> Option<HashMap<String, String>> {
+        (!self.names.is_empty()).then(|| self.names.clone())
+    }
+
+    fn values(&self) -> Option<HashMap<String, AttributeValue>> {
+        (!self.values.is_empty()).then(|| self.values.clone())
+    }
+
+    fn update(self, table: &str, key: Key, update: String, condition: Option<String>) -> Result<TransactWriteItem> {
+        let u = Update::builder()
+            .table_name(table)
+            .set_key(Some(key_item(key)))
+            .update_expression(update)
+            .set_condition_expression(condition)
+            .set_expression_attribute_names(self.names())
+            .set_expression_attribute_values(self.values())
+            .build()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(TransactWriteItem::builder().update(u).build())
+    }
+}
+
+fn put_new(table: &str, item: Item) -> Result<TransactWriteItem> {
+    let p = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(pk)")
+        .build()
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(TransactWriteItem::builder().put(p).build())
+}
+
+fn delete(table: &str, key: Key) -> Result<TransactWriteItem> {
+    let d = Delete::builder()
+        .table_name(table)
+        .set_key(Some(key_item(key)))
+        .build()
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(TransactWriteItem::builder().delete(d).build())
+}

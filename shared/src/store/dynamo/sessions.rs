@@ -1,0 +1,479 @@
+//! Sessions, the queue and messages.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use super::{delete, from_item, n, put_new, s, storage, to_item, value, DynamoStore, Expr, Item, Tx};
+use crate::domain::agent::HARD_CAP;
+use crate::domain::session::Marker;
+use crate::domain::{AgentStatus, CloseReason, Content, Message, Sender, SenderKind, Session, SessionState};
+use crate::error::{Error, Result};
+use crate::store::keys;
+use crate::store::{
+    Appended, AssignMode, Assigned, MessageStore, Opened, Page, QueueEntry, Scope, SessionQuery, SessionStore,
+};
+
+/// Optimistic retries before a write gives up (only under heavy contention).
+const MAX_ATTEMPTS: usize = 20;
+
+#[async_trait]
+impl SessionStore for DynamoStore {
+    async fn open_session(&self, session: &Session) -> Result<Opened> {
+        let (t, sid) = (&session.tenant, &session.id);
+        for _ in 0..3 {
+            let mut e = Expr::default();
+            let update = format!("SET {} = {}", e.name("activeSession"), e.value(s(sid)));
+            let cond =
+                format!("attribute_exists({}) AND attribute_not_exists({})", e.name(keys::PK), e.name("activeSession"));
+            let claim_visitor = e.update(&self.table, keys::visitor(t, &session.visitor_id), update, Some(cond))?;
+
+            let mut item = to_item(session, keys::session(t, sid))?;
+            item.insert(keys::GSI2PK.into(), s(keys::tenant_sessions(t, true)));
+            item.insert(keys::GSI2SK.into(), s(keys::by_time(session.last_activity_at, sid)));
+            item.insert(keys::GSI3PK.into(), s(keys::visitor_sessions(t, &session.visitor_id)));
+            item.insert(keys::GSI3SK.into(), s(keys::by_time(session.created_at, sid)));
+            item.insert(keys::SEARCH.into(), s(session.search_text()));
+
+            let entry = to_item(&QueueEntry::of(session), keys::queue_entry(t, session.queued_at, sid))?;
+
+            let tx =
+                self.transact(vec![claim_visitor, put_new(&self.table, item)?, put_new(&self.table, entry)?]).await?;
+            if !tx.failed_at(0) {
+                return match tx {
+                    Tx::Committed => Ok(Opened::Created),
+                    Tx::Failed(r) => Err(Error::Internal(format!("session put refused: {r:?}"))),
+                };
+            }
+            let visitor = self.get::<crate::domain::Visitor>(keys::visitor(t, &session.visitor_id)).await?;
+            match visitor {
+                None => return Err(Error::not_found("visitor")),
+                Some(v) => {
+                    if let Some(existing) = v.active_session {
+                        return Ok(Opened::Existing(existing));
+                    }
+                    // Closed between our write and read: try again.
+                }
+            }
+        }
+        Err(Error::conflict("try_again", "the visitor's session changed meanwhile; try again"))
+    }
+
+    async fn get_session(&self, tenant: &str, id: &str) -> Result<Option<Session>> {
+        self.get(keys::session(tenant, id)).await
+    }
+
+    async fn assign(
+        &self,
+        t: &str,
+        entry: &QueueEntry,
+        agent_id: &str,
+        mode: AssignMode,
+        now_ms: i64,
+    ) -> Result<Assigned> {
+        let sid = &entry.session_id;
+
+        // The agent's side: one more in-progress session, if capacity allows.
+        let mut e = Expr::default();
+        let active = e.name("active");
+        let update = format!(
+            "SET {active} = {active} + {}, {} = {}",
+            e.value(n(1)),
+            e.name("lastAssignedAt"),
+            e.value(n(now_ms))
+        );
+        let mut cond = format!("attribute_exists({}) AND {active} < {}", e.name(keys::PK), e.value(n(HARD_CAP)));
+        if mode == AssignMode::Auto {
+            cond = format!(
+                "{cond} AND {active} < {} AND {} = {}",
+                e.name("maxConcurrent"),
+                e.name("status"),
+                e.value(value(&AgentStatus::Idle)?)
+            );
+        }
+        let take = e.update(&self.table, keys::agent(t, agent_id), update, Some(cond))?;
+
+        // The session's side: from waiting to active with this agent.
+        let mut e = Expr::default();
+        let state = e.name("state");
+        let update = format!(
+            "SET {state} = {}, {} = {}, {} = {}, {} = {}, {} = {}, {h} = list_append(if_not_exists({h}, {}), {}), {} = {}, {} = {}, {} = {}",
+            e.value(value(&SessionState::Active)?),
+            e.name("agentId"),
+            e.value(s(agent_id)),
+            e.name("assignedAt"),
+            e.value(n(now_ms)),
+            e.name("marker"),
+            e.value(value(&Marker::New)?),
+            e.name("lastActivityAt"),
+            e.value(n(now_ms)),
+            e.value(AttributeValue::L(vec![])),
+            e.value(AttributeValue::L(vec![s(agent_id)])),
+            e.name(keys::GSI1PK),
+            e.value(s(keys::agent_sessions(t, agent_id, true))),
+            e.name(keys::GSI1SK),
+            e.value(s(keys::by_time(now_ms, sid))),
+            e.name(keys::GSI2SK),
+            e.value(s(keys::by_time(now_ms, sid))),
+            h = e.name("handlers"),
+        );
+        let cond = format!("{state} = {}", e.value(value(&SessionState::Waiting)?));
+        let claim = e.update(&self.table, keys::session(t, sid), update, Some(cond))?;
+
+        let dequeue = delete(&self.table, keys::queue_entry(t, entry.queued_at, sid))?;
+
+        let tx = self.transact(vec![take, claim, dequeue]).await?;
+        Ok(if tx.failed_at(1) {
+            Assigned::SessionTaken
+        } else if tx.failed_at(0) {
+            Assigned::AgentUnavailable
+        } else {
+            Assigned::Assigned
+        })
+    }
+
+    async fn close_session(&self, session: &Session, reason: CloseReason, now_ms: i64) -> Result<bool> {
+        let (t, sid) = (&session.tenant, &session.id);
+        let mut current = session.clone();
+        // Set if the agent's count was found at 0: it must not go negative,
+        // and the session must still close.
+        let mut skip_agent_count = false;
+        for _ in 0..MAX_ATTEMPTS {
+            if current.state == SessionState::Closed {
+                return Ok(false);
+            }
+            let mut items = Vec::new();
+            let mut e = Expr::default();
+            let state = e.name("state");
+            let mut update = format!(
+                "SET {state} = {}, {} = {}, {} = {}, {} = {}, {} = {}",
+                e.value(value(&SessionState::Closed)?),
+                e.name("closedAt"),
+                e.value(n(now_ms)),
+                e.name("closeReason"),
+                e.value(value(&reason)?),
+                e.name(keys::GSI2PK),
+                e.value(s(keys::tenant_sessions(t, false))),
+                e.name(keys::GSI2SK),
+                e.value(s(keys::by_time(now_ms, sid))),
+            );
+            if let Some(a) = &current.agent_id {
+                update += &format!(
+                    ", {} = {}, {} = {}",
+                    e.name(keys::GSI1PK),
+                    e.value(s(keys::agent_sessions(t, a, false))),
+                    e.name(keys::GSI1SK),
+                    e.value(s(keys::by_time(now_ms, sid)))
+                );
+            }
+            update += &format!(" REMOVE {}", e.name("marker"));
+            let cond = format!("{state} = {}", e.value(value(&current.state)?));
+            items.push(e.update(&self.table, keys::session(t, sid), update, Some(cond))?);
+
+            // The visitor may start a new session once this one is closed.
+            let mut e = Expr::default();
+            let update = format!("REMOVE {}", e.name("activeSession"));
+            let cond = format!("attribute_exists({})", e.name(keys::PK));
+            items.push(e.update(&self.table, keys::visitor(t, &current.visitor_id), update, Some(cond))?);
+
+            let frees_agent = current.state == SessionState::Active && !skip_agent_count;
+            match (current.state, &current.agent_id) {
+                (SessionState::Active, Some(agent)) if frees_agent => {
+                    let mut e = Expr::default();
+                    let active = e.name("active");
+                    let update = format!("SET {active} = {active} - {}", e.value(n(1)));
+                    let cond = format!("{active} > {}", e.value(n(0)));
+                    items.push(e.update(&self.table, keys::agent(t, agent), update, Some(cond))?);
+                }
+                (SessionState::Waiting, _) => {
+                    items.push(delete(&self.table, keys::queue_entry(t, current.queued_at, sid))?)
+                }
+                _ => {}
+            }
+
+            let tx = self.transact(items).await?;
+            if matches!(tx, Tx::Committed) {
+                return Ok(true);
+            }
+            if frees_agent && tx.failed_at(2) && !tx.failed_at(0) {
+                tracing::error!(tenant = %t, session = %sid, "agent in-progress count was already 0 at close");
+                skip_agent_count = true;
+                continue;
+            }
+            current = self.get_session(t, sid).await?.ok_or_else(|| Error::not_found("session"))?;
+        }
+        Err(Error::conflict("try_again", "the session is changing too fast; try again"))
+    }
+
+    async fn queue(&self, tenant: &str) -> Result<Vec<QueueEntry>> {
+        self.query_partition(&keys::queue(tenant), None).await
+    }
+
+    async fn list_sessions(&self, tenant: &str, q: &SessionQuery) -> Result<Page<Session>> {
+        let (index, pk_attr, pk) = match &q.scope {
+            Scope::Agent(a) => (keys::GSI1, keys::GSI1PK, keys::agent_sessions(tenant, a, q.open)),
+            Scope::Tenant => (keys::GSI2, keys::GSI2PK, keys::tenant_sessions(tenant, q.open)),
+            Scope::Visitor(v) => (keys::GSI3, keys::GSI3PK, keys::visitor_sessions(tenant, v)),
+        };
+        let mut start = q.cursor.as_deref().map(|c| decode_cursor(c, pk_attr, &pk)).transpose()?;
+        let mut items = Vec::new();
+        for _ in 0..10 {
+            let mut e = Expr::default();
+            let cond = format!("{} = {}", e.name(pk_attr), e.value(s(&pk)));
+            let mut filters = Vec::new();
+            if let Scope::Visitor(_) = q.scope {
+                let op = if q.open { "<>" } else { "=" };
+                filters.push(format!("{} {op} {}", e.name("state"), e.value(value(&SessionState::Closed)?)));
+            }
+            if let Some(text) = &q.search {
+                filters.push(format!("contains({}, {})", e.name(keys::SEARCH), e.value(s(text))));
+            }
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression(cond)
+                .set_filter_expression((!filters.is_empty()).then(|| filters.join(" AND ")))
+                .set_expression_attribute_names(e.names())
+                .set_expression_attribute_values(e.values())
+                .scan_index_forward(false)
+                .limit((q.limit as usize - items.len()) as i32)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(storage)?;
+            for item in page.items.unwrap_or_default() {
+                items.push(from_item::<Session>(item)?);
+            }
+            start = page.last_evaluated_key.filter(|k| !k.is_empty());
+            if start.is_none() || items.len() >= q.limit as usize {
+                break;
+            }
+        }
+        Ok(Page { items, next_cursor: start.map(|k| encode_cursor(&k)) })
+    }
+
+    async fn mark_read(&self, session: &Session) -> Result<()> {
+        let mut e = Expr::default();
+        let update = format!("SET {} = {} REMOVE {}", e.name("unread"), e.value(n(0)), e.name("marker"));
+        let cond = format!("attribute_exists({})", e.name(keys::PK));
+        let item = e.update(&self.table, keys::session(&session.tenant, &session.id), update, Some(cond))?;
+        match self.transact(vec![item]).await? {
+            Tx::Committed => Ok(()),
+            Tx::Failed(_) => Err(Error::not_found("session")),
+        }
+    }
+}
+
+/// How a message is stored: content as JSON text, so any custom payload
+/// round-trips exactly and never hits DynamoDB's nesting limits.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MessageRecord {
+    session_id: String,
+    seq: u64,
+    client_msg_id: String,
+    sender: Sender,
+    content: String,
+    created_at: i64,
+}
+
+impl MessageRecord {
+    fn into_message(self) -> Result<Message> {
+        Ok(Message {
+            session_id: self.session_id,
+            seq: self.seq,
+            client_msg_id: self.client_msg_id,
+            sender: self.sender,
+            content: serde_json::from_str(&self.content)?,
+            created_at: self.created_at,
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct ClientMsgRecord {
+    seq: u64,
+}
+
+impl DynamoStore {
+    async fn message(&self, tenant: &str, session_id: &str, seq: u64) -> Result<Option<Message>> {
+        let rec: Option<MessageRecord> = self.get(keys::message(tenant, session_id, seq)).await?;
+        rec.map(MessageRecord::into_message).transpose()
+    }
+
+    async fn message_by_client_id(
+        &self,
+        session: &Session,
+        sender: &Sender,
+        client_msg_id: &str,
+    ) -> Result<Option<Message>> {
+        let key = keys::client_msg(&session.tenant, &session.id, &sender.id, client_msg_id);
+        match self.get::<ClientMsgRecord>(key).await? {
+            None => Ok(None),
+            Some(r) => self.message(&session.tenant, &session.id, r.seq).await,
+        }
+    }
+}
+
+#[async_trait]
+impl MessageStore for DynamoStore {
+    async fn append_message(
+        &self,
+        session: &Session,
+        sender: Sender,
+        client_msg_id: &str,
+        content: Content,
+        now_ms: i64,
+    ) -> Result<Appended> {
+        let (t, sid) = (&session.tenant, &session.id);
+        let mut current = session.clone();
+        for _ in 0..MAX_ATTEMPTS {
+            if let Some(m) = self.message_by_client_id(&current, &sender, client_msg_id).await? {
+                return Ok(Appended::Duplicate(m));
+            }
+            if current.state == SessionState::Closed {
+                return Err(Error::conflict("session_closed", "the session is closed"));
+            }
+            let seq = current.last_seq + 1;
+            let message = Message {
+                session_id: sid.clone(),
+                seq,
+                client_msg_id: client_msg_id.to_string(),
+                sender: sender.clone(),
+                content: content.clone(),
+                created_at: now_ms,
+            };
+
+            // The session's counter moves from exactly the value we read, so
+            // message n+1 can only commit after message n: a reader who sees
+            // seq n has seen every seq before it.
+            let mut e = Expr::default();
+            let last_seq = e.name("lastSeq");
+            let state = e.name("state");
+            let mut update = format!(
+                "SET {last_seq} = {}, {} = {}, {} = {}, {} = {}, {} = {}",
+                e.value(n(seq)),
+                e.name("lastActivityAt"),
+                e.value(n(now_ms)),
+                e.name("lastMessage"),
+                e.value(s(content.preview())),
+                e.name(keys::GSI1SK),
+                e.value(s(keys::by_time(now_ms, sid))),
+                e.name(keys::GSI2SK),
+                e.value(s(keys::by_time(now_ms, sid))),
+            );
+            match sender.kind {
+                SenderKind::Visitor => {
+                    update += &format!(", {} = {}", e.name("lastVisitorMessageAt"), e.value(n(now_ms)));
+                    update += &format!(" ADD {} {}", e.name("unread"), e.value(n(1)));
+                }
+                SenderKind::Agent => {
+                    update += &format!(", {} = {}", e.name("lastAgentMessageAt"), e.value(n(now_ms)));
+                }
+                SenderKind::System => {}
+            }
+            let cond = format!(
+                "{last_seq} = {} AND {state} <> {}",
+                e.value(n(current.last_seq)),
+                e.value(value(&SessionState::Closed)?)
+            );
+            let bump = e.update(&self.table, keys::session(t, sid), update, Some(cond))?;
+
+            let record = MessageRecord {
+                session_id: sid.clone(),
+                seq,
+                client_msg_id: client_msg_id.to_string(),
+                sender: sender.clone(),
+                content: serde_json::to_string(&content)?,
+                created_at: now_ms,
+            };
+            let put_message = put_new(&self.table, to_item(&record, keys::message(t, sid, seq))?)?;
+            let put_client_id = put_new(
+                &self.table,
+                to_item(&ClientMsgRecord { seq }, keys::client_msg(t, sid, &sender.id, client_msg_id))?,
+            )?;
+
+            let tx = self.transact(vec![bump, put_message, put_client_id]).await?;
+            if matches!(tx, Tx::Committed) {
+                return Ok(Appended::New(message));
+            }
+            if !tx.failed_at(2) {
+                current = self.get_session(t, sid).await?.ok_or_else(|| Error::not_found("session"))?;
+            }
+        }
+        Err(Error::conflict("try_again", "too many messages at once in this session; resend"))
+    }
+
+    async fn messages_after(&self, tenant: &str, session_id: &str, after: u64, limit: u32) -> Result<Vec<Message>> {
+        let mut e = Expr::default();
+        let cond = format!(
+            "{} = {} AND {} BETWEEN {} AND {}",
+            e.name(keys::PK),
+            e.value(s(keys::session(tenant, session_id).0)),
+            e.name(keys::SK),
+            e.value(s(keys::message_sk(after.saturating_add(1)))),
+            e.value(s(keys::message_sk(999_999_999_999))),
+        );
+        let page = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression(cond)
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .consistent_read(true)
+            .limit(limit as i32)
+            .send()
+            .await
+            .map_err(storage)?;
+        page.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| from_item::<MessageRecord>(item)?.into_message())
+            .collect()
+    }
+}
+
+/// Page cursors are the last key, as opaque base64 JSON of its strings.
+fn encode_cursor(key: &Item) -> String {
+    let plain: HashMap<&str, &str> =
+        key.iter().filter_map(|(k, v)| v.as_s().ok().map(|v| (k.as_str(), v.as_str()))).collect();
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&plain).unwrap_or_default())
+}
+
+/// A cursor must belong to the very list it continues: one made for another
+/// agent, tenant or state is refused, so it can never open someone else's data.
+fn decode_cursor(cursor: &str, pk_attr: &str, pk: &str) -> Result<Item> {
+    let bad = || Error::invalid("invalid_cursor", "cursor is not valid for this list");
+    let plain: HashMap<String, String> =
+        URL_SAFE_NO_PAD.decode(cursor).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or_else(bad)?;
+    if plain.get(pk_attr).map(String::as_str) != Some(pk) || plain.len() > 4 {
+        return Err(bad());
+    }
+    Ok(plain.into_iter().map(|(k, v)| (k, s(v))).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_only_continue_their_own_list() {
+        let key: Item = HashMap::from([
+            ("gsi1pk".to_string(), s("T#t#A#a1#closed")),
+            ("gsi1sk".to_string(), s("000000000000005#s1")),
+            ("pk".to_string(), s("T#t#S#s1")),
+            ("sk".to_string(), s("SESSION")),
+        ]);
+        let c = encode_cursor(&key);
+        assert_eq!(decode_cursor(&c, "gsi1pk", "T#t#A#a1#closed").unwrap(), key);
+        assert_eq!(decode_cursor(&c, "gsi1pk", "T#t#A#a2#closed").unwrap_err().code(), "invalid_cursor");
+        assert!(decode_cursor("garbage!", "gsi1pk", "x").is_err());
+    }
+}

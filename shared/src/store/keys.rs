@@ -1,0 +1,115 @@
+//! The single table's keys, in one place. Every item has `pk`/`sk`; three
+//! overloaded GSIs serve the list views:
+//!
+//! | item            | pk                | sk                    | gsi1 (agent's sessions)        | gsi2 (tenant's sessions) | gsi3 (visitor's sessions) |
+//! |-----------------|-------------------|-----------------------|--------------------------------|--------------------------|---------------------------|
+//! | tenant          | `T#t`             | `TENANT`              |                                |                          |                           |
+//! | agent           | `T#t`             | `AGENT#a`             |                                |                          |                           |
+//! | skill group     | `T#t`             | `GROUP#g`             |                                |                          |                           |
+//! | visitor         | `T#t#V#v`         | `VISITOR`             |                                |                          |                           |
+//! | session         | `T#t#S#s`         | `SESSION`             | `T#t#A#a#open\|closed`, time   | `T#t#open\|closed`, time | `T#t#V#v`, created        |
+//! | message         | `T#t#S#s`         | `MSG#seq`             |                                |                          |                           |
+//! | client msg id   | `T#t#S#s`         | `CMID#sender#id`      |                                |                          |                           |
+//! | queue entry     | `T#t#QUEUE`       | `queuedAt#s`          |                                |                          |                           |
+//! | connection      | `CONN#c`          | `CONN`                |                                |                          |                           |
+//!
+//! Agents and the queue live in base-table partitions so that dispatch reads
+//! them with strongly consistent queries; GSIs (eventually consistent) only
+//! back list views.
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const GSI1: &str = "gsi1";
+pub const GSI1PK: &str = "gsi1pk";
+pub const GSI1SK: &str = "gsi1sk";
+pub const GSI2: &str = "gsi2";
+pub const GSI2PK: &str = "gsi2pk";
+pub const GSI2SK: &str = "gsi2sk";
+pub const GSI3: &str = "gsi3";
+pub const GSI3PK: &str = "gsi3pk";
+pub const GSI3SK: &str = "gsi3sk";
+/// TTL attribute (epoch seconds). Reads treat expired items as absent.
+pub const EXPIRES_AT: &str = "expires_at";
+/// Lower-cased visitor name and nickname, for list search (C1).
+pub const SEARCH: &str = "search";
+
+pub type Key = (String, String);
+
+pub fn tenant(t: &str) -> Key {
+    (format!("T#{t}"), "TENANT".into())
+}
+
+pub fn agent(t: &str, a: &str) -> Key {
+    (format!("T#{t}"), format!("AGENT#{a}"))
+}
+
+pub const AGENT_PREFIX: &str = "AGENT#";
+pub const GROUP_PREFIX: &str = "GROUP#";
+
+pub fn group(t: &str, g: &str) -> Key {
+    (format!("T#{t}"), format!("{GROUP_PREFIX}{g}"))
+}
+
+pub fn visitor(t: &str, v: &str) -> Key {
+    (format!("T#{t}#V#{v}"), "VISITOR".into())
+}
+
+pub fn session(t: &str, s: &str) -> Key {
+    (format!("T#{t}#S#{s}"), "SESSION".into())
+}
+
+pub fn message(t: &str, s: &str, seq: u64) -> Key {
+    (format!("T#{t}#S#{s}"), message_sk(seq))
+}
+
+pub fn message_sk(seq: u64) -> String {
+    format!("MSG#{seq:012}")
+}
+
+pub fn client_msg(t: &str, s: &str, sender: &str, client_msg_id: &str) -> Key {
+    (format!("T#{t}#S#{s}"), format!("CMID#{sender}#{client_msg_id}"))
+}
+
+pub fn queue(t: &str) -> String {
+    format!("T#{t}#QUEUE")
+}
+
+pub fn queue_entry(t: &str, queued_at: i64, s: &str) -> Key {
+    (queue(t), format!("{queued_at:015}#{s}"))
+}
+
+pub fn connection(c: &str) -> Key {
+    (format!("CONN#{c}"), "CONN".into())
+}
+
+/// gsi1: an agent's sessions, open (by activity) or closed (by close time).
+pub fn agent_sessions(t: &str, a: &str, open: bool) -> String {
+    format!("T#{t}#A#{a}#{}", if open { "open" } else { "closed" })
+}
+
+/// gsi2: all of a tenant's sessions, open or closed (admins, history).
+pub fn tenant_sessions(t: &str, open: bool) -> String {
+    format!("T#{t}#{}", if open { "open" } else { "closed" })
+}
+
+/// gsi3: a visitor's sessions, by creation.
+pub fn visitor_sessions(t: &str, v: &str) -> String {
+    format!("T#{t}#V#{v}")
+}
+
+/// Sort keys ordered by time, unique by session.
+pub fn by_time(ms: i64, s: &str) -> String {
+    format!("{ms:015}#{s}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sort_keys_order_numerically() {
+        assert!(message_sk(9) < message_sk(10));
+        assert!(by_time(999, "b") < by_time(1_000, "a"));
+        assert!(queue_entry("t", 5, "z").1 < queue_entry("t", 40, "a").1);
+    }
+}

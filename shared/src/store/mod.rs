@@ -1,0 +1,211 @@
+//! Storage, behind one small trait per capability; `dynamo` implements them
+//! all on the single table (see `keys`).
+
+pub mod dynamo;
+pub mod keys;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Role;
+use crate::domain::{Agent, AgentStatus, CloseReason, Content, Message, Sender, Session, SkillGroup, Tenant, Visitor};
+use crate::error::Result;
+
+pub use dynamo::DynamoStore;
+
+#[async_trait]
+pub trait TenantStore: Send + Sync {
+    /// Fails with `already_exists` if the id is taken.
+    async fn create_tenant(&self, tenant: &Tenant) -> Result<()>;
+    async fn get_tenant(&self, id: &str) -> Result<Option<Tenant>>;
+}
+
+/// What an update to an agent changes; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct AgentChange {
+    pub nickname: Option<String>,
+    pub real_name: Option<String>,
+    pub role: Option<Role>,
+    pub max_concurrent: Option<u32>,
+    pub status: Option<AgentStatus>,
+    pub groups: Option<Vec<String>>,
+}
+
+#[async_trait]
+pub trait AgentStore: Send + Sync {
+    async fn create_agent(&self, agent: &Agent) -> Result<()>;
+    async fn get_agent(&self, tenant: &str, id: &str) -> Result<Option<Agent>>;
+    /// All of a tenant's agents, strongly consistent (dispatch reads this).
+    async fn list_agents(&self, tenant: &str) -> Result<Vec<Agent>>;
+    /// `agent_not_found` if it does not exist.
+    async fn update_agent(&self, tenant: &str, id: &str, change: &AgentChange) -> Result<Agent>;
+}
+
+#[async_trait]
+pub trait GroupStore: Send + Sync {
+    async fn create_group(&self, group: &SkillGroup) -> Result<()>;
+    async fn get_group(&self, tenant: &str, id: &str) -> Result<Option<SkillGroup>>;
+    async fn list_groups(&self, tenant: &str) -> Result<Vec<SkillGroup>>;
+}
+
+#[async_trait]
+pub trait VisitorStore: Send + Sync {
+    async fn create_visitor(&self, visitor: &Visitor) -> Result<()>;
+    async fn get_visitor(&self, tenant: &str, id: &str) -> Result<Option<Visitor>>;
+    async fn rename_visitor(&self, tenant: &str, id: &str, name: Option<&str>, nickname: Option<&str>) -> Result<()>;
+}
+
+/// A waiting session's place in its tenant's queue.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueEntry {
+    pub session_id: String,
+    #[serde(default)]
+    pub group: Option<String>,
+    pub queued_at: i64,
+    pub channel: String,
+    #[serde(default)]
+    pub visitor_name: Option<String>,
+    #[serde(default)]
+    pub visitor_nickname: Option<String>,
+}
+
+impl QueueEntry {
+    pub fn of(s: &Session) -> Self {
+        QueueEntry {
+            session_id: s.id.clone(),
+            group: s.group.clone(),
+            queued_at: s.queued_at,
+            channel: s.channel.clone(),
+            visitor_name: s.visitor_name.clone(),
+            visitor_nickname: s.visitor_nickname.clone(),
+        }
+    }
+}
+
+pub enum Opened {
+    Created,
+    /// The visitor already has this open session.
+    Existing(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AssignMode {
+    /// B2: only to an idle agent below its own maximum (A3) and the hard cap.
+    Auto,
+    /// B4 pickup, callback, transfer-in: only the hard cap (A4) applies.
+    Manual,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Assigned {
+    Assigned,
+    /// The agent's capacity or status no longer allowed it.
+    AgentUnavailable,
+    /// The session is no longer waiting (someone else took it, or it closed).
+    SessionTaken,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Scope {
+    Agent(String),
+    Tenant,
+    Visitor(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct SessionQuery {
+    pub scope: Scope,
+    pub open: bool,
+    /// Lower-cased; matches visitor name or nickname.
+    pub search: Option<String>,
+    pub limit: u32,
+    pub cursor: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Creates the session and its queue entry, unless the visitor already
+    /// has an open session.
+    async fn open_session(&self, session: &Session) -> Result<Opened>;
+    async fn get_session(&self, tenant: &str, id: &str) -> Result<Option<Session>>;
+    /// Atomically: the session leaves the queue for the agent, and the agent's
+    /// in-progress count goes up, if both still allow it.
+    async fn assign(
+        &self,
+        tenant: &str,
+        entry: &QueueEntry,
+        agent_id: &str,
+        mode: AssignMode,
+        now_ms: i64,
+    ) -> Result<Assigned>;
+    /// Atomically closes an open session and frees its agent's capacity.
+    /// `false` if it was already closed (close is idempotent).
+    async fn close_session(&self, session: &Session, reason: CloseReason, now_ms: i64) -> Result<bool>;
+    /// Waiting sessions, oldest first, strongly consistent.
+    async fn queue(&self, tenant: &str) -> Result<Vec<QueueEntry>>;
+    async fn list_sessions(&self, tenant: &str, query: &SessionQuery) -> Result<Page<Session>>;
+    /// C1: the agent has read everything: unread 0, `new` marker gone.
+    async fn mark_read(&self, session: &Session) -> Result<()>;
+}
+
+pub enum Appended {
+    New(Message),
+    /// The client message id was used before: here is that message.
+    Duplicate(Message),
+}
+
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// C3: gives the message the next sequence number, atomically with the
+    /// session's counter, so messages become visible in sequence order.
+    async fn append_message(
+        &self,
+        session: &Session,
+        sender: Sender,
+        client_msg_id: &str,
+        content: Content,
+        now_ms: i64,
+    ) -> Result<Appended>;
+    /// Messages with `seq > after`, oldest first, at most `limit`.
+    async fn messages_after(&self, tenant: &str, session_id: &str, after: u64, limit: u32) -> Result<Vec<Message>>;
+}
+
+/// One live WebSocket connection (H1).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Connection {
+    pub id: String,
+    pub tenant: String,
+    pub role: Role,
+    /// Agent id or visitor id.
+    pub user_id: String,
+    pub connected_at: i64,
+    /// When API Gateway will have closed it at the latest (ms).
+    pub expires_at_ms: i64,
+}
+
+#[async_trait]
+pub trait ConnectionStore: Send + Sync {
+    async fn add_connection(&self, conn: &Connection) -> Result<()>;
+    async fn get_connection(&self, id: &str, now_ms: i64) -> Result<Option<Connection>>;
+    /// Idempotent: removing a gone connection twice is fine.
+    async fn remove_connection(&self, conn: &Connection, now_ms: i64) -> Result<()>;
+}
+
+pub trait Store:
+    TenantStore + AgentStore + GroupStore + VisitorStore + SessionStore + MessageStore + ConnectionStore
+{
+}
+
+impl<T> Store for T where
+    T: TenantStore + AgentStore + GroupStore + VisitorStore + SessionStore + MessageStore + ConnectionStore
+{
+}
