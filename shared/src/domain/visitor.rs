@@ -18,8 +18,9 @@ pub struct Visitor {
     pub nickname: Option<String>,
     /// The channel the visitor first came in on.
     pub channel: String,
-    /// The visitor's open session, if any: at most one at a time.
-    #[serde(default)]
+    /// The visitor's open session, if any: at most one at a time. Absent
+    /// (not null) when there is none: opening a session is conditional on that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_session: Option<String>,
     /// Live WebSocket connections: connection id → expiry (ms).
     #[serde(default)]

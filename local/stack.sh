@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The local stack: DynamoDB (moto, one request at a time) on :8000,
+# `cargo lambda watch` on :9000, and the local API Gateway on :3000 (HTTP) and
+# :3001 (WebSocket). Logs and pids go to .local/.
+#
+#   local/stack.sh start | stop | status
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUN=.local
+BIN=$PWD/.venv/bin
+mkdir -p "$RUN"
+
+# Functions get their environment from [workspace.metadata.lambda.env] in
+# Cargo.toml; these are for the tools started here.
+export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-local} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-local}
+export AWS_REGION=${AWS_REGION:-us-east-1} AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-us-east-1}
+export AWS_ENDPOINT_URL_DYNAMODB=${AWS_ENDPOINT_URL_DYNAMODB:-http://127.0.0.1:8000} TABLE_NAME=${TABLE_NAME:-kefu}
+# Instances per function: Lambda runs many at once, and so must we, or races
+# Lambda would expose stay hidden.
+CONCURRENCY=${KEFU_LAMBDA_CONCURRENCY:-8}
+
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_for() { # port name
+  for _ in $(seq 1 600); do listening "$1" && return 0; sleep 0.2; done
+  echo "$2 did not start on :$1; see $RUN/$2.log" >&2; exit 1
+}
+
+launch() { # name port command...
+  local name=$1 port=$2; shift 2
+  if listening "$port"; then echo "$name: already on :$port"; return; fi
+  setsid "$@" >"$RUN/$name.log" 2>&1 < /dev/null &
+  echo $! >"$RUN/$name.pid"
+  wait_for "$port" "$name"
+  echo "$name: on :$port"
+}
+
+start() {
+  # DynamoDB Local or any other compatible server already on :8000 is used as is.
+  launch dynamodb 8000 "$BIN/python" local/dynamodb.py --port 8000
+  "$BIN/python" local/tables.py
+  launch lambda 9000 env PATH="$BIN:$PATH" "$BIN/cargo-lambda" lambda watch --ignore-changes --concurrency "$CONCURRENCY" --invoke-port 9000
+  launch gateway 3000 "$BIN/python" local/gateway.py --http-port 3000 --ws-port 3001
+  wait_for 3001 gateway
+}
+
+stop() {
+  for name in gateway lambda dynamodb; do
+    if [ -f "$RUN/$name.pid" ]; then
+      kill -- "-$(cat "$RUN/$name.pid")" 2>/dev/null || true
+      rm -f "$RUN/$name.pid"
+      echo "$name: stopped"
+    fi
+  done
+}
+
+status() {
+  for p in 8000:dynamodb 9000:lambda 3000:http-api 3001:websocket-api; do
+    if listening "${p%%:*}"; then echo "${p#*:}: up on :${p%%:*}"; else echo "${p#*:}: down"; fi
+  done
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac

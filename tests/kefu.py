@@ -1,0 +1,157 @@
+"""A small Kefu client for the end-to-end tests: real HTTP and WebSocket
+clients against the local gateway, as a frontend would use them."""
+
+import asyncio
+import json
+import os
+import subprocess
+import uuid
+
+import aiohttp
+
+HTTP = os.environ.get("KEFU_HTTP", "http://127.0.0.1:3000")
+WS = os.environ.get("KEFU_WS", "ws://127.0.0.1:3001")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ADMIN_CLI = os.path.join(ROOT, "target", "debug", "kefu-admin")
+TIMEOUT = float(os.environ.get("KEFU_TEST_TIMEOUT", "30"))
+
+
+# The admin CLI talks to the local stack's DynamoDB with the functions' secret.
+LOCAL_ENV = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_REGION": "us-east-1",
+    "AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:8000",
+    "TABLE_NAME": "kefu",
+    "JWT_SECRET": "kefu-local-dev-secret",
+}
+
+
+def admin_cli(*args):
+    env = {**LOCAL_ENV, **os.environ}
+    out = subprocess.run([ADMIN_CLI, *args], check=True, capture_output=True, text=True, env=env)
+    return json.loads(out.stdout)
+
+
+class Http:
+    def __init__(self, session, token=None):
+        self.session = session
+        self.token = token
+
+    async def call(self, method, path, body=None, token=..., raw=None):
+        """(status, json body)."""
+        token = self.token if token is ... else token
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        async with self.session.request(method, HTTP + path, data=data, headers=headers) as r:
+            text = await r.text()
+            return r.status, (json.loads(text) if text else None)
+
+    async def ok(self, method, path, body=None, expect=(200, 201)):
+        status, out = await self.call(method, path, body)
+        assert status in ((expect,) if isinstance(expect, int) else expect), (method, path, status, out)
+        return out
+
+
+class Ws:
+    """A WebSocket client: `request` sends an action and waits for the frame
+    answering its requestId; everything else lands in `events`."""
+
+    def __init__(self, ws, session):
+        self.ws = ws
+        self.session = session
+        self.events = []
+        self.replies = {}
+        self.changed = asyncio.Condition()
+        self.reader = asyncio.create_task(self._read())
+
+    @classmethod
+    async def connect(cls, session, token):
+        ws = await session.ws_connect(f"{WS}/?token={token}", autoping=True, max_msg_size=0)
+        return cls(ws, session)
+
+    async def _read(self):
+        async for msg in self.ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                break
+            frame = json.loads(msg.data)
+            async with self.changed:
+                if "requestId" in frame:
+                    self.replies[frame["requestId"]] = frame
+                else:
+                    self.events.append(frame)
+                self.changed.notify_all()
+        async with self.changed:
+            self.changed.notify_all()
+
+    async def send_raw(self, text):
+        await self.ws.send_str(text)
+
+    async def request(self, action, **fields):
+        rid = uuid.uuid4().hex
+        await self.ws.send_str(json.dumps({"action": action, "requestId": rid, **fields}))
+        async with self.changed:
+            await asyncio.wait_for(self.changed.wait_for(lambda: rid in self.replies or self.ws.closed), TIMEOUT)
+        return self.replies.pop(rid)
+
+    async def send_message(self, session_id, message, client_msg_id=None):
+        return await self.request(
+            "sendMessage", sessionId=session_id, clientMsgId=client_msg_id or uuid.uuid4().hex, message=message
+        )
+
+    async def wait_event(self, type_, pred=lambda e: True, timeout=TIMEOUT):
+        """The first event of `type_` matching `pred` (consumed)."""
+        match = lambda: next((e for e in self.events if e.get("type") == type_ and pred(e)), None)
+        async with self.changed:
+            await asyncio.wait_for(self.changed.wait_for(lambda: match() is not None), timeout)
+            e = match()
+            self.events.remove(e)
+            return e
+
+    def seen(self, type_, pred=lambda e: True):
+        return [e for e in self.events if e.get("type") == type_ and pred(e)]
+
+    async def close(self):
+        await self.ws.close()
+        await self.reader
+
+
+class Tenant:
+    """A fresh tenant per test, so tests never see each other's data."""
+
+    def __init__(self, session):
+        self.session = session
+        self.id = "t-" + uuid.uuid4().hex[:12]
+        out = admin_cli("create-tenant", self.id, "Test " + self.id)
+        self.admin = Http(session, out["token"])
+
+    async def agent(self, agent_id, max_concurrent=5, status="idle", groups=(), nickname=None):
+        """Creates an agent, sets its status; returns its Http (token set)."""
+        await self.admin.ok("POST", "/agents", {
+            "agentId": agent_id, "nickname": nickname or agent_id.title(), "realName": agent_id.title() + " Real",
+            "maxConcurrent": max_concurrent,
+        })
+        for g in groups:
+            await self.admin.ok("PUT", f"/skill-groups/{g}/members/{agent_id}")
+        token = (await self.admin.ok("POST", f"/agents/{agent_id}/token"))["token"]
+        http = Http(self.session, token)
+        if status:
+            await http.ok("PUT", "/agents/me/status", {"status": status})
+        return http
+
+    async def visitor(self, name=None, channel="web"):
+        body = {"tenantId": self.id, "channel": channel}
+        if name:
+            body["name"] = name
+        out = await Http(self.session).ok("POST", "/visitor/token", body)
+        return Http(self.session, out["token"]), out["visitorId"]
+
+
+def run(coro):
+    """Runs an async test body with one HTTP session."""
+
+    async def main():
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
+            return await coro(session)
+
+    return asyncio.run(main())
