@@ -11,11 +11,95 @@ Local, AWS) works with Kefu unchanged; this is just the default.
 """
 
 import argparse
+import copy
 import logging
 import threading
 
+from moto.dynamodb.comparisons import get_filter_expression
+from moto.dynamodb.exceptions import (
+    ConditionalCheckFailed,
+    MockValidationException,
+    MultipleTransactionsException,
+    TooManyTransactionsException,
+    TransactionCanceledException,
+    TransactWriteSingleOpException,
+)
+from moto.dynamodb.models import DynamoDBBackend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import run_simple
+
+
+def transact_write_items(self, transact_items):
+    """TransactWriteItems in two phases: every condition is checked before
+    anything is written, so a cancelled transaction writes nothing.
+
+    moto's own version applies each write and, to roll back, deep-copies the
+    whole table once per item of every transaction: O(table) per call, which
+    makes a long-running local stack slower with every message stored and
+    finally exhausts memory. The outcome (commit, or TransactionCanceled with
+    per-item reasons) is the same; requests are serialised (below), so
+    nothing can change between the two phases.
+    """
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    seen, errors, writes = set(), [], []
+    for item in transact_items:
+        if len(item) > 1:
+            raise TransactWriteSingleOpException
+        op_type, op = next(iter(item.items()))
+        if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+            raise MockValidationException("Unsupported transaction operation")
+        table_name = op["TableName"]
+        table = self.get_table(table_name)
+        if op_type == "Put":
+            attrs = op["Item"]
+            key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+            if table.range_key_attr is not None:
+                key[table.range_key_attr] = attrs[table.range_key_attr]
+        else:
+            key = op["Key"]
+        marker = (table_name, str(sorted(key.items())))
+        if marker in seen:
+            raise MultipleTransactionsException()
+        seen.add(marker)
+        current = self.get_item(table_name, key)
+        condition = op.get("ConditionExpression")
+        if condition is not None:
+            expr = get_filter_expression(condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues"))
+            if not expr.expr(current):
+                old = current.to_json()["Attributes"] if current and op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" else None
+                errors.append(("ConditionalCheckFailed", "The conditional request failed", old))
+                continue
+        errors.append((None, None, None))
+        if op_type != "ConditionCheck":
+            writes.append((op_type, op, table_name, key, copy.deepcopy(current)))
+    if any(code is not None for code, _, _ in errors):
+        raise TransactionCanceledException(errors)
+    applied = []
+    try:
+        for op_type, op, table_name, key, current in writes:
+            names = op.get("ExpressionAttributeNames")
+            values = op.get("ExpressionAttributeValues")
+            if op_type == "Put":
+                self.put_item(table_name, op["Item"], expression_attribute_names=names, expression_attribute_values=values)
+            elif op_type == "Delete":
+                self.delete_item(table_name, key, expression_attribute_names=names, expression_attribute_values=values)
+            else:
+                self.update_item(table_name, key, update_expression=op["UpdateExpression"],
+                                 expression_attribute_names=names, expression_attribute_values=values)
+            applied.append((table_name, key, current))
+    except Exception:
+        # A write refused after the checks (a malformed expression): undo
+        # the ones already made, item by item.
+        for table_name, key, old in reversed(applied):
+            if old is None:
+                self.delete_item(table_name, key)
+            else:
+                self.put_item(table_name, old.to_json()["Attributes"])
+        raise
+
+
+DynamoDBBackend.transact_write_items = transact_write_items
 
 
 class Serialized:
