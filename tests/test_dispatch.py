@@ -1,0 +1,151 @@
+"""B2/B3/B4 and A1: who gets a session, and every event that drains the
+queue at once: an agent connecting, turning idle, raising its maximum, a
+session closing, a new group member."""
+
+import asyncio
+
+import boto3
+
+from kefu import LOCAL_ENV, Tenant, Ws, run
+
+GRACE_SECS = 3  # PRESENCE_GRACE_SECS of the local stack (Cargo.toml)
+
+
+async def start(tenant, body=None):
+    visitor, _ = await tenant.visitor()
+    out = await visitor.ok("POST", "/sessions", body or {})
+    return out["session"]
+
+
+def test_each_trigger_drains_the_queue_at_once():
+    async def body(session):
+        tenant = Tenant(session)
+        ann = await tenant.agent("ann", max_concurrent=1, status=None)  # offline, not connected
+        s1 = await start(tenant)
+        assert s1["state"] == "waiting", "nobody is online"
+        await ann.ok("PUT", "/agents/me/status", {"status": "idle"})
+        assert (await tenant.admin.ok("GET", f"/sessions/{s1['id']}"))["state"] == "waiting", "idle but not connected"
+
+        ws = await Ws.connect(session, ann.token)  # trigger: connects while idle
+        # API Gateway accepts no pushes to a connection inside its own
+        # $connect, so a connecting client lists its sessions (docs/protocol.md).
+        mine = (await ann.ok("GET", "/sessions"))["items"]
+        assert [x["id"] for x in mine] == [s1["id"]] and mine[0]["marker"] == "new"
+
+        s2 = await start(tenant)
+        assert s2["state"] == "waiting", "at its maximum of 1"
+        await ann.ok("PATCH", "/agents/me", {"maxConcurrent": 2})  # trigger: maximum raised
+        await ws.wait_event("session.assigned", lambda e: e["session"]["id"] == s2["id"])
+
+        s3 = await start(tenant)
+        assert s3["state"] == "waiting"
+        await ann.ok("POST", f"/sessions/{s1['id']}/close")  # trigger: a session closes
+        await ws.wait_event("session.assigned", lambda e: e["session"]["id"] == s3["id"])
+
+        await ann.ok("PUT", "/agents/me/status", {"status": "busy"})
+        await ann.ok("PATCH", "/agents/me", {"maxConcurrent": 3})
+        s4 = await start(tenant)
+        assert s4["state"] == "waiting", "busy agents are not dispatched to"
+        await ann.ok("PUT", "/agents/me/status", {"status": "idle"})  # trigger: turns idle
+        await ws.wait_event("session.assigned", lambda e: e["session"]["id"] == s4["id"])
+        assert (await ann.ok("GET", "/agents/me"))["active"] == 3
+        await ws.close()
+
+    run(body)
+
+
+def test_least_loaded_agent_first_and_skill_groups_are_respected():
+    async def body(session):
+        tenant = Tenant(session)
+        await tenant.admin.ok("POST", "/skill-groups", {"groupId": "vip", "name": "VIP"}, expect=201)
+        plain = await tenant.agent("plain", max_concurrent=5)
+        vip = await tenant.agent("vipa", max_concurrent=1, groups=["vip"])
+        sockets = [await Ws.connect(session, h.token) for h in (plain, vip)]
+
+        first, second = await start(tenant), await start(tenant)
+        assert {first["agent"]["id"], second["agent"]["id"]} == {"plain", "vipa"}, "least loaded first"
+        await vip.ok("POST", f"/sessions/{(first if first['agent']['id'] == 'vipa' else second)['id']}/close")
+
+        s = await start(tenant, {"groupId": "vip"})
+        assert s["agent"]["id"] == "vipa"
+        s2 = await start(tenant, {"groupId": "vip"})
+        assert s2["state"] == "waiting", "only group members serve the group, and vipa is full"
+        groups = await plain.ok("GET", "/skill-groups")
+        assert groups == [{"id": "vip", "name": "VIP", "memberCount": 1, "idleCount": 1, "members": ["vipa"]}]
+
+        # A new member takes the group's waiting session at once.
+        await tenant.admin.ok("PUT", "/skill-groups/vip/members/plain")
+        await sockets[0].wait_event("session.assigned", lambda e: e["session"]["id"] == s2["id"])
+        for ws in sockets:
+            await ws.close()
+
+    run(body)
+
+
+def test_presence_has_a_short_grace_then_a_gone_agent_gets_nothing():
+    async def body(session):
+        tenant = Tenant(session)
+        ann = await tenant.agent("ann")
+        ws = await Ws.connect(session, ann.token)
+        await ws.close()
+        s = await start(tenant)
+        assert s["state"] == "active", "a page reload does not cost the agent its place"
+        assert s["agent"]["id"] == "ann"
+        await asyncio.sleep(GRACE_SECS + 0.5)
+        s = await start(tenant)
+        assert s["state"] == "waiting", "an agent whose connections are gone is not dispatched to"
+        ws = await Ws.connect(session, ann.token)
+        assert s["id"] in [x["id"] for x in (await ann.ok("GET", "/sessions"))["items"]]
+        await ws.close()
+
+    run(body)
+
+
+def test_manual_pickup_is_bound_only_by_the_hard_cap():
+    async def body(session):
+        tenant = Tenant(session)
+        ann = await tenant.agent("ann", max_concurrent=0)  # auto-dispatch never gives her anything
+        ws = await Ws.connect(session, ann.token)
+        s = await start(tenant)
+        assert s["state"] == "waiting"
+        queue = (await ann.ok("GET", "/queue"))["items"]
+        assert [q["sessionId"] for q in queue] == [s["id"]]
+        picked = await ann.ok("POST", f"/sessions/{s['id']}/pickup")
+        assert picked["state"] == "active" and picked["agentId"] == "ann"
+        await ws.wait_event("session.assigned", lambda e: e["session"]["id"] == s["id"])
+        status, out = await ann.call("POST", f"/sessions/{s['id']}/pickup")
+        assert (status, out["error"]["code"]) == (409, "session_not_waiting")
+        visitor, _ = await tenant.visitor()
+        status, out = await visitor.call("POST", f"/sessions/{s['id']}/pickup")
+        assert status == 403
+        assert (await ann.ok("GET", "/queue"))["items"] == []
+        await ws.close()
+
+    run(body)
+
+
+def test_a_connection_that_vanished_is_deleted_on_the_first_push():
+    """A lost $disconnect leaves a stale connection behind; the first push to
+    it gets GoneException and removes it instead of retrying forever."""
+
+    async def body(session):
+        tenant = Tenant(session)
+        ann = await tenant.agent("ann")
+        ws = await Ws.connect(session, ann.token)
+        db = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=LOCAL_ENV["AWS_ENDPOINT_URL_DYNAMODB"],
+                          aws_access_key_id="local", aws_secret_access_key="local")
+        key = {"pk": {"S": f"T#{tenant.id}"}, "sk": {"S": "AGENT#ann"}}
+        stale = "stale-connection-id"
+        db.update_item(TableName="kefu", Key=key, UpdateExpression="SET conns.#c = :e",
+                       ExpressionAttributeNames={"#c": stale}, ExpressionAttributeValues={":e": {"N": "99999999999999"}})
+        db.put_item(TableName="kefu", Item={"pk": {"S": f"CONN#{stale}"}, "sk": {"S": "CONN"}, "id": {"S": stale},
+                                            "tenant": {"S": tenant.id}, "role": {"S": "agent"}, "userId": {"S": "ann"},
+                                            "connectedAt": {"N": "0"}, "expiresAtMs": {"N": "99999999999999"}})
+        await ann.ok("PUT", "/agents/me/status", {"status": "idle"})  # pushes agent.updated to every connection
+        await ws.wait_event("agent.updated")
+        conns = db.get_item(TableName="kefu", Key=key, ConsistentRead=True)["Item"]["conns"]["M"]
+        assert stale not in conns and len(conns) == 1, conns
+        assert "Item" not in db.get_item(TableName="kefu", Key={"pk": {"S": f"CONN#{stale}"}, "sk": {"S": "CONN"}})
+        await ws.close()
+
+    run(body)
