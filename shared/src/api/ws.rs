@@ -98,7 +98,7 @@ where
         async move {
             let (request_id, result) = match frame::<T>(&event) {
                 // A frame whose payload is wrong still gets its requestId back.
-            Err(e) => (request_id(&event), Err(e)),
+                Err(e) => (request_id(&event), Err(e)),
                 Ok((request_id, action, payload)) => {
                     let result = match app.store.get_connection(&event.request_context.connection_id, app.now()).await {
                         Ok(Some(conn)) => handler(app.clone(), conn, payload).await,

@@ -1,0 +1,250 @@
+//! Store tests against a real DynamoDB-compatible endpoint (the local stack's
+//! moto; `make test` starts it and runs these with `--include-ignored`). Each
+//! test uses its own tenant.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use kefu::auth::Role;
+use kefu::domain::{ids, Agent, AgentStatus, CloseReason, Content, Sender, SenderKind, Session, SessionState, Visitor};
+use kefu::store::{
+    AgentChange, AgentStore, Appended, AssignMode, Assigned, DynamoStore, MessageStore, Opened, QueueEntry,
+    SessionStore, VisitorStore,
+};
+
+async fn store() -> Arc<DynamoStore> {
+    let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "kefu".into());
+    Arc::new(DynamoStore::from_env(table).await)
+}
+
+fn tenant() -> String {
+    ids::new_id("st").replace('_', "-")[..20].to_string()
+}
+
+async fn agent(db: &DynamoStore, t: &str, id: &str, max: u32) -> Agent {
+    let mut a = Agent::new(t, id, id, id, Role::Agent, max, 0);
+    a.status = AgentStatus::Idle;
+    a.conns = BTreeMap::from([("c".to_string(), i64::MAX)]);
+    db.create_agent(&a).await.unwrap();
+    a
+}
+
+async fn waiting_session(db: &DynamoStore, t: &str, now: i64) -> Session {
+    let v = Visitor {
+        tenant: t.into(),
+        id: ids::new_id("v"),
+        name: None,
+        nickname: None,
+        channel: "web".into(),
+        active_session: None,
+        conns: BTreeMap::new(),
+        created_at: now,
+    };
+    db.create_visitor(&v).await.unwrap();
+    let s = Session {
+        tenant: t.into(),
+        id: ids::new_id("s"),
+        visitor_id: v.id,
+        visitor_name: None,
+        visitor_nickname: None,
+        channel: "web".into(),
+        group: None,
+        state: SessionState::Waiting,
+        agent_id: None,
+        handlers: vec![],
+        marker: None,
+        created_at: now,
+        queued_at: now,
+        assigned_at: None,
+        closed_at: None,
+        close_reason: None,
+        last_seq: 0,
+        last_activity_at: now,
+        last_message: None,
+        last_visitor_message_at: None,
+        last_agent_message_at: None,
+        unread: 0,
+    };
+    assert!(matches!(db.open_session(&s).await.unwrap(), Opened::Created));
+    s
+}
+
+#[tokio::test]
+#[ignore = "needs DynamoDB: run `make test`"]
+async fn concurrent_auto_assignment_never_exceeds_the_maximum() {
+    let db = store().await;
+    let t = tenant();
+    agent(&db, &t, "a", 10).await;
+    let mut sessions = Vec::new();
+    for i in 0..48 {
+        sessions.push(waiting_session(&db, &t, 1_000 + i).await);
+    }
+    let tasks: Vec<_> = sessions
+        .iter()
+        .map(|s| {
+            let (db, t, e) = (db.clone(), t.clone(), QueueEntry::of(s));
+            tokio::spawn(async move { db.assign(&t, &e, "a", AssignMode::Auto, 5_000).await.unwrap() })
+        })
+        .collect();
+    let mut assigned = 0;
+    for task in tasks {
+        if task.await.unwrap() == Assigned::Assigned {
+            assigned += 1;
+        }
+    }
+    assert_eq!(assigned, 10);
+    assert_eq!(db.get_agent(&t, "a").await.unwrap().unwrap().active, 10);
+    assert_eq!(db.queue(&t).await.unwrap().len(), 38);
+}
+
+#[tokio::test]
+#[ignore = "needs DynamoDB: run `make test`"]
+async fn a_session_is_assigned_exactly_once() {
+    let db = store().await;
+    let t = tenant();
+    for a in ["a1", "a2", "a3", "a4", "a5"] {
+        agent(&db, &t, a, 5).await;
+    }
+    let s = waiting_session(&db, &t, 1).await;
+    let tasks: Vec<_> = ["a1", "a2", "a3", "a4", "a5"]
+        .into_iter()
+        .map(|a| {
+            let (db, t, e) = (db.clone(), t.clone(), QueueEntry::of(&s));
+            tokio::spawn(async move { db.assign(&t, &e, a, AssignMode::Auto, 2).await.unwrap() })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    assert_eq!(outcomes.iter().filter(|o| **o == Assigned::Assigned).count(), 1, "{outcomes:?}");
+    assert!(outcomes.iter().all(|o| matches!(o, Assigned::Assigned | Assigned::SessionTaken)));
+    let total: u32 = db.list_agents(&t).await.unwrap().iter().map(|a| a.active).sum();
+    assert_eq!(total, 1);
+    let s = db.get_session(&t, &s.id).await.unwrap().unwrap();
+    assert_eq!((s.state, s.handlers.len()), (SessionState::Active, 1));
+}
+
+#[tokio::test]
+#[ignore = "needs DynamoDB: run `make test`"]
+async fn busy_agents_and_the_hard_cap_refuse_assignment() {
+    let db = store().await;
+    let t = tenant();
+    agent(&db, &t, "a", 100).await;
+    let s = waiting_session(&db, &t, 1).await;
+    let busy = AgentChange { status: Some(AgentStatus::Busy), ..Default::default() };
+    db.update_agent(&t, "a", &busy).await.unwrap();
+    assert_eq!(db.assign(&t, &QueueEntry::of(&s), "a", AssignMode::Auto, 2).await.unwrap(), Assigned::AgentUnavailable);
+    // Manual pickup ignores status and the agent's own maximum...
+    db.client()
+        .update_item()
+        .table_name(std::env::var("TABLE_NAME").unwrap_or_else(|_| "kefu".into()))
+        .key("pk", AttributeValue::S(format!("T#{t}")))
+        .key("sk", AttributeValue::S("AGENT#a".into()))
+        .update_expression("SET active = :n")
+        .expression_attribute_values(":n", AttributeValue::N("200".into()))
+        .send()
+        .await
+        .unwrap();
+    // ...but never the hard cap of 200.
+    assert_eq!(
+        db.assign(&t, &QueueEntry::of(&s), "a", AssignMode::Manual, 3).await.unwrap(),
+        Assigned::AgentUnavailable
+    );
+    assert_eq!(db.get_session(&t, &s.id).await.unwrap().unwrap().state, SessionState::Waiting);
+}
+
+fn text(t: &str) -> Content {
+    Content::Text { text: t.into() }
+}
+
+#[tokio::test]
+#[ignore = "needs DynamoDB: run `make test`"]
+async fn concurrent_messages_get_distinct_increasing_sequence_numbers_and_resends_do_not_duplicate() {
+    let db = store().await;
+    let t = tenant();
+    let s = waiting_session(&db, &t, 1).await;
+    let sender = Sender { kind: SenderKind::Visitor, id: s.visitor_id.clone() };
+    let tasks: Vec<_> = (0..30)
+        .map(|i| {
+            let (db, s, sender) = (db.clone(), s.clone(), sender.clone());
+            tokio::spawn(async move {
+                match db.append_message(&s, sender, &format!("m{i}"), text(&format!("{i}")), 10 + i).await.unwrap() {
+                    Appended::New(m) => m.seq,
+                    Appended::Duplicate(_) => panic!("distinct ids are never duplicates"),
+                }
+            })
+        })
+        .collect();
+    let mut seqs = HashSet::new();
+    for task in tasks {
+        assert!(seqs.insert(task.await.unwrap()));
+    }
+    assert_eq!(seqs, (1..=30).collect());
+    let stored = db.messages_after(&t, &s.id, 0, 100).await.unwrap();
+    assert_eq!(stored.iter().map(|m| m.seq).collect::<Vec<_>>(), (1..=30).collect::<Vec<_>>());
+    assert_eq!(db.get_session(&t, &s.id).await.unwrap().unwrap().unread, 30);
+
+    // The same client message id sent ten times at once: stored once.
+    let fresh = db.get_session(&t, &s.id).await.unwrap().unwrap();
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let (db, s, sender) = (db.clone(), fresh.clone(), sender.clone());
+            tokio::spawn(async move { db.append_message(&s, sender, "again", text("once"), 99).await.unwrap() })
+        })
+        .collect();
+    let (mut new, mut seqs) = (0, HashSet::new());
+    for task in tasks {
+        match task.await.unwrap() {
+            Appended::New(m) => {
+                new += 1;
+                seqs.insert(m.seq);
+            }
+            Appended::Duplicate(m) => {
+                seqs.insert(m.seq);
+            }
+        }
+    }
+    assert_eq!((new, seqs), (1, HashSet::from([31])));
+    assert_eq!(db.messages_after(&t, &s.id, 30, 100).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+#[ignore = "needs DynamoDB: run `make test`"]
+async fn close_is_idempotent_and_frees_capacity_exactly_once() {
+    let db = store().await;
+    let t = tenant();
+    agent(&db, &t, "a", 5).await;
+    let s = waiting_session(&db, &t, 1).await;
+    assert_eq!(db.assign(&t, &QueueEntry::of(&s), "a", AssignMode::Auto, 2).await.unwrap(), Assigned::Assigned);
+    let active = db.get_session(&t, &s.id).await.unwrap().unwrap();
+    let tasks: Vec<_> = (0..5)
+        .map(|_| {
+            let (db, s) = (db.clone(), active.clone());
+            tokio::spawn(async move { db.close_session(&s, CloseReason::Agent, 3).await.unwrap() })
+        })
+        .collect();
+    let mut closed = 0;
+    for task in tasks {
+        closed += task.await.unwrap() as u32;
+    }
+    assert_eq!(closed, 1);
+    assert_eq!(db.get_agent(&t, "a").await.unwrap().unwrap().active, 0);
+    let s = db.get_session(&t, &s.id).await.unwrap().unwrap();
+    assert_eq!((s.state, s.close_reason), (SessionState::Closed, Some(CloseReason::Agent)));
+    // A closed session takes no more messages.
+    let sender = Sender { kind: SenderKind::Visitor, id: s.visitor_id.clone() };
+    assert_eq!(db.append_message(&s, sender, "late", text("x"), 4).await.err().unwrap().code(), "session_closed");
+    // The visitor may open a new one; a second open while that is open returns it.
+    let v = db.get_visitor(&t, &s.visitor_id).await.unwrap().unwrap();
+    assert_eq!(v.active_session, None);
+    let mut next = s.clone();
+    next.id = ids::new_id("s");
+    next.state = SessionState::Waiting;
+    next.agent_id = None;
+    assert!(matches!(db.open_session(&next).await.unwrap(), Opened::Created));
+    let mut third = next.clone();
+    third.id = ids::new_id("s");
+    assert!(matches!(db.open_session(&third).await.unwrap(), Opened::Existing(id) if id == next.id));
+}
