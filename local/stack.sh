@@ -39,19 +39,27 @@ start() {
   # DynamoDB Local or any other compatible server already on :8000 is used as is.
   launch dynamodb 8000 "$BIN/python" local/dynamodb.py --port 8000
   "$BIN/python" local/tables.py
+  # The watcher runs with --ignore-changes, so binaries rebuilt since it
+  # started would not be picked up: restart ours.
+  stop_one lambda 9000
   launch lambda 9000 env PATH="$BIN:$PATH" "$BIN/cargo-lambda" lambda watch --ignore-changes --concurrency "$CONCURRENCY" --invoke-port 9000
   launch gateway 3000 "$BIN/python" local/gateway.py --http-port 3000 --ws-port 3001
   wait_for 3001 gateway
 }
 
+stop_one() {
+  if [ -f "$RUN/$1.pid" ]; then
+    kill -- "-$(cat "$RUN/$1.pid")" 2>/dev/null || true
+    rm -f "$RUN/$1.pid"
+    for _ in $(seq 1 50); do listening "${2:-0}" || break; sleep 0.1; done
+    echo "$1: stopped"
+  fi
+}
+
 stop() {
-  for name in gateway lambda dynamodb; do
-    if [ -f "$RUN/$name.pid" ]; then
-      kill -- "-$(cat "$RUN/$name.pid")" 2>/dev/null || true
-      rm -f "$RUN/$name.pid"
-      echo "$name: stopped"
-    fi
-  done
+  stop_one gateway 3000
+  stop_one lambda 9000
+  stop_one dynamodb 8000
 }
 
 status() {
