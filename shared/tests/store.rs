@@ -42,30 +42,7 @@ async fn waiting_session(db: &DynamoStore, t: &str, now: i64) -> Session {
         created_at: now,
     };
     db.create_visitor(&v).await.unwrap();
-    let s = Session {
-        tenant: t.into(),
-        id: ids::new_id("s"),
-        visitor_id: v.id,
-        visitor_name: None,
-        visitor_nickname: None,
-        channel: "web".into(),
-        group: None,
-        state: SessionState::Waiting,
-        agent_id: None,
-        handlers: vec![],
-        marker: None,
-        created_at: now,
-        queued_at: now,
-        assigned_at: None,
-        closed_at: None,
-        close_reason: None,
-        last_seq: 0,
-        last_activity_at: now,
-        last_message: None,
-        last_visitor_message_at: None,
-        last_agent_message_at: None,
-        unread: 0,
-    };
+    let s = Session::waiting(ids::new_id("s"), &v, "web".into(), None, now);
     assert!(matches!(db.open_session(&s).await.unwrap(), Opened::Created));
     s
 }

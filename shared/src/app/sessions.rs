@@ -44,30 +44,8 @@ pub async fn start(app: &App, who: &Principal, req: StartRequest) -> Result<Star
         let s = get_visible(app, who, existing).await?;
         return Ok(Started { session: view(app, who, &s).await?, created: false });
     }
-    let session = Session {
-        tenant: t.clone(),
-        id: ids::new_id("s"),
-        visitor_id: visitor.id.clone(),
-        visitor_name: visitor.name.clone(),
-        visitor_nickname: visitor.nickname.clone(),
-        channel: who.channel.clone().unwrap_or_else(|| visitor.channel.clone()),
-        group: req.group_id,
-        state: SessionState::Waiting,
-        agent_id: None,
-        handlers: Vec::new(),
-        marker: None,
-        created_at: now,
-        queued_at: now,
-        assigned_at: None,
-        closed_at: None,
-        close_reason: None,
-        last_seq: 0,
-        last_activity_at: now,
-        last_message: None,
-        last_visitor_message_at: None,
-        last_agent_message_at: None,
-        unread: 0,
-    };
+    let channel = who.channel.clone().unwrap_or_else(|| visitor.channel.clone());
+    let session = Session::waiting(ids::new_id("s"), &visitor, channel, req.group_id, now);
     let (id, created) = match app.store.open_session(&session).await? {
         Opened::Created => (session.id.clone(), true),
         Opened::Existing(id) => (id, false),

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::visitor::Visitor;
 use crate::auth::{Principal, Role};
 use crate::error::{Error, Result};
 
@@ -107,6 +108,34 @@ pub struct Session {
 }
 
 impl Session {
+    /// B1: a new session of `visitor`, waiting in the queue since `now_ms`.
+    pub fn waiting(id: String, visitor: &Visitor, channel: String, group: Option<String>, now_ms: i64) -> Self {
+        Session {
+            tenant: visitor.tenant.clone(),
+            id,
+            visitor_id: visitor.id.clone(),
+            visitor_name: visitor.name.clone(),
+            visitor_nickname: visitor.nickname.clone(),
+            channel,
+            group,
+            state: SessionState::Waiting,
+            agent_id: None,
+            handlers: Vec::new(),
+            marker: None,
+            created_at: now_ms,
+            queued_at: now_ms,
+            assigned_at: None,
+            closed_at: None,
+            close_reason: None,
+            last_seq: 0,
+            last_activity_at: now_ms,
+            last_message: None,
+            last_visitor_message_at: None,
+            last_agent_message_at: None,
+            unread: 0,
+        }
+    }
+
     /// H3: agents see sessions they handle; admins every session of their
     /// tenant; a visitor only its own. Anything else looks like it does not
     /// exist, so ids of other tenants' sessions leak nothing.
