@@ -139,10 +139,12 @@ class Tenant:
             await http.ok("PUT", "/agents/me/status", {"status": status})
         return http
 
-    async def visitor(self, name=None, channel="web"):
+    async def visitor(self, name=None, channel="web", nickname=None):
         body = {"tenantId": self.id, "channel": channel}
         if name:
             body["name"] = name
+        if nickname:
+            body["nickname"] = nickname
         out = await Http(self.session).ok("POST", "/visitor/token", body)
         return Http(self.session, out["token"]), out["visitorId"]
 

@@ -185,3 +185,26 @@ def test_all_message_types_are_delivered_as_sent():
             await ws.close()
 
     run(body)
+
+
+def test_the_in_progress_list_puts_the_newest_activity_on_top():
+    async def body(session):
+        tenant = Tenant(session)
+        agent = await tenant.agent("amy")
+        agent_ws = await Ws.connect(session, agent.token)
+        (v1, _), (v2, _) = await tenant.visitor(name="First"), await tenant.visitor(nickname="Second")
+        s1 = (await v1.ok("POST", "/sessions", {}))["session"]["id"]
+        s2 = (await v2.ok("POST", "/sessions", {}))["session"]["id"]
+        listed = (await agent.ok("GET", "/sessions"))["items"]
+        assert [x["id"] for x in listed] == [s2, s1], "the newest session comes in at the top"
+        assert [x["marker"] for x in listed] == ["new", "new"]
+        v1_ws = await Ws.connect(session, v1.token)
+        await v1_ws.send_message(s1, text("me again"))
+        listed = (await agent.ok("GET", "/sessions"))["items"]
+        assert [x["id"] for x in listed] == [s1, s2], "a new message moves its session to the top"
+        assert [x["unread"] for x in listed] == [1, 0]
+        assert [x["id"] for x in (await agent.ok("GET", "/sessions?q=SEC"))["items"]] == [s2], "search by nickname"
+        for ws in (agent_ws, v1_ws):
+            await ws.close()
+
+    run(body)

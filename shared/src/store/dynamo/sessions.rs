@@ -18,8 +18,10 @@ use crate::store::{
     Appended, AssignMode, Assigned, MessageStore, Opened, Page, QueueEntry, Scope, SessionQuery, SessionStore,
 };
 
-/// Optimistic retries before a write gives up (only under heavy contention).
-const MAX_ATTEMPTS: usize = 20;
+/// Optimistic retries before a write gives up. Every round commits at least
+/// one of the competing writers, so N writers at once need at most N rounds;
+/// a session has two parties, and this bound is far above what they produce.
+const MAX_ATTEMPTS: usize = 50;
 
 #[async_trait]
 impl SessionStore for DynamoStore {
@@ -333,7 +335,7 @@ impl MessageStore for DynamoStore {
     ) -> Result<Appended> {
         let (t, sid) = (&session.tenant, &session.id);
         let mut current = session.clone();
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
             if let Some(m) = self.message_by_client_id(&current, &sender, client_msg_id).await? {
                 return Ok(Appended::Duplicate(m));
             }
@@ -404,6 +406,9 @@ impl MessageStore for DynamoStore {
                 return Ok(Appended::New(message));
             }
             if !tx.failed_at(2) {
+                // Lost the race for the next number: pause a little so the
+                // competing writers de-synchronise, then read the new counter.
+                super::backoff(attempt.min(2) as u32).await;
                 current = self.get_session(t, sid).await?.ok_or_else(|| Error::not_found("session"))?;
             }
         }
