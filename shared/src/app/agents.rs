@@ -129,7 +129,7 @@ pub async fn update(app: &App, who: &Principal, id: &str, req: UpdateAgent) -> R
     let after = app.store.update_agent(&who.tenant, id, &change).await?;
     changed(app, &after).await;
     if after.max_concurrent > before.max_concurrent {
-        dispatch::drain(app, &who.tenant).await?; // B3: a raised maximum
+        dispatch::drain_after(app, &who.tenant, None).await; // B3: a raised maximum
     }
     Ok(AgentView::new(&after, app.now()))
 }
@@ -149,7 +149,7 @@ pub async fn set_status(app: &App, who: &Principal, req: SetStatus) -> Result<Ag
     tracing::info!(status = req.status.as_str(), "status changed");
     changed(app, &agent).await;
     if req.status == AgentStatus::Idle {
-        dispatch::drain(app, &who.tenant).await?;
+        dispatch::drain_after(app, &who.tenant, None).await;
     }
     Ok(AgentView::new(&agent, app.now()))
 }

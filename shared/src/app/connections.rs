@@ -33,7 +33,7 @@ pub async fn connect(app: &App, event: &WsEvent) -> Result<()> {
         // B3: an idle agent coming online takes waiting sessions.
         if let Some(agent) = app.store.get_agent(&who.tenant, &who.id).await? {
             if agent.status == AgentStatus::Idle {
-                dispatch::drain_except(app, &who.tenant, Some(&conn.id)).await?;
+                dispatch::drain_after(app, &who.tenant, Some(&conn.id)).await;
             }
         }
     }

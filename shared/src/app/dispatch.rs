@@ -23,15 +23,20 @@ use crate::App;
 /// Bounds one drain; the queue is drained further by the next trigger.
 const MAX_ROUNDS: usize = 20;
 
-/// Assigns what can be assigned now; returns how many sessions it assigned.
-pub async fn drain(app: &App, tenant: &str) -> Result<usize> {
-    drain_except(app, tenant, None).await
+/// Drains after a triggering write has committed. The write's own result
+/// stands whatever happens here: a failed drain is logged, and the next
+/// trigger drains again.
+pub async fn drain_after(app: &App, tenant: &str, connecting: Option<&str>) {
+    if let Err(e) = drain(app, tenant, connecting).await {
+        tracing::error!(tenant, error = %e, "queue drain failed; the next trigger retries");
+    }
 }
 
-/// As `drain`, pushing nothing to `connecting` (a connection inside its own
-/// `$connect`: API Gateway refuses pushes to it until the handshake is done).
+/// Assigns what can be assigned now; returns how many sessions it assigned.
+/// Pushes nothing to `connecting` (a connection inside its own `$connect`:
+/// API Gateway refuses pushes to it until the handshake is done).
 #[instrument(skip(app))]
-pub async fn drain_except(app: &App, tenant: &str, connecting: Option<&str>) -> Result<usize> {
+pub async fn drain(app: &App, tenant: &str, connecting: Option<&str>) -> Result<usize> {
     let grace = app.config.presence_grace_ms;
     let mut assigned = 0;
     for _ in 0..MAX_ROUNDS {

@@ -79,7 +79,7 @@ pub async fn set_member(app: &App, who: &Principal, group_id: &str, agent_id: &s
         .update_agent(&who.tenant, agent_id, &AgentChange { groups: Some(groups), ..AgentChange::default() })
         .await?;
     if member {
-        dispatch::drain(app, &who.tenant).await?;
+        dispatch::drain_after(app, &who.tenant, None).await;
     }
     Ok(AgentView::new(&agent, app.now()))
 }

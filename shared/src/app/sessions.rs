@@ -52,7 +52,7 @@ pub async fn start(app: &App, who: &Principal, req: StartRequest) -> Result<Star
     };
     if created {
         tracing::info!(session = %id, group = ?session.group, "session queued");
-        dispatch::drain(app, t).await?;
+        dispatch::drain_after(app, t, None).await;
     }
     let s = get_visible(app, who, &id).await?;
     Ok(Started { session: view(app, who, &s).await?, created })
@@ -168,7 +168,7 @@ pub async fn close(app: &App, who: &Principal, id: &str) -> Result<Closed> {
         }
         app.push_to_visitor(&s.tenant, &s.visitor_id, &event).await;
         if fresh.agent_id.is_some() {
-            dispatch::drain(app, &s.tenant).await?;
+            dispatch::drain_after(app, &s.tenant, None).await;
         }
     }
     Ok(Closed { session: view(app, who, &fresh).await?, closed })
