@@ -273,17 +273,15 @@ class WebSocketApi:
 
 
 class HttpApi:
-    def __init__(self, spec, invoker, stage):
+    def __init__(self, spec, invoker):
         self.invoker = invoker
-        self.stage = stage
         self.authorizer = spec["authorizer"]
         self.identity_headers = [h.lower() for h in spec["identity_headers"]]
         self.routes = []
         for method, path, binary, public in spec["routes"]:
-            names = re.findall(r"\{(\w+)\}", path)
             regex = re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path)) + "$")
             literal = sum(1 for seg in path.split("/") if seg and not seg.startswith("{"))
-            self.routes.append((method, regex, f"{method} {path}", binary, public, literal, names))
+            self.routes.append((method, regex, f"{method} {path}", binary, public, literal))
 
     def match(self, method, path):
         found = [r for r in self.routes if r[0] == method and r[1].match(path)]
@@ -300,7 +298,7 @@ class HttpApi:
         route = self.match(request.method, request.path)
         if route is None:
             return json_response(404, {"message": "Not Found"}, cors)
-        method, regex, route_key, binary, public, _, _ = route
+        method, regex, route_key, binary, public, _ = route
         raw = await request.read()
         try:
             body, is_b64 = raw.decode("utf-8"), False
@@ -400,7 +398,7 @@ async def serve(args):
         ws_app.router.add_get(prefix + "/@connections/{id}", ws_api.get_connection)
         ws_app.router.add_delete(prefix + "/@connections/{id}", ws_api.delete_connection)
 
-    http_api = HttpApi(template.http(t), invoker, args.stage)
+    http_api = HttpApi(template.http(t), invoker)
     http_app = web.Application(client_max_size=10 * 1024 * 1024)
     http_app.router.add_route("*", "/{tail:.*}", http_api.handle)
 
