@@ -214,7 +214,9 @@ class WebSocketApi:
             return "$default"
         try:
             action = json.loads(body).get("action")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
+            # Not JSON, not an object, or nested past the parser's depth:
+            # API Gateway cannot evaluate the expression and uses $default.
             return "$default"
         if isinstance(action, str) and not action.startswith("$") and action in self.routes:
             return action
@@ -226,7 +228,11 @@ class WebSocketApi:
         ctx = self.context(conn.id, route_key, "MESSAGE", info, conn.connected_at)
         ctx["messageId"] = uuid.uuid4().hex
         event = {"requestContext": ctx, "body": body, "isBase64Encoded": is_base64}
-        ok, out = await self.invoker.invoke(route["binary"], event)
+        try:
+            ok, out = await self.invoker.invoke(route["binary"], event)
+        except Exception:  # the function could not be reached: an integration failure
+            log.exception("invoking %s failed", route["binary"])
+            ok, out = False, None
         if conn.ws.closed:
             return
         if not ok:

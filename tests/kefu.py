@@ -90,6 +90,10 @@ class Ws:
     async def request(self, action, **fields):
         rid = uuid.uuid4().hex
         await self.ws.send_str(json.dumps({"action": action, "requestId": rid, **fields}))
+        return await self.reply(rid)
+
+    async def reply(self, rid):
+        """The answer to a frame sent raw with requestId `rid`."""
         async with self.changed:
             await asyncio.wait_for(self.changed.wait_for(lambda: rid in self.replies or self.ws.closed), TIMEOUT)
         return self.replies.pop(rid)

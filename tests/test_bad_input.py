@@ -42,6 +42,19 @@ def test_bad_frames_get_error_events_and_the_connection_stays_usable():
         error(await raw("this is not json"), "invalid_json")
         error(await raw("[1, 2, 3]"), "invalid_json")
         error(await raw(json.dumps({"hello": 1})), "missing_field")
+        # Only a JSON object's own requestId is echoed: an array's second
+        # element is not one (its answer carries no requestId at all).
+        error(await raw(json.dumps(["sendMessage", "r-array"])), "invalid_json")
+        assert "r-array" not in ws.replies
+        # Present but not a string: invalid, not missing; the requestId comes back.
+        await ws.send_raw(json.dumps({"action": 5, "requestId": "r-num"}))
+        error(await ws.reply("r-num"), "invalid_field")
+        await ws.send_raw(json.dumps({"action": ["ping"], "requestId": "r-list"}))
+        error(await ws.reply("r-list"), "invalid_field")
+        # Nested far past any parser's depth (20 KB, within a frame): API Gateway
+        # routes it to $default, which answers invalid_json; nothing is dropped.
+        error(await raw("[" * 10_000 + "]" * 10_000), "invalid_json")
+        error(await raw('{"action": "sendMessage", "message": ' + "[" * 10_000 + "]" * 10_000 + "}"), "invalid_json")
         error(await ws.request("danceParty"), "unknown_action")
         error(await ws.request("sendMessage", sessionId=sid), "invalid_field")  # no clientMsgId, no message
         error(await ws.request("sendMessage", sessionId=sid, clientMsgId=5, message={"type": "text", "text": "x"}),

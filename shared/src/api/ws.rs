@@ -72,16 +72,6 @@ where
     .await
 }
 
-/// The envelope every client frame shares: `{"action": …, "requestId": …}`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Envelope {
-    #[serde(default)]
-    action: Option<serde_json::Value>,
-    #[serde(default)]
-    request_id: Option<serde_json::Value>,
-}
-
 /// Runs an action route: the frame is parsed, the caller's connection looked
 /// up, `handler` called, and its result (or error) sent back as the route
 /// response, tagged with the frame's `requestId`. Errors leave the connection
@@ -117,17 +107,33 @@ where
     .await
 }
 
+/// A frame's JSON object; anything else (not JSON, an array, a string, a
+/// document nested past the parser's depth limit) is `invalid_json`.
+fn object(event: &WsEvent) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let body = event.body.as_deref().unwrap_or("");
+    match super::http::parse_json(body.as_bytes())? {
+        serde_json::Value::Object(map) => Ok(map),
+        _ => Err(Error::invalid("invalid_json", "a frame must be a JSON object")),
+    }
+}
+
+/// The frame's `action`: absent is `missing_field`, present but not a
+/// string is `invalid_field`.
+fn action(frame: &serde_json::Map<String, serde_json::Value>) -> Result<String> {
+    match frame.get("action") {
+        None => Err(Error::invalid("missing_field", "a frame needs an \"action\"")),
+        Some(serde_json::Value::String(a)) => Ok(a.clone()),
+        Some(_) => Err(Error::invalid("invalid_field", "\"action\" must be a string")),
+    }
+}
+
 /// Splits a frame into its request id, action and typed payload.
 pub fn frame<T: DeserializeOwned>(event: &WsEvent) -> Result<(Option<serde_json::Value>, String, T)> {
-    let body = event.body.as_deref().unwrap_or("");
-    let value: serde_json::Value = super::http::parse_json(body.as_bytes())?;
-    if !value.is_object() {
-        return Err(Error::invalid("invalid_json", "a frame must be a JSON object"));
-    }
-    let env: Envelope = serde_json::from_value(value.clone()).unwrap_or(Envelope { action: None, request_id: None });
-    let action = env.action.as_ref().and_then(|a| a.as_str()).unwrap_or("").to_string();
-    let payload = serde_json::from_value(value).map_err(|e| Error::invalid("invalid_field", e.to_string()))?;
-    Ok((env.request_id, action, payload))
+    let object = object(event)?;
+    let request_id = object.get("requestId").cloned();
+    let action = action(&object)?;
+    let payload = serde_json::from_value(object.into()).map_err(|e| Error::invalid("invalid_field", e.to_string()))?;
+    Ok((request_id, action, payload))
 }
 
 /// The route response: the result with `requestId`, or an `error` event.
@@ -148,10 +154,10 @@ pub fn reply(request_id: Option<serde_json::Value>, result: Result<serde_json::V
     WsResponse { status_code: 200, body: Some(body.to_string()) }
 }
 
-/// The request id of a frame, if it has one (for `$default`'s replies).
+/// The request id of a frame, if it has one: only a JSON object's
+/// `requestId` field counts.
 pub fn request_id(event: &WsEvent) -> Option<serde_json::Value> {
-    let body = event.body.as_deref()?;
-    serde_json::from_str::<Envelope>(body).ok()?.request_id
+    object(event).ok()?.remove("requestId")
 }
 
 /// `$default`: frames no route matched. `ping` keeps an idle connection open
@@ -161,7 +167,6 @@ pub fn default_route(event: &WsEvent) -> Result<serde_json::Value> {
     let (_, action, _) = frame::<serde_json::Value>(event)?;
     match action.as_str() {
         "ping" => Ok(serde_json::json!({ "type": "pong" })),
-        "" => Err(Error::invalid("missing_field", "a frame needs an \"action\"")),
         other => Err(Error::invalid("unknown_action", format!("unknown action {other:?}"))),
     }
 }
@@ -201,6 +206,21 @@ mod tests {
         assert_eq!(default_route(&event(r#"{"action":"dance"}"#)).unwrap_err().code(), "unknown_action");
         assert_eq!(default_route(&event(r#"{"x":1}"#)).unwrap_err().code(), "missing_field");
         assert_eq!(default_route(&event("hello")).unwrap_err().code(), "invalid_json");
+        assert_eq!(default_route(&event(r#"{"action":5}"#)).unwrap_err().code(), "invalid_field");
+        assert_eq!(default_route(&event(r#"{"action":null}"#)).unwrap_err().code(), "invalid_field");
+        let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+        assert_eq!(default_route(&event(&deep)).unwrap_err().code(), "invalid_json");
+        let deep_object = format!(r#"{{"action":"ping","x":{}1{}}}"#, "[".repeat(5000), "]".repeat(5000));
+        assert_eq!(default_route(&event(&deep_object)).unwrap_err().code(), "invalid_json");
+    }
+
+    #[test]
+    fn only_an_objects_request_id_is_echoed() {
+        assert_eq!(request_id(&event(r#"{"action":"x","requestId":"r1"}"#)), Some("r1".into()));
+        assert_eq!(request_id(&event(r#"["x", 2]"#)), None);
+        assert_eq!(request_id(&event(r#"[1, 2, 3]"#)), None);
+        assert_eq!(request_id(&event(r#""requestId""#)), None);
+        assert_eq!(request_id(&event("{oops")), None);
     }
 
     #[test]
