@@ -3,7 +3,11 @@
 # `cargo lambda watch` on :9000, and the local API Gateway on :3000 (HTTP) and
 # :3001 (WebSocket). Logs and pids go to .local/.
 #
-#   local/stack.sh start | stop | status
+#   local/stack.sh start [reload]   reload: functions rebuild when their code
+#                                   changes (make dev); without it they never
+#                                   do, so tests never race a rebuild (make test)
+#   local/stack.sh follow           show the logs until Ctrl-C, then stop
+#   local/stack.sh stop | status
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=.local
@@ -39,10 +43,15 @@ start() {
   # DynamoDB Local or any other compatible server already on :8000 is used as is.
   launch dynamodb 8000 "$BIN/python" local/dynamodb.py --port 8000
   "$BIN/python" local/tables.py
-  # The watcher runs with --ignore-changes, so binaries rebuilt since it
-  # started would not be picked up: restart ours.
+  # Restart our watcher in the mode asked for (a stable one would not pick up
+  # binaries rebuilt since it started).
+  local reload=--ignore-changes
+  [ "${1:-}" = reload ] && reload=
   stop_one lambda 9000
-  launch lambda 9000 env PATH="$BIN:$PATH" "$BIN/cargo-lambda" lambda watch --ignore-changes --concurrency "$CONCURRENCY" --invoke-port 9000
+  launch lambda 9000 env PATH="$BIN:$PATH" "$BIN/cargo-lambda" lambda watch $reload \
+    --concurrency "$CONCURRENCY" --invoke-address 127.0.0.1 --invoke-port 9000
+  # The gateway reads template.yaml and its own code at start: restart ours too.
+  stop_one gateway 3000
   launch gateway 3000 "$BIN/python" local/gateway.py --http-port 3000 --ws-port 3001
   wait_for 3001 gateway
 }
@@ -62,6 +71,12 @@ stop() {
   stop_one dynamodb 8000
 }
 
+follow() {
+  trap 'echo; stop; exit 0' INT TERM
+  tail -n 0 -F "$RUN/gateway.log" "$RUN/lambda.log" "$RUN/dynamodb.log" &
+  wait
+}
+
 status() {
   for p in 8000:dynamodb 9000:lambda 3000:http-api 3001:websocket-api; do
     if listening "${p%%:*}"; then echo "${p#*:}: up on :${p%%:*}"; else echo "${p#*:}: down"; fi
@@ -69,8 +84,9 @@ status() {
 }
 
 case "${1:-}" in
-  start) start ;;
+  start) start "${2:-}" ;;
+  follow) follow ;;
   stop) stop ;;
   status) status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 start [reload] | follow | stop | status" >&2; exit 2 ;;
 esac
