@@ -8,8 +8,11 @@ use crate::error::{Error, Result};
 pub struct Config {
     /// The single DynamoDB table (`TABLE_NAME`).
     pub table: String,
-    /// HS256 secret for agent and visitor tokens (`JWT_SECRET`).
-    pub jwt_secret: Vec<u8>,
+    /// Where the token keys are, for the functions that sign or verify.
+    pub token_keys: TokenKeys,
+    /// How often a function re-reads the token keys (`KEY_REFRESH_SECS`,
+    /// default 300): the longest a rotated-out key is still used to sign.
+    pub key_refresh_secs: i64,
     /// The WebSocket API's management endpoint (`WS_ENDPOINT`), e.g.
     /// `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`.
     pub ws_endpoint: Option<String>,
@@ -25,18 +28,44 @@ pub struct Config {
 impl Config {
     pub fn from_env() -> Result<Self> {
         let table = var("TABLE_NAME").ok_or_else(|| Error::Internal("TABLE_NAME is not set".into()))?;
-        let jwt_secret = var("JWT_SECRET").ok_or_else(|| Error::Internal("JWT_SECRET is not set".into()))?;
-        if jwt_secret.len() < 16 {
-            return Err(Error::Internal("JWT_SECRET must be at least 16 bytes".into()));
-        }
+        let token_keys = match (var("JWT_SECRET_ARN"), var("JWT_SECRET")) {
+            (Some(arn), _) => TokenKeys::SecretsManager(arn),
+            (None, Some(current)) => TokenKeys::Env { current, previous: var("JWT_SECRET_PREVIOUS") },
+            (None, None) => TokenKeys::None,
+        };
         Ok(Config {
             table,
-            jwt_secret: jwt_secret.into_bytes(),
+            token_keys,
+            key_refresh_secs: number("KEY_REFRESH_SECS", 300)?,
             ws_endpoint: var("WS_ENDPOINT"),
             presence_grace_ms: number("PRESENCE_GRACE_SECS", 60)? * 1000,
             visitor_token_ttl_secs: number("VISITOR_TOKEN_TTL_SECS", 30 * 24 * 3600)?,
             agent_token_ttl_secs: number("AGENT_TOKEN_TTL_SECS", 12 * 3600)?,
         })
+    }
+}
+
+/// The token keys' source. Functions that neither sign nor verify have none.
+#[derive(Clone)]
+pub enum TokenKeys {
+    /// `JWT_SECRET_ARN`: a Secrets Manager secret (the cloud).
+    SecretsManager(String),
+    /// `JWT_SECRET` and optionally `JWT_SECRET_PREVIOUS` (local runs).
+    Env {
+        current: String,
+        previous: Option<String>,
+    },
+    None,
+}
+
+/// Never prints a key.
+impl std::fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenKeys::SecretsManager(arn) => f.debug_tuple("SecretsManager").field(arn).finish(),
+            TokenKeys::Env { previous, .. } => write!(f, "Env {{ previous: {} }}", previous.is_some()),
+            TokenKeys::None => f.write_str("None"),
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::auth::{self, Principal};
+use crate::auth::Principal;
 use crate::error::Result;
 use crate::App;
 
@@ -45,14 +45,14 @@ fn header<'a>(headers: &'a Option<HashMap<String, String>>, name: &str) -> Optio
     headers.as_ref()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
 
-pub fn authorize_ws(app: &App, event: &WsAuthorizerEvent) -> Result<Value> {
+pub async fn authorize_ws(app: &App, event: &WsAuthorizerEvent) -> Result<Value> {
     let token = event
         .query_string_parameters
         .as_ref()
         .and_then(|q| q.get("token").map(String::as_str))
         .or_else(|| header(&event.headers, "authorization"))
         .unwrap_or("");
-    let p = auth::authenticate(token, &app.config.jwt_secret, app.now() / 1000)?;
+    let p = app.authenticate(token).await?;
     Ok(allow_policy(&p, &event.method_arn))
 }
 
@@ -68,11 +68,11 @@ pub fn allow_policy(p: &Principal, method_arn: &str) -> Value {
     })
 }
 
-pub fn authorize_http(app: &App, event: &HttpAuthorizerEvent) -> HttpAuthorizerResponse {
+pub async fn authorize_http(app: &App, event: &HttpAuthorizerEvent) -> HttpAuthorizerResponse {
     let token = header(&event.headers, "authorization")
         .or_else(|| event.identity_source.as_ref().and_then(|v| v.first()).map(String::as_str))
         .unwrap_or("");
-    match auth::authenticate(token, &app.config.jwt_secret, app.now() / 1000) {
+    match app.authenticate(token).await {
         Ok(p) => HttpAuthorizerResponse { is_authorized: true, context: p.to_context().into_iter().collect() },
         Err(e) => {
             tracing::info!(error = %e, "http request not authorized");
@@ -89,7 +89,7 @@ pub async fn run_ws() -> std::result::Result<(), lambda_runtime::Error> {
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<WsAuthorizerEvent>| {
         let app: Arc<App> = app.clone();
         async move {
-            authorize_ws(&app, &event.payload).map_err(|e| {
+            authorize_ws(&app, &event.payload).await.map_err(|e| {
                 tracing::info!(error = %e, "websocket connect not authorized");
                 lambda_runtime::Error::from("Unauthorized")
             })
@@ -104,7 +104,7 @@ pub async fn run_http() -> std::result::Result<(), lambda_runtime::Error> {
     let app = App::from_env().await?;
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<HttpAuthorizerEvent>| {
         let app: Arc<App> = app.clone();
-        async move { Ok::<_, std::convert::Infallible>(authorize_http(&app, &event.payload)) }
+        async move { Ok::<_, std::convert::Infallible>(authorize_http(&app, &event.payload).await) }
     }))
     .await
 }

@@ -7,7 +7,7 @@ use tracing::instrument;
 use super::dispatch;
 use crate::api::events::{Event, Notify};
 use crate::api::views::AgentView;
-use crate::auth::{self, Principal, Role};
+use crate::auth::{Principal, Role};
 use crate::domain::agent::{check_max_concurrent, check_name};
 use crate::domain::{ids, Agent, AgentStatus};
 use crate::error::{Error, Result};
@@ -174,12 +174,11 @@ pub async fn mint_token(app: &App, who: &Principal, id: &str) -> Result<Token> {
     who.require_admin()?;
     let id = resolve(who, id)?;
     let agent = app.store.get_agent(&who.tenant, id).await?.ok_or_else(|| Error::not_found("agent"))?;
-    Ok(token_for(app, &agent))
+    token_for(app, &agent).await
 }
 
-pub fn token_for(app: &App, agent: &Agent) -> Token {
+pub async fn token_for(app: &App, agent: &Agent) -> Result<Token> {
     let p = Principal { tenant: agent.tenant.clone(), id: agent.id.clone(), role: agent.role, channel: None };
-    let (token, expires_at) =
-        auth::issue(&p, &app.config.jwt_secret, app.now() / 1000, app.config.agent_token_ttl_secs);
-    Token { token, expires_at, agent_id: agent.id.clone(), role: agent.role }
+    let (token, expires_at) = app.issue_token(&p, app.config.agent_token_ttl_secs).await?;
+    Ok(Token { token, expires_at, agent_id: agent.id.clone(), role: agent.role })
 }

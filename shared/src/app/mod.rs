@@ -13,10 +13,11 @@ pub mod visitors;
 use std::sync::Arc;
 
 use crate::api::events::Event;
-use crate::auth::Role;
-use crate::config::Config;
+use crate::auth::keys::{KeySource, SecretsManagerKeys, StaticKeys};
+use crate::auth::{Keyring, Principal, Role};
+use crate::config::{Config, TokenKeys};
 use crate::domain::{Clock, SystemClock};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::push::{ApiGateway, Delivery, Gateway, NoGateway};
 use crate::store::{Connection, DynamoStore, Store};
 
@@ -25,6 +26,8 @@ use crate::store::{Connection, DynamoStore, Store};
 pub struct App {
     pub store: Arc<dyn Store>,
     pub gateway: Arc<dyn Gateway>,
+    /// The token keys, for the functions that sign or verify (see `config::TokenKeys`).
+    pub keys: Option<Keyring>,
     pub config: Config,
     pub clock: Arc<dyn Clock>,
 }
@@ -32,12 +35,44 @@ pub struct App {
 impl App {
     pub async fn from_env() -> Result<Arc<App>> {
         let config = Config::from_env()?;
-        let store = DynamoStore::from_env(config.table.clone()).await;
+        let sdk = aws_config::load_from_env().await;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table.clone());
         let gateway: Arc<dyn Gateway> = match &config.ws_endpoint {
-            Some(endpoint) => Arc::new(ApiGateway::new(endpoint).await),
+            Some(endpoint) => Arc::new(ApiGateway::new(&sdk, endpoint)),
             None => Arc::new(NoGateway),
         };
-        Ok(Arc::new(App { store: Arc::new(store), gateway, config, clock: Arc::new(SystemClock) }))
+        let source: Option<Box<dyn KeySource>> = match &config.token_keys {
+            TokenKeys::SecretsManager(arn) => {
+                Some(Box::new(SecretsManagerKeys::new(aws_sdk_secretsmanager::Client::new(&sdk), arn)))
+            }
+            TokenKeys::Env { current, previous } => {
+                Some(Box::new(StaticKeys::new(current.as_bytes(), previous.as_ref().map(|p| p.as_bytes().to_vec()))))
+            }
+            TokenKeys::None => None,
+        };
+        let keys = match source {
+            Some(source) => Some(Keyring::load(source, clock.clone(), config.key_refresh_secs * 1000).await?),
+            None => None,
+        };
+        Ok(Arc::new(App { store: Arc::new(store), gateway, keys, config, clock }))
+    }
+
+    /// The token keys; only functions configured with them sign or verify.
+    pub fn keyring(&self) -> Result<&Keyring> {
+        self.keys
+            .as_ref()
+            .ok_or_else(|| Error::Internal("no token key configured (JWT_SECRET_ARN or JWT_SECRET)".into()))
+    }
+
+    /// A token for `p`, valid `ttl_secs` from now: `(token, expires_at)`.
+    pub async fn issue_token(&self, p: &Principal, ttl_secs: i64) -> Result<(String, i64)> {
+        Ok(self.keyring()?.issue(p, self.now() / 1000, ttl_secs).await)
+    }
+
+    /// The principal a bearer token names, if it is valid now.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal> {
+        self.keyring()?.authenticate(token, self.now() / 1000).await
     }
 
     pub fn now(&self) -> i64 {

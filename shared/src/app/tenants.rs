@@ -30,6 +30,6 @@ pub async fn create_with_admin(
         },
     )
     .await?;
-    let token = token_for(app, &admin);
+    let token = token_for(app, &admin).await?;
     Ok((tenant, admin, token))
 }

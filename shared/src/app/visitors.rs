@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{self, Principal, Role};
+use crate::auth::{Principal, Role};
 use crate::domain::agent::check_name;
 use crate::domain::visitor::check_channel;
 use crate::domain::{ids, Visitor};
@@ -37,6 +37,13 @@ pub struct VisitorToken {
     pub resumed: bool,
 }
 
+/// The largest body `POST /visitor/token` reads: every field it takes fits
+/// in far less, so anything bigger is refused before any work.
+pub const MAX_REQUEST_BYTES: usize = 4096;
+
+/// Anonymous and public: everything that costs nothing (the fields, the
+/// resume token's signature) is checked before the first read, and the one
+/// write happens only for a tenant that exists.
 pub async fn issue_token(app: &App, req: TokenRequest) -> Result<VisitorToken> {
     ids::check_tenant(&req.tenant_id)?;
     let channel = req.channel.unwrap_or_else(|| "web".into());
@@ -47,18 +54,21 @@ pub async fn issue_token(app: &App, req: TokenRequest) -> Result<VisitorToken> {
         }
     }
     let t = &req.tenant_id;
-    app.store.get_tenant(t).await?.ok_or_else(|| Error::not_found("tenant"))?;
-    let now = app.now();
-
-    let resumed = match &req.resume_token {
+    let resume = match &req.resume_token {
         None => None,
         Some(token) => {
-            let p = auth::authenticate(token, &app.config.jwt_secret, now / 1000)?;
+            let p = app.authenticate(token).await?;
             if p.role != Role::Visitor || &p.tenant != t {
                 return Err(Error::unauthorized("resumeToken is not a visitor token of this tenant"));
             }
-            app.store.get_visitor(t, &p.id).await?
+            Some(p.id)
         }
+    };
+    app.store.get_tenant(t).await?.ok_or_else(|| Error::not_found("tenant"))?;
+    let now = app.now();
+    let resumed = match resume {
+        Some(id) => app.store.get_visitor(t, &id).await?,
+        None => None,
     };
     let (visitor_id, was_resumed) = match resumed {
         Some(v) => {
@@ -81,6 +91,6 @@ pub async fn issue_token(app: &App, req: TokenRequest) -> Result<VisitorToken> {
         }
     };
     let p = Principal { tenant: t.clone(), id: visitor_id.clone(), role: Role::Visitor, channel: Some(channel) };
-    let (token, expires_at) = auth::issue(&p, &app.config.jwt_secret, now / 1000, app.config.visitor_token_ttl_secs);
+    let (token, expires_at) = app.issue_token(&p, app.config.visitor_token_ttl_secs).await?;
     Ok(VisitorToken { token, visitor_id, expires_at, resumed: was_resumed })
 }

@@ -6,12 +6,11 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use super::keys::{Key, KeySet};
 use super::Claims;
 use crate::error::{Error, Result};
 
 type HmacSha256 = Hmac<Sha256>;
-
-const HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
 
 pub(crate) fn encode_part(v: &impl serde::Serialize) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).expect("claims serialize"))
@@ -23,26 +22,56 @@ fn mac(secret: &[u8], signing_input: &str) -> HmacSha256 {
     mac
 }
 
-pub fn sign(claims: &Claims, secret: &[u8]) -> String {
-    let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(HEADER), encode_part(claims));
+fn signed(header: serde_json::Value, claims: &Claims, secret: &[u8]) -> String {
+    let input = format!("{}.{}", encode_part(&header), encode_part(claims));
     let sig = mac(secret, &input).finalize().into_bytes();
     format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
 }
 
-pub fn verify(token: &str, secret: &[u8], now_secs: i64) -> Result<Claims> {
+/// Signs with `key`, naming it in the header (`kid`).
+pub fn sign(claims: &Claims, key: &Key) -> String {
+    signed(serde_json::json!({ "alg": "HS256", "typ": "JWT", "kid": key.id }), claims, key.secret())
+}
+
+/// As tokens were signed before key ids: for tests of old tokens.
+#[cfg(test)]
+pub(crate) fn sign_without_kid(claims: &Claims, secret: &[u8]) -> String {
+    signed(serde_json::json!({ "alg": "HS256", "typ": "JWT" }), claims, secret)
+}
+
+fn header(token: &str) -> Option<serde_json::Value> {
+    let h = token.split('.').next()?;
+    URL_SAFE_NO_PAD.decode(h).ok().and_then(|b| serde_json::from_slice(&b).ok())
+}
+
+/// The key id a token names, if any (unverified: only to pick the key).
+pub fn key_id(token: &str) -> Option<String> {
+    header(token)?.get("kid")?.as_str().map(str::to_string)
+}
+
+/// Verifies with the key the token names, or, for a token naming none (or
+/// one not in `keys`), with each key in turn.
+pub fn verify(token: &str, keys: &KeySet, now_secs: i64) -> Result<Claims> {
     let bad = || Error::unauthorized("invalid token");
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(bad());
     };
-    let header: serde_json::Value =
-        URL_SAFE_NO_PAD.decode(h).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or_else(bad)?;
+    let header = header(token).ok_or_else(bad)?;
     if header.get("alg").and_then(|a| a.as_str()) != Some("HS256") {
         return Err(bad());
     }
     let sig = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
+    let named = header.get("kid").and_then(|k| k.as_str()).and_then(|kid| keys.find(kid));
+    let input = format!("{h}.{p}");
     // Constant-time comparison.
-    mac(secret, &format!("{h}.{p}")).verify_slice(&sig).map_err(|_| bad())?;
+    let valid = match named {
+        Some(key) => mac(key.secret(), &input).verify_slice(&sig).is_ok(),
+        None => keys.all().any(|key| mac(key.secret(), &input).verify_slice(&sig).is_ok()),
+    };
+    if !valid {
+        return Err(bad());
+    }
     let claims: Claims =
         URL_SAFE_NO_PAD.decode(p).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or_else(bad)?;
     if claims.exp <= now_secs {

@@ -1,10 +1,11 @@
 //! Tokens and who is calling. Agents, admins and visitors all present an
 //! HS256 JWT; the authorizers verify it once and hand the claims on as the
-//! request's `Principal`.
+//! request's `Principal`. The keys are in `keys`.
 
 mod jwt;
+pub mod keys;
 
-pub use jwt::{sign, verify};
+pub use keys::Keyring;
 
 use serde::{Deserialize, Serialize};
 
@@ -121,20 +122,6 @@ impl Principal {
     }
 }
 
-/// Mint a token for a principal, valid `ttl_secs` from `now_secs`.
-pub fn issue(p: &Principal, secret: &[u8], now_secs: i64, ttl_secs: i64) -> (String, i64) {
-    let exp = now_secs + ttl_secs;
-    let claims =
-        Claims { ten: p.tenant.clone(), sub: p.id.clone(), role: p.role, ch: p.channel.clone(), iat: now_secs, exp };
-    (sign(&claims, secret), exp)
-}
-
-/// Verify a bearer token (with or without the `Bearer ` prefix).
-pub fn authenticate(token: &str, secret: &[u8], now_secs: i64) -> Result<Principal> {
-    let token = token.strip_prefix("Bearer ").unwrap_or(token).trim();
-    verify(token, secret, now_secs).map(Principal::from_claims)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,27 +132,39 @@ mod tests {
         Principal { tenant: "acme".into(), id: "a1".into(), role: Role::Agent, channel: None }
     }
 
-    #[test]
-    fn a_token_round_trips() {
-        let (token, exp) = issue(&agent(), SECRET, 1_000, 60);
-        assert_eq!(exp, 1_060);
-        assert_eq!(authenticate(&format!("Bearer {token}"), SECRET, 1_059).unwrap(), agent());
+    async fn keyring(secret: &[u8]) -> Keyring {
+        let source = keys::StaticKeys::new(secret, None);
+        Keyring::load(Box::new(source), std::sync::Arc::new(crate::domain::SystemClock), 300_000).await.unwrap()
     }
 
-    #[test]
-    fn expired_forged_and_garbage_tokens_are_refused() {
-        let (token, _) = issue(&agent(), SECRET, 1_000, 60);
-        assert_eq!(authenticate(&token, SECRET, 1_060).unwrap_err().code(), "unauthorized");
-        assert_eq!(authenticate(&token, b"another-secret-of-16", 1_001).unwrap_err().code(), "unauthorized");
-        assert!(authenticate("not.a.token", SECRET, 1_001).is_err());
-        assert!(authenticate("", SECRET, 1_001).is_err());
+    #[tokio::test]
+    async fn a_token_round_trips() {
+        let ring = keyring(SECRET).await;
+        let (token, exp) = ring.issue(&agent(), 1_000, 60).await;
+        assert_eq!(exp, 1_060);
+        assert_eq!(ring.authenticate(&format!("Bearer {token}"), 1_059).await.unwrap(), agent());
+    }
+
+    #[tokio::test]
+    async fn expired_forged_and_garbage_tokens_are_refused() {
+        let ring = keyring(SECRET).await;
+        let other = keyring(b"another-secret-of-16").await;
+        let (token, _) = ring.issue(&agent(), 1_000, 60).await;
+        assert_eq!(ring.authenticate(&token, 1_060).await.unwrap_err().code(), "unauthorized");
+        assert_eq!(other.authenticate(&token, 1_001).await.unwrap_err().code(), "unauthorized");
+        assert!(ring.authenticate("not.a.token", 1_001).await.is_err());
+        assert!(ring.authenticate("", 1_001).await.is_err());
         // A payload edited to claim admin no longer matches its signature.
         let parts: Vec<&str> = token.split('.').collect();
         let forged = jwt::encode_part(&serde_json::json!({
             "ten": "acme", "sub": "a1", "role": "admin", "iat": 1000, "exp": 9999
         }));
         let forged = format!("{}.{}.{}", parts[0], forged, parts[2]);
-        assert!(authenticate(&forged, SECRET, 1_001).is_err());
+        assert!(ring.authenticate(&forged, 1_001).await.is_err());
+        // alg none, with or without a signature.
+        let none = jwt::encode_part(&serde_json::json!({"alg": "none", "typ": "JWT"}));
+        assert!(ring.authenticate(&format!("{none}.{}.", parts[1]), 1_001).await.is_err());
+        assert!(ring.authenticate(&format!("{none}.{}.{}", parts[1], parts[2]), 1_001).await.is_err());
     }
 
     #[test]

@@ -28,9 +28,8 @@ pub struct ApiGateway {
 
 impl ApiGateway {
     /// `endpoint` is the API's `https://{id}.execute-api.{region}.amazonaws.com/{stage}`.
-    pub async fn new(endpoint: &str) -> Self {
-        let shared = aws_config::load_from_env().await;
-        let config = aws_sdk_apigatewaymanagement::config::Builder::from(&shared).endpoint_url(endpoint).build();
+    pub fn new(shared: &aws_config::SdkConfig, endpoint: &str) -> Self {
+        let config = aws_sdk_apigatewaymanagement::config::Builder::from(shared).endpoint_url(endpoint).build();
         ApiGateway { client: Client::from_conf(config) }
     }
 }
