@@ -148,6 +148,9 @@ def test_bad_http_bodies_and_parameters_get_clear_errors():
         await expect("POST", "/visitor/token", {"tenantId": tenant.id, "channel": "Web Site"}, 400, "invalid_channel", who=anon)
         await expect("POST", "/visitor/token", {"tenantId": "BAD#ID"}, 400, "invalid_id", who=anon)
         await expect("POST", "/visitor/token", {"tenantId": tenant.id, "resumeToken": "nope"}, 401, "unauthorized", who=anon)
+        await expect("POST", "/visitor/token", None, 413, "body_too_large", who=anon,
+                     raw=json.dumps({"tenantId": tenant.id, "resumeToken": "x" * 5000}))
+        await expect("POST", "/visitor/token", {"tenantId": tenant.id, "name": "x" * 65}, 400, "invalid_field", who=anon)
 
         visitor, _ = await tenant.visitor()
         await expect("POST", "/sessions", {"groupId": "nope"}, 404, "skill_group_not_found", who=visitor)

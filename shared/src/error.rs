@@ -22,9 +22,9 @@ pub enum Error {
     /// The request is valid but the current state refuses it (409).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
-    /// The payload exceeds an API Gateway limit (413).
-    #[error("{0}")]
-    TooLarge(String),
+    /// The payload exceeds a size limit (413).
+    #[error("{message}")]
+    TooLarge { code: &'static str, message: String },
     /// DynamoDB or another dependency failed; retrying may help (503).
     #[error("storage unavailable: {0}")]
     Storage(String),
@@ -42,6 +42,10 @@ impl Error {
 
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         Error::Conflict { code, message: message.into() }
+    }
+
+    pub fn too_large(code: &'static str, message: impl Into<String>) -> Self {
+        Error::TooLarge { code, message: message.into() }
     }
 
     pub fn not_found(what: &'static str) -> Self {
@@ -67,10 +71,12 @@ impl Error {
 
     pub fn code(&self) -> &'static str {
         match self {
-            Error::Invalid { code, .. } | Error::Conflict { code, .. } | Error::NotFound { code, .. } => code,
+            Error::Invalid { code, .. }
+            | Error::Conflict { code, .. }
+            | Error::NotFound { code, .. }
+            | Error::TooLarge { code, .. } => code,
             Error::Unauthorized(_) => "unauthorized",
             Error::Forbidden(_) => "forbidden",
-            Error::TooLarge(_) => "message_too_large",
             Error::Storage(_) => "storage_unavailable",
             Error::Internal(_) => "internal",
         }
@@ -83,7 +89,7 @@ impl Error {
             Error::Forbidden(_) => 403,
             Error::NotFound { .. } => 404,
             Error::Conflict { .. } => 409,
-            Error::TooLarge(_) => 413,
+            Error::TooLarge { .. } => 413,
             Error::Storage(_) => 503,
             Error::Internal(_) => 500,
         }

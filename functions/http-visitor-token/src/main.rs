@@ -5,5 +5,8 @@ use kefu::app::visitors;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    http::run(|app, req| async move { ok(visitors::issue_token(&app, http::body(&req)?).await?) }).await
+    http::run(|app, req| async move {
+        ok(visitors::issue_token(&app, http::body_within(&req, visitors::MAX_REQUEST_BYTES)?).await?)
+    })
+    .await
 }

@@ -120,6 +120,20 @@ pub fn body<T: DeserializeOwned>(req: &Request) -> Result<T> {
     parse_json(bytes)
 }
 
+/// Like `body`, for a route that refuses bodies over `max_bytes` before
+/// reading them (`body_too_large`).
+pub fn body_within<T: DeserializeOwned>(req: &Request, max_bytes: usize) -> Result<T> {
+    let len = match req.body() {
+        Body::Text(t) => t.len(),
+        Body::Binary(b) => b.len(),
+        _ => 0,
+    };
+    if len > max_bytes {
+        return Err(Error::too_large("body_too_large", format!("the body is {len} bytes; the limit is {max_bytes}")));
+    }
+    body(req)
+}
+
 /// Like `body`, but an empty body means `T::default()`.
 pub fn body_or_default<T: DeserializeOwned + Default>(req: &Request) -> Result<T> {
     match req.body() {

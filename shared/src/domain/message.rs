@@ -203,9 +203,10 @@ impl Content {
         }
         let size = serde_json::to_vec(self).map(|v| v.len()).unwrap_or(usize::MAX);
         if size > MAX_CONTENT_BYTES {
-            return Err(Error::TooLarge(format!(
-                "message content is {size} bytes; the limit is {MAX_CONTENT_BYTES} bytes"
-            )));
+            return Err(Error::too_large(
+                "message_too_large",
+                format!("message content is {size} bytes; the limit is {MAX_CONTENT_BYTES} bytes"),
+            ));
         }
         Ok(())
     }
