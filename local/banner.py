@@ -1,17 +1,20 @@
-"""Prints what `make dev` started and the demo tenant's tokens."""
+"""Prints what `make dev` started and the demo tenant's tokens.
+
+    python local/banner.py .local/demo.json follow|detached
+"""
 
 import json
 import sys
 
 demo = json.load(open(sys.argv[1]))
+follow = len(sys.argv) < 3 or sys.argv[2] == "follow"
 print(f"""
 Kefu is running locally.
 
   HTTP API       http://127.0.0.1:3000
   WebSocket API  ws://127.0.0.1:3001/?token=<token>
   DynamoDB       http://127.0.0.1:8000   (moto; table "kefu")
-  Functions      http://127.0.0.1:9000   (cargo lambda watch)
-  Logs           .local/*.log            Stop with: make stop
+  Functions      http://127.0.0.1:9000   (cargo lambda watch: save a change, the next request runs it)
 
 Demo tenant "{demo['tenantId']}" (skill group "sales" with alice and bob, both idle):
 """)
@@ -23,3 +26,7 @@ print("""A visitor gets a token with:
 
 The protocol is in docs/protocol.md.
 """)
+if follow:
+    print("The stack's logs follow. Ctrl-C stops everything.\n", flush=True)
+else:
+    print("Logs: make logs (or .local/*.log). Stop: make stop.\n", flush=True)
