@@ -14,7 +14,7 @@ Kefu is running locally.
   HTTP API       http://127.0.0.1:3000
   WebSocket API  ws://127.0.0.1:3001/?token=<token>
   DynamoDB       http://127.0.0.1:8000   (moto; table "kefu")
-  Functions      http://127.0.0.1:9000   (cargo lambda watch: save a change, the next request runs it)
+  Functions      http://127.0.0.1:9000   (cargo lambda watch: save a change, requests run it a moment later)
 
 Demo tenant "{demo['tenantId']}" (skill group "sales" with alice and bob, both idle):
 """)

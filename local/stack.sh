@@ -33,6 +33,8 @@ wait_for() { # port name
 launch() { # name port command...
   local name=$1 port=$2; shift 2
   if listening "$port"; then echo "$name: already on :$port"; return; fi
+  # A new file: what a stopped predecessor still writes goes to the old one.
+  rm -f "$RUN/$name.log"
   setsid "$@" >"$RUN/$name.log" 2>&1 < /dev/null &
   echo $! >"$RUN/$name.pid"
   wait_for "$port" "$name"
