@@ -8,7 +8,7 @@ use super::dispatch;
 use crate::api::events::{Event, Notify};
 use crate::api::views::AgentView;
 use crate::auth::{Principal, Role};
-use crate::domain::agent::{check_max_concurrent, check_name};
+use crate::domain::agent::{check_max_concurrent, clean_name};
 use crate::domain::{ids, Agent, AgentStatus};
 use crate::error::{Error, Result};
 use crate::store::AgentChange;
@@ -51,8 +51,8 @@ pub async fn create(app: &App, who: &Principal, req: CreateAgent) -> Result<Agen
 
 /// Creates an agent in a tenant (admins through HTTP, operators through the CLI).
 pub async fn new_agent(app: &App, tenant: &str, req: CreateAgent) -> Result<Agent> {
-    check_name("nickname", &req.nickname)?;
-    check_name("realName", &req.real_name)?;
+    let nickname = clean_name("nickname", &req.nickname)?;
+    let real_name = clean_name("realName", &req.real_name)?;
     let id = match req.agent_id {
         Some(id) => {
             ids::check("agentId", &id)?;
@@ -69,7 +69,7 @@ pub async fn new_agent(app: &App, tenant: &str, req: CreateAgent) -> Result<Agen
         None => settings.default_max_concurrent,
     };
     let role = staff_role(req.role.unwrap_or(Role::Agent))?;
-    let agent = Agent::new(tenant, &id, req.nickname.trim(), req.real_name.trim(), role, max, app.now());
+    let agent = Agent::new(tenant, &id, &nickname, &real_name, role, max, app.now());
     app.store.create_agent(&agent).await?;
     tracing::info!(tenant, agent = %id, role = role.as_str(), "agent created");
     Ok(agent)
@@ -112,15 +112,9 @@ pub async fn update(app: &App, who: &Principal, id: &str, req: UpdateAgent) -> R
     if !who.is_admin() && (id != who.id || req.real_name.is_some() || req.role.is_some()) {
         return Err(Error::forbidden("agents may change only their own nickname and maximum"));
     }
-    if let Some(n) = &req.nickname {
-        check_name("nickname", n)?;
-    }
-    if let Some(n) = &req.real_name {
-        check_name("realName", n)?;
-    }
     let change = AgentChange {
-        nickname: req.nickname.map(|n| n.trim().to_string()),
-        real_name: req.real_name.map(|n| n.trim().to_string()),
+        nickname: req.nickname.as_deref().map(|n| clean_name("nickname", n)).transpose()?,
+        real_name: req.real_name.as_deref().map(|n| clean_name("realName", n)).transpose()?,
         role: req.role.map(staff_role).transpose()?,
         max_concurrent: req.max_concurrent.map(check_max_concurrent).transpose()?,
         ..AgentChange::default()

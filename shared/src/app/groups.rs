@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::dispatch;
 use crate::api::views::AgentView;
 use crate::auth::Principal;
-use crate::domain::agent::check_name;
+use crate::domain::agent::clean_name;
 use crate::domain::{ids, AgentStatus, SkillGroup};
 use crate::error::{Error, Result};
 use crate::store::AgentChange;
@@ -21,7 +21,7 @@ pub struct CreateGroup {
 
 pub async fn create(app: &App, who: &Principal, req: CreateGroup) -> Result<SkillGroup> {
     who.require_admin()?;
-    check_name("name", &req.name)?;
+    let name = clean_name("name", &req.name)?;
     let id = match req.group_id {
         Some(id) => {
             ids::check("groupId", &id)?;
@@ -29,7 +29,7 @@ pub async fn create(app: &App, who: &Principal, req: CreateGroup) -> Result<Skil
         }
         None => ids::new_id("g"),
     };
-    let group = SkillGroup { tenant: who.tenant.clone(), id, name: req.name.trim().to_string(), created_at: app.now() };
+    let group = SkillGroup { tenant: who.tenant.clone(), id, name, created_at: app.now() };
     app.store.create_group(&group).await?;
     Ok(group)
 }

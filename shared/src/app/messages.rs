@@ -94,7 +94,12 @@ pub async fn after(app: &App, who: &Principal, session_id: &str, after: u64, lim
         return Err(Error::invalid("invalid_field", format!("limit must be from 1 to {MAX_BATCH}")));
     }
     let s = super::sessions::get_visible(app, who, session_id).await?;
-    let mut messages = app.store.messages_after(&s.tenant, &s.id, after, limit + 1).await?;
+    // Past the newest message there is nothing to read (and no key range).
+    let mut messages = if after >= s.last_seq {
+        Vec::new()
+    } else {
+        app.store.messages_after(&s.tenant, &s.id, after, limit + 1).await?
+    };
     let has_more = messages.len() > limit as usize;
     messages.truncate(limit as usize);
     Ok(Batch { session_id: s.id, messages, has_more, last_seq: s.last_seq })

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crate::api::events::Event;
 use crate::auth::keys::{KeySource, SecretsManagerKeys, StaticKeys};
-use crate::auth::{Keyring, Principal, Role};
+use crate::auth::{Keyring, Lifetimes, Principal, Role};
 use crate::config::{Config, TokenKeys};
 use crate::domain::{Clock, SystemClock};
 use crate::error::{Error, Result};
@@ -52,7 +52,11 @@ impl App {
             TokenKeys::None => None,
         };
         let keys = match source {
-            Some(source) => Some(Keyring::load(source, clock.clone(), config.key_refresh_secs * 1000).await?),
+            Some(source) => {
+                Some(Keyring::load(source, clock.clone(), config.key_refresh_secs * 1000).await?.with_lifetimes(
+                    Lifetimes { agent_secs: config.agent_token_ttl_secs, visitor_secs: config.visitor_token_ttl_secs },
+                ))
+            }
             None => None,
         };
         Ok(Arc::new(App { store: Arc::new(store), gateway, keys, config, clock }))

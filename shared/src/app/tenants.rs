@@ -14,9 +14,8 @@ pub async fn create_with_admin(
     admin_nickname: &str,
 ) -> Result<(Tenant, Agent, Token)> {
     ids::check_tenant(id)?;
-    crate::domain::agent::check_name("name", name)?;
-    let tenant =
-        Tenant { id: id.to_string(), name: name.to_string(), settings: Default::default(), created_at: app.now() };
+    let name = crate::domain::agent::clean_name("name", name)?;
+    let tenant = Tenant { id: id.to_string(), name, settings: Default::default(), created_at: app.now() };
     app.store.create_tenant(&tenant).await?;
     let admin = new_agent(
         app,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{Principal, Role};
-use crate::domain::agent::check_name;
+use crate::domain::agent::clean_name;
 use crate::domain::visitor::check_channel;
 use crate::domain::{ids, Visitor};
 use crate::error::{Error, Result};
@@ -48,11 +48,8 @@ pub async fn issue_token(app: &App, req: TokenRequest) -> Result<VisitorToken> {
     ids::check_tenant(&req.tenant_id)?;
     let channel = req.channel.unwrap_or_else(|| "web".into());
     check_channel(&channel)?;
-    for (field, v) in [("name", &req.name), ("nickname", &req.nickname)] {
-        if let Some(v) = v {
-            check_name(field, v)?;
-        }
-    }
+    let name = req.name.as_deref().map(|v| clean_name("name", v)).transpose()?;
+    let nickname = req.nickname.as_deref().map(|v| clean_name("nickname", v)).transpose()?;
     let t = &req.tenant_id;
     let resume = match &req.resume_token {
         None => None,
@@ -72,15 +69,15 @@ pub async fn issue_token(app: &App, req: TokenRequest) -> Result<VisitorToken> {
     };
     let (visitor_id, was_resumed) = match resumed {
         Some(v) => {
-            app.store.rename_visitor(t, &v.id, req.name.as_deref(), req.nickname.as_deref()).await?;
+            app.store.rename_visitor(t, &v.id, name.as_deref(), nickname.as_deref()).await?;
             (v.id, true)
         }
         None => {
             let v = Visitor {
                 tenant: t.clone(),
                 id: ids::new_id("v"),
-                name: req.name,
-                nickname: req.nickname,
+                name,
+                nickname,
                 channel: channel.clone(),
                 active_session: None,
                 conns: BTreeMap::new(),

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
-use super::{jwt, Claims, Principal};
+use super::{jwt, Claims, Lifetimes, Principal};
 use crate::domain::Clock;
 use crate::error::{Error, Result};
 
@@ -160,6 +160,7 @@ pub struct Keyring {
     source: Box<dyn KeySource>,
     clock: Arc<dyn Clock>,
     refresh_ms: i64,
+    lifetimes: Option<Lifetimes>,
     loaded: Mutex<Loaded>,
 }
 
@@ -169,7 +170,14 @@ impl Keyring {
     pub async fn load(source: Box<dyn KeySource>, clock: Arc<dyn Clock>, refresh_ms: i64) -> Result<Self> {
         let keys = Arc::new(source.load().await?);
         let now = clock.now_ms();
-        Ok(Keyring { source, clock, refresh_ms, loaded: Mutex::new(Loaded { keys, loaded_at: now, tried_at: now }) })
+        let loaded = Mutex::new(Loaded { keys, loaded_at: now, tried_at: now });
+        Ok(Keyring { source, clock, refresh_ms, lifetimes: None, loaded })
+    }
+
+    /// Refuse tokens living longer than these (what this deployment issues).
+    pub fn with_lifetimes(mut self, lifetimes: Lifetimes) -> Self {
+        self.lifetimes = Some(lifetimes);
+        self
     }
 
     /// The keys, refreshed first when they are older than `refresh_ms`, or,
@@ -232,7 +240,9 @@ impl Keyring {
                 keys = self.keys(true).await;
             }
         }
-        jwt::verify(token, &keys, now_secs).map(Principal::from_claims)
+        let claims = jwt::verify(token, &keys, now_secs)?;
+        claims.check_times(now_secs, self.lifetimes)?;
+        Ok(Principal::from_claims(claims))
     }
 }
 

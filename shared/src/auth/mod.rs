@@ -58,6 +58,32 @@ pub struct Claims {
     pub exp: i64,
 }
 
+/// How far a token's `iat` may be ahead of this clock (clocks differ a little).
+pub const CLOCK_SKEW_SECS: i64 = 60;
+
+/// The longest lifetime Kefu issues, per kind of caller: a token claiming
+/// more was not issued by these rules.
+#[derive(Clone, Copy, Debug)]
+pub struct Lifetimes {
+    pub agent_secs: i64,
+    pub visitor_secs: i64,
+}
+
+impl Claims {
+    /// A token issued in the future, or living longer than Kefu issues for
+    /// its role, is refused whatever its signature.
+    pub fn check_times(&self, now_secs: i64, max: Option<Lifetimes>) -> Result<()> {
+        if self.iat > now_secs + CLOCK_SKEW_SECS {
+            return Err(Error::unauthorized("token issued in the future"));
+        }
+        let longest = max.map(|m| if self.role == Role::Visitor { m.visitor_secs } else { m.agent_secs });
+        if longest.is_some_and(|l| self.exp - self.iat > l) {
+            return Err(Error::unauthorized("token lifetime is longer than issued"));
+        }
+        Ok(())
+    }
+}
+
 /// The authenticated caller of a request.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Principal {
@@ -165,6 +191,19 @@ mod tests {
         let none = jwt::encode_part(&serde_json::json!({"alg": "none", "typ": "JWT"}));
         assert!(ring.authenticate(&format!("{none}.{}.", parts[1]), 1_001).await.is_err());
         assert!(ring.authenticate(&format!("{none}.{}.{}", parts[1], parts[2]), 1_001).await.is_err());
+    }
+
+    #[test]
+    fn future_and_over_long_tokens_are_refused() {
+        let max = Some(Lifetimes { agent_secs: 3600, visitor_secs: 86_400 });
+        let c = |role, iat, exp| Claims { ten: "t".into(), sub: "s".into(), role, ch: None, iat, exp };
+        assert!(c(Role::Agent, 1_000, 4_600).check_times(1_000, max).is_ok());
+        assert!(c(Role::Agent, 1_060, 4_600).check_times(1_000, max).is_ok(), "a little skew is fine");
+        assert!(c(Role::Agent, 1_061, 4_600).check_times(1_000, max).is_err(), "issued in the future");
+        assert!(c(Role::Admin, 1_000, 4_601).check_times(1_000, max).is_err(), "longer than agents' tokens");
+        assert!(c(Role::Visitor, 1_000, 87_400).check_times(1_000, max).is_ok());
+        assert!(c(Role::Visitor, 1_000, 87_401).check_times(1_000, max).is_err());
+        assert!(c(Role::Agent, 1_000, 999_999).check_times(1_000, None).is_ok(), "no lifetimes set: iat only");
     }
 
     #[test]

@@ -213,15 +213,13 @@ impl Content {
 }
 
 fn check_url(field: &str, url: &str) -> Result<()> {
-    let ok = (url.starts_with("https://") || url.starts_with("http://"))
-        && url.len() <= MAX_URL
-        && !url.contains(char::is_whitespace);
+    let ok = url.starts_with("https://") && url.len() <= MAX_URL && !url.contains(char::is_whitespace);
     if ok {
         Ok(())
     } else {
         Err(Error::invalid(
             "invalid_message",
-            format!("{field} must be an http(s) URL of at most {MAX_URL} characters"),
+            format!("{field} must be an https:// URL of at most {MAX_URL} characters"),
         ))
     }
 }
