@@ -1,13 +1,17 @@
 """Security hardening (issue 6), end to end: input hygiene and a local stack
 that is not an open door."""
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
 import time
 
-from kefu import LOCAL_ENV, Http, Tenant, Ws, run
+import aiohttp
+import pytest
+
+from kefu import LOCAL_ENV, WS, Http, Tenant, Ws, admin_cli, run
 
 STACK_PORTS = (3000, 3001, 8000, 9000)
 
@@ -99,5 +103,127 @@ def test_names_lose_control_and_bidi_characters_and_media_must_be_https():
         ok = await ws.send_message(sid, {"type": "image", "url": "https://cdn.example.com/a.png"})
         assert ok["type"] == "message.sent"
         await ws.close()
+
+    run(body)
+
+
+async def closed(ws, timeout=15):
+    """The server closed this connection."""
+    await asyncio.wait_for(ws.reader, timeout)
+    return ws.ws.closed
+
+
+def test_a_demoted_admin_loses_admin_powers_at_once_and_cannot_restore_them():
+    async def body(session):
+        tenant = Tenant(session)
+        boss = await tenant.agent("boss", status=None)
+        await tenant.admin.ok("PATCH", "/agents/boss", {"role": "admin"})
+        # The token minted while boss was an agent now acts as an admin: the
+        # stored role is the authority, not the token's.
+        await boss.ok("POST", "/agents", {"agentId": "carl", "nickname": "Carl", "realName": "Carl C"})
+        await tenant.admin.ok("PATCH", "/agents/boss", {"role": "agent"})
+
+        for method, path, body in (
+            ("POST", "/agents", {"agentId": "dave", "nickname": "Dave", "realName": "Dave D"}),
+            ("PATCH", "/agents/me", {"role": "admin"}),
+            ("POST", "/agents/admin/token", None),
+            ("POST", "/agents/carl/token", None),
+        ):
+            status, out = await boss.call(method, path, body)
+            assert (status, out["error"]["code"]) == (403, "forbidden"), (method, path, out)
+        me = await boss.ok("GET", "/agents/me")
+        assert me["role"] == "agent"
+        assert [a["id"] for a in await tenant.admin.ok("GET", "/agents") if a["id"] == "dave"] == []
+
+    run(body)
+
+
+def test_admins_mint_tokens_for_agents_only_and_everyone_renews_their_own():
+    async def body(session):
+        tenant = Tenant(session)
+        ann = await tenant.agent("ann")
+        await tenant.agent("boss", status=None)
+        await tenant.admin.ok("PATCH", "/agents/boss", {"role": "admin"})
+        status, out = await tenant.admin.call("POST", "/agents/boss/token")
+        assert (status, out["error"]["code"]) == (403, "forbidden")
+        renewed = await ann.ok("POST", "/agents/me/token")
+        assert renewed["agentId"] == "ann" and renewed["role"] == "agent"
+        assert (await Http(session, renewed["token"]).ok("GET", "/agents/me"))["id"] == "ann"
+        mine = await tenant.admin.ok("POST", "/agents/me/token")
+        assert mine["role"] == "admin"
+
+    run(body)
+
+
+def test_a_disabled_agent_is_refused_everywhere_and_its_connection_closes():
+    async def body(session):
+        tenant = Tenant(session)
+        ann = await tenant.agent("ann")
+        ws = await Ws.connect(session, ann.token)
+        assert (await ws.request("ping"))["type"] == "pong"
+
+        view = await tenant.admin.ok("POST", "/agents/ann/disable")
+        assert (view["disabled"], view["status"]) == (True, "offline")
+        assert await closed(ws)
+        status, _ = await ann.call("GET", "/agents/me")
+        assert status == 403
+        status, _ = await ann.call("POST", "/agents/me/token")
+        assert status == 403
+        with pytest.raises(aiohttp.WSServerHandshakeError) as e:
+            await session.ws_connect(f"{WS}/?token={ann.token}")
+        assert e.value.status == 401
+        # A disabled agent is never dispatched to.
+        visitor, _ = await tenant.visitor()
+        s = (await visitor.ok("POST", "/sessions", {}))["session"]
+        assert s["state"] == "waiting"
+        status, out = await tenant.admin.call("POST", "/agents/admin/disable")
+        assert (status, out["error"]["code"]) == (403, "forbidden"), "admins do not lock themselves out"
+
+        view = await tenant.admin.ok("POST", "/agents/ann/enable")
+        assert view["disabled"] is False
+        assert (await ann.ok("GET", "/agents/me"))["id"] == "ann"
+
+    run(body)
+
+
+def test_revoking_an_agents_tokens_stops_them_and_closes_its_connections():
+    async def body(session):
+        tenant = Tenant(session)
+        ann = await tenant.agent("ann")
+        ws = await Ws.connect(session, ann.token)
+        fresh = await ann.ok("POST", "/agents/me/token")
+        await tenant.admin.ok("POST", "/agents/ann/revoke-tokens")
+        assert await closed(ws)
+        for token in (ann.token, fresh["token"]):
+            status, _ = await Http(session, token).call("GET", "/agents/me")
+            assert status == 403
+        # A new token works; a stolen admin token is stopped by its owner.
+        new = await tenant.admin.ok("POST", "/agents/ann/token")
+        assert (await Http(session, new["token"]).ok("GET", "/agents/me"))["id"] == "ann"
+        await tenant.admin.ok("POST", "/agents/me/revoke-tokens")
+        status, _ = await tenant.admin.call("GET", "/agents")
+        assert status == 403
+        # Plain agents revoke only their own tokens.
+        # The operator's way back in for a tenant whose only admin revoked itself.
+        operator = Http(session, admin_cli("token", tenant.id, "admin")["token"])
+        await operator.ok("POST", "/agents", {"agentId": "carl", "nickname": "C", "realName": "C"})
+        carl = Http(session, admin_cli("token", tenant.id, "carl")["token"])
+        status, out = await carl.call("POST", "/agents/ann/revoke-tokens")
+        assert (status, out["error"]["code"]) == (403, "forbidden")
+
+    run(body)
+
+
+def test_a_connection_does_not_outlive_its_token():
+    async def body(session):
+        tenant = Tenant(session)
+        await tenant.agent("ann")
+        now = int(time.time())
+        short = local_token({"ten": tenant.id, "sub": "ann", "role": "agent", "ver": 0, "iat": now, "exp": now + 3})
+        ws = await Ws.connect(session, short)
+        assert (await ws.request("sync", sessionId="s_none", afterSeq=0))["error"]["code"] == "session_not_found"
+        await asyncio.sleep(4)
+        await ws.send_raw(json.dumps({"action": "sync", "requestId": "late", "sessionId": "s_none", "afterSeq": 0}))
+        assert await closed(ws)
 
     run(body)

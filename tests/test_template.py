@@ -125,6 +125,16 @@ def test_every_stage_and_the_public_route_are_throttled(sam, cfn):
     assert number(sam, connect["ThrottlingRateLimit"]) > 0 and number(sam, connect["ThrottlingBurstLimit"]) > 0
 
 
+def test_the_http_authorizer_reuses_an_answer_for_five_seconds_at_most(cfn):
+    # API Gateway's default is 300 s: a revoked token would work for minutes.
+    (api,) = [a for a in of_type(cfn, "AWS::ApiGatewayV2::Api").values() if "Body" in a["Properties"]]
+    schemes = api["Properties"]["Body"]["components"]["securitySchemes"]
+    assert schemes
+    for name, scheme in schemes.items():
+        ttl = scheme["x-amazon-apigateway-authorizer"].get("authorizerResultTtlInSeconds")
+        assert ttl is not None and 0 <= ttl <= 5, (name, ttl)
+
+
 def test_only_the_functions_that_sign_or_verify_can_read_the_token_key(sam, cfn):
     functions = of_type(cfn, "AWS::Lambda::Function")
     roles = of_type(cfn, "AWS::IAM::Role")

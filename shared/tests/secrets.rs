@@ -49,12 +49,12 @@ async fn a_rotation_keeps_tokens_of_the_previous_key_valid_until_the_next() {
     let now = SystemClock.now_ms() / 1000;
 
     let before = keyring(&sm, &arn).await;
-    let (first, _) = before.issue(&agent(), now, 3600).await;
+    let (first, _) = before.issue(&agent(), None, now, 3600).await;
     assert_eq!(before.authenticate(&first, now).await.unwrap(), agent());
 
     rotate(&sm, &arn, "second-key-0123456789abcdefghij").await;
     let after = keyring(&sm, &arn).await;
-    let (second, _) = after.issue(&agent(), now, 3600).await;
+    let (second, _) = after.issue(&agent(), None, now, 3600).await;
     assert_ne!(first.split('.').next(), second.split('.').next(), "the new key has a new kid");
     assert_eq!(after.authenticate(&first, now).await.unwrap(), agent(), "overlap: the previous key verifies");
     assert_eq!(after.authenticate(&second, now).await.unwrap(), agent());

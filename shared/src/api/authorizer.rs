@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::auth::Principal;
+use crate::app::access::{self, Authorized};
 use crate::error::Result;
 use crate::App;
 
@@ -52,19 +52,27 @@ pub async fn authorize_ws(app: &App, event: &WsAuthorizerEvent) -> Result<Value>
         .and_then(|q| q.get("token").map(String::as_str))
         .or_else(|| header(&event.headers, "authorization"))
         .unwrap_or("");
-    let p = app.authenticate(token).await?;
-    Ok(allow_policy(&p, &event.method_arn))
+    let authorized = access::authorize(app, token).await?;
+    Ok(allow_policy(&authorized, &event.method_arn))
 }
 
-pub fn allow_policy(p: &Principal, method_arn: &str) -> Value {
-    let context: HashMap<_, _> = p.to_context().into_iter().collect();
+/// The authorizer context: the principal (with its stored role) and the
+/// token's expiry, strings only, as API Gateway requires.
+fn context(a: &Authorized) -> HashMap<&'static str, String> {
+    let mut context: HashMap<_, _> = a.principal.to_context().into_iter().collect();
+    context.insert("exp", a.expires_at.to_string());
+    context
+}
+
+pub fn allow_policy(a: &Authorized, method_arn: &str) -> Value {
+    let p = &a.principal;
     json!({
         "principalId": format!("{}:{}", p.tenant, p.id),
         "policyDocument": {
             "Version": "2012-10-17",
             "Statement": [{ "Action": "execute-api:Invoke", "Effect": "Allow", "Resource": method_arn }]
         },
-        "context": context,
+        "context": context(a),
     })
 }
 
@@ -72,8 +80,8 @@ pub async fn authorize_http(app: &App, event: &HttpAuthorizerEvent) -> HttpAutho
     let token = header(&event.headers, "authorization")
         .or_else(|| event.identity_source.as_ref().and_then(|v| v.first()).map(String::as_str))
         .unwrap_or("");
-    match app.authenticate(token).await {
-        Ok(p) => HttpAuthorizerResponse { is_authorized: true, context: p.to_context().into_iter().collect() },
+    match access::authorize(app, token).await {
+        Ok(a) => HttpAuthorizerResponse { is_authorized: true, context: context(&a) },
         Err(e) => {
             tracing::info!(error = %e, "http request not authorized");
             HttpAuthorizerResponse { is_authorized: false, context: HashMap::new() }

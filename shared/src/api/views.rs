@@ -67,6 +67,8 @@ pub struct AgentView {
     pub active: u32,
     pub online: bool,
     pub groups: Vec<String>,
+    /// Disabled by an admin: every token refused.
+    pub disabled: bool,
 }
 
 impl AgentView {
@@ -81,6 +83,7 @@ impl AgentView {
             active: a.active,
             online: a.live_connections(now_ms).next().is_some(),
             groups: a.groups.clone(),
+            disabled: a.disabled,
         }
     }
 }

@@ -92,7 +92,14 @@ where
                 Ok((request_id, action, payload)) => {
                     let result = match app.store.get_connection(&event.request_context.connection_id, app.now()).await {
                         Ok(Some(conn)) => handler(app.clone(), conn, payload).await,
-                        Ok(None) => Err(Error::unauthorized("this connection is not registered; reconnect")),
+                        Ok(None) => {
+                            // Unknown, or past its token's expiry: close it.
+                            let id = &event.request_context.connection_id;
+                            if let Err(e) = app.gateway.close(id).await {
+                                tracing::warn!(error = %e, connection = %id, "closing an expired connection failed");
+                            }
+                            Err(Error::unauthorized("this connection has expired; reconnect with a fresh token"))
+                        }
                         Err(e) => Err(e),
                     };
                     if let Err(e) = &result {

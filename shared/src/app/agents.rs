@@ -122,6 +122,10 @@ pub async fn update(app: &App, who: &Principal, id: &str, req: UpdateAgent) -> R
     let before = app.store.get_agent(&who.tenant, id).await?.ok_or_else(|| Error::not_found("agent"))?;
     let after = app.store.update_agent(&who.tenant, id, &change).await?;
     changed(app, &after).await;
+    if after.role != before.role {
+        // Connections hold the role they were authorized with: reconnect.
+        app.close_agent_connections(&after).await;
+    }
     if after.max_concurrent > before.max_concurrent {
         dispatch::drain_after(app, &who.tenant, None).await; // B3: a raised maximum
     }
@@ -163,16 +167,65 @@ pub struct Token {
     pub role: Role,
 }
 
-/// An admin mints a token for an agent of its tenant.
+/// A token for an agent: anyone on staff renews its own (`me`); an admin
+/// mints one for a plain agent of its tenant, never for another admin (a
+/// stolen admin token cannot breed more). A renewed token carries the
+/// current token version, so renewing never outlives a revocation.
 pub async fn mint_token(app: &App, who: &Principal, id: &str) -> Result<Token> {
-    who.require_admin()?;
+    who.require_staff()?;
     let id = resolve(who, id)?;
     let agent = app.store.get_agent(&who.tenant, id).await?.ok_or_else(|| Error::not_found("agent"))?;
+    if agent.id != who.id {
+        who.require_admin()?;
+        if agent.role == Role::Admin {
+            return Err(Error::forbidden("admins may not mint tokens for other admins"));
+        }
+    }
     token_for(app, &agent).await
+}
+
+/// An admin disables (or enables again) an agent of its tenant: while
+/// disabled, every token of the agent is refused, it is offline, and its
+/// open connections are closed at once.
+#[instrument(skip(app), fields(tenant = %who.tenant))]
+pub async fn set_disabled(app: &App, who: &Principal, id: &str, disabled: bool) -> Result<AgentView> {
+    who.require_admin()?;
+    let id = resolve(who, id)?;
+    if id == who.id {
+        return Err(Error::forbidden("admins may not disable or enable themselves"));
+    }
+    let change = AgentChange {
+        disabled: Some(disabled),
+        status: disabled.then_some(AgentStatus::Offline),
+        ..AgentChange::default()
+    };
+    let agent = app.store.update_agent(&who.tenant, id, &change).await?;
+    tracing::info!(agent = %id, disabled, "agent access changed");
+    if disabled {
+        app.close_agent_connections(&agent).await;
+    }
+    Ok(AgentView::new(&agent, app.now()))
+}
+
+/// Revokes every token an agent holds (its token version goes up) and
+/// closes its connections: an admin for an agent of its tenant, or anyone on
+/// staff for itself (a stolen token is stopped without rotating the key).
+#[instrument(skip(app), fields(tenant = %who.tenant))]
+pub async fn revoke_tokens(app: &App, who: &Principal, id: &str) -> Result<AgentView> {
+    who.require_staff()?;
+    let id = resolve(who, id)?;
+    if id != who.id {
+        who.require_admin()?;
+    }
+    let change = AgentChange { bump_token_version: true, ..AgentChange::default() };
+    let agent = app.store.update_agent(&who.tenant, id, &change).await?;
+    tracing::info!(agent = %id, version = agent.token_version, "tokens revoked");
+    app.close_agent_connections(&agent).await;
+    Ok(AgentView::new(&agent, app.now()))
 }
 
 pub async fn token_for(app: &App, agent: &Agent) -> Result<Token> {
     let p = Principal { tenant: agent.tenant.clone(), id: agent.id.clone(), role: agent.role, channel: None };
-    let (token, expires_at) = app.issue_token(&p, app.config.agent_token_ttl_secs).await?;
+    let (token, expires_at) = app.issue_token(&p, Some(agent.token_version), app.config.agent_token_ttl_secs).await?;
     Ok(Token { token, expires_at, agent_id: agent.id.clone(), role: agent.role })
 }

@@ -19,13 +19,16 @@ pub async fn connect(app: &App, event: &WsEvent) -> Result<()> {
     let ctx = &event.request_context.authorizer;
     let who = Principal::from_context(|k| ctx.get(k).and_then(|v| v.as_str()).map(str::to_string))?;
     let now = app.now();
+    // A connection never outlives its token: past `exp` it gets no pushes,
+    // and its next action closes it.
+    let token_expiry = ctx.get("exp").and_then(|v| v.as_str()?.parse::<i64>().ok()).map(|secs| secs * 1000);
     let conn = Connection {
         id: event.request_context.connection_id.clone(),
         tenant: who.tenant.clone(),
         role: who.role,
         user_id: who.id.clone(),
         connected_at: now,
-        expires_at_ms: now + MAX_CONNECTION_MS,
+        expires_at_ms: token_expiry.map_or(now + MAX_CONNECTION_MS, |exp| exp.min(now + MAX_CONNECTION_MS)),
     };
     app.store.add_connection(&conn).await?;
     tracing::info!(tenant = %who.tenant, user = %who.id, role = who.role.as_str(), "connected");

@@ -1,6 +1,7 @@
 //! Kefu's use cases, one function per route, over the store traits and the
 //! notifier. Each is what a function's `main` calls.
 
+pub mod access;
 pub mod agents;
 pub mod connections;
 pub mod dispatch;
@@ -14,9 +15,9 @@ use std::sync::Arc;
 
 use crate::api::events::Event;
 use crate::auth::keys::{KeySource, SecretsManagerKeys, StaticKeys};
-use crate::auth::{Keyring, Lifetimes, Principal, Role};
+use crate::auth::{Claims, Keyring, Lifetimes, Principal, Role};
 use crate::config::{Config, TokenKeys};
-use crate::domain::{Clock, SystemClock};
+use crate::domain::{Agent, Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::push::{ApiGateway, Delivery, Gateway, NoGateway};
 use crate::store::{Connection, DynamoStore, Store};
@@ -69,14 +70,32 @@ impl App {
             .ok_or_else(|| Error::Internal("no token key configured (JWT_SECRET_ARN or JWT_SECRET)".into()))
     }
 
-    /// A token for `p`, valid `ttl_secs` from now: `(token, expires_at)`.
-    pub async fn issue_token(&self, p: &Principal, ttl_secs: i64) -> Result<(String, i64)> {
-        Ok(self.keyring()?.issue(p, self.now() / 1000, ttl_secs).await)
+    /// A token for `p` (staff: at the agent's token `version`), valid
+    /// `ttl_secs` from now: `(token, expires_at)`.
+    pub async fn issue_token(&self, p: &Principal, version: Option<u32>, ttl_secs: i64) -> Result<(String, i64)> {
+        Ok(self.keyring()?.issue(p, version, self.now() / 1000, ttl_secs).await)
     }
 
-    /// The principal a bearer token names, if it is valid now.
+    /// The principal a bearer token names, if it is valid now (signature
+    /// and times only: `access::authorize` also asks the agent record).
     pub async fn authenticate(&self, token: &str) -> Result<Principal> {
         self.keyring()?.authenticate(token, self.now() / 1000).await
+    }
+
+    /// A valid token's claims.
+    pub async fn verify_token(&self, token: &str) -> Result<Claims> {
+        self.keyring()?.verify(token, self.now() / 1000).await
+    }
+
+    /// Closes every live connection of an agent (its role changed, it was
+    /// disabled or removed, or its tokens were revoked): it reconnects, and
+    /// is authorized afresh, or not at all.
+    pub async fn close_agent_connections(&self, agent: &Agent) {
+        for conn in agent.live_connections(self.now()) {
+            if let Err(e) = self.gateway.close(conn).await {
+                tracing::error!(error = %e, connection = conn, agent = %agent.id, "closing a connection failed");
+            }
+        }
     }
 
     pub fn now(&self) -> i64 {

@@ -88,6 +88,6 @@ pub async fn issue_token(app: &App, req: TokenRequest) -> Result<VisitorToken> {
         }
     };
     let p = Principal { tenant: t.clone(), id: visitor_id.clone(), role: Role::Visitor, channel: Some(channel) };
-    let (token, expires_at) = app.issue_token(&p, app.config.visitor_token_ttl_secs).await?;
+    let (token, expires_at) = app.issue_token(&p, None, app.config.visitor_token_ttl_secs).await?;
     Ok(VisitorToken { token, visitor_id, expires_at, resumed: was_resumed })
 }

@@ -216,8 +216,9 @@ impl Keyring {
         }
     }
 
-    /// A token for `p`, valid `ttl_secs` from `now_secs`, signed with the current key.
-    pub async fn issue(&self, p: &Principal, now_secs: i64, ttl_secs: i64) -> (String, i64) {
+    /// A token for `p`, valid `ttl_secs` from `now_secs`, signed with the
+    /// current key; staff tokens carry the agent's token `version`.
+    pub async fn issue(&self, p: &Principal, version: Option<u32>, now_secs: i64, ttl_secs: i64) -> (String, i64) {
         let keys = self.keys(false).await;
         let exp = now_secs + ttl_secs;
         let claims = Claims {
@@ -225,6 +226,7 @@ impl Keyring {
             sub: p.id.clone(),
             role: p.role,
             ch: p.channel.clone(),
+            ver: version,
             iat: now_secs,
             exp,
         };
@@ -233,6 +235,11 @@ impl Keyring {
 
     /// Verifies a bearer token (with or without the `Bearer ` prefix).
     pub async fn authenticate(&self, token: &str, now_secs: i64) -> Result<Principal> {
+        self.verify(token, now_secs).await.map(Principal::from_claims)
+    }
+
+    /// As `authenticate`, keeping every claim.
+    pub async fn verify(&self, token: &str, now_secs: i64) -> Result<Claims> {
         let token = token.strip_prefix("Bearer ").unwrap_or(token).trim();
         let mut keys = self.keys(false).await;
         if let Some(kid) = jwt::key_id(token) {
@@ -242,7 +249,7 @@ impl Keyring {
         }
         let claims = jwt::verify(token, &keys, now_secs)?;
         claims.check_times(now_secs, self.lifetimes)?;
-        Ok(Principal::from_claims(claims))
+        Ok(claims)
     }
 }
 
@@ -301,14 +308,14 @@ mod tests {
         let clock = Arc::new(Fixed(AtomicI64::new(1_000_000)));
         let secret = Secret::new(&["one"]);
         let ring = Keyring::load(Box::new(secret.clone()), clock.clone(), 300_000).await.unwrap();
-        let (old, _) = ring.issue(&agent(), 1_000, 3_600).await;
+        let (old, _) = ring.issue(&agent(), None, 1_000, 3_600).await;
         assert_eq!(jwt::key_id(&old).as_deref(), Some("v-one"));
         assert_eq!(secret.loads(), 1, "loaded once, at start");
 
         // The key rotates; an instance started since signs with the new key.
         secret.rotate("two");
         let fresh = Keyring::load(Box::new(secret.clone()), clock.clone(), 300_000).await.unwrap();
-        let (new, _) = fresh.issue(&agent(), 1_000, 3_600).await;
+        let (new, _) = fresh.issue(&agent(), None, 1_000, 3_600).await;
         assert_eq!(jwt::key_id(&new).as_deref(), Some("v-two"));
         assert_eq!(fresh.authenticate(&old, 1_001).await.unwrap(), agent(), "the previous key still verifies");
 
@@ -318,7 +325,7 @@ mod tests {
         assert_eq!(ring.authenticate(&new, 1_001).await.unwrap(), agent());
         assert_eq!(secret.loads(), loads + 1);
         assert_eq!(ring.authenticate(&old, 1_001).await.unwrap(), agent());
-        assert_eq!(jwt::key_id(&ring.issue(&agent(), 1_000, 60).await.0).as_deref(), Some("v-two"));
+        assert_eq!(jwt::key_id(&ring.issue(&agent(), None, 1_000, 60).await.0).as_deref(), Some("v-two"));
 
         // Forged kids cost at most one load per interval, and are refused.
         let (h, rest) = new.split_once('.').unwrap();
@@ -343,16 +350,17 @@ mod tests {
         let clock = Arc::new(Fixed(AtomicI64::new(0)));
         let secret = Secret::new(&["one", "two"]);
         let ring = Keyring::load(Box::new(secret.clone()), clock.clone(), 60_000).await.unwrap();
-        ring.issue(&agent(), 0, 60).await;
+        ring.issue(&agent(), None, 0, 60).await;
         clock.0.store(59_999, Ordering::SeqCst);
-        ring.issue(&agent(), 0, 60).await;
+        ring.issue(&agent(), None, 0, 60).await;
         assert_eq!(secret.loads(), 1);
         clock.0.store(60_000, Ordering::SeqCst);
-        ring.issue(&agent(), 0, 60).await;
+        ring.issue(&agent(), None, 0, 60).await;
         assert_eq!(secret.loads(), 2, "refreshed after refresh_ms");
 
         // A token from before kids existed, signed with the previous key.
-        let claims = Claims { ten: "acme".into(), sub: "a1".into(), role: Role::Agent, ch: None, iat: 0, exp: 60 };
+        let claims =
+            Claims { ten: "acme".into(), sub: "a1".into(), role: Role::Agent, ch: None, ver: None, iat: 0, exp: 60 };
         let legacy = jwt::sign_without_kid(&claims, b"one-0123456789abcdef");
         assert_eq!(ring.authenticate(&legacy, 1).await.unwrap(), agent());
     }

@@ -54,6 +54,9 @@ pub struct Claims {
     /// Visitor tokens only: the channel the visitor came in on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ch: Option<String>,
+    /// Staff tokens: the agent's token version when minted (see `Agent::admits`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ver: Option<u32>,
     pub iat: i64,
     pub exp: i64,
 }
@@ -166,7 +169,7 @@ mod tests {
     #[tokio::test]
     async fn a_token_round_trips() {
         let ring = keyring(SECRET).await;
-        let (token, exp) = ring.issue(&agent(), 1_000, 60).await;
+        let (token, exp) = ring.issue(&agent(), None, 1_000, 60).await;
         assert_eq!(exp, 1_060);
         assert_eq!(ring.authenticate(&format!("Bearer {token}"), 1_059).await.unwrap(), agent());
     }
@@ -175,7 +178,7 @@ mod tests {
     async fn expired_forged_and_garbage_tokens_are_refused() {
         let ring = keyring(SECRET).await;
         let other = keyring(b"another-secret-of-16").await;
-        let (token, _) = ring.issue(&agent(), 1_000, 60).await;
+        let (token, _) = ring.issue(&agent(), None, 1_000, 60).await;
         assert_eq!(ring.authenticate(&token, 1_060).await.unwrap_err().code(), "unauthorized");
         assert_eq!(other.authenticate(&token, 1_001).await.unwrap_err().code(), "unauthorized");
         assert!(ring.authenticate("not.a.token", 1_001).await.is_err());
@@ -196,7 +199,7 @@ mod tests {
     #[test]
     fn future_and_over_long_tokens_are_refused() {
         let max = Some(Lifetimes { agent_secs: 3600, visitor_secs: 86_400 });
-        let c = |role, iat, exp| Claims { ten: "t".into(), sub: "s".into(), role, ch: None, iat, exp };
+        let c = |role, iat, exp| Claims { ten: "t".into(), sub: "s".into(), role, ch: None, ver: None, iat, exp };
         assert!(c(Role::Agent, 1_000, 4_600).check_times(1_000, max).is_ok());
         assert!(c(Role::Agent, 1_060, 4_600).check_times(1_000, max).is_ok(), "a little skew is fine");
         assert!(c(Role::Agent, 1_061, 4_600).check_times(1_000, max).is_err(), "issued in the future");

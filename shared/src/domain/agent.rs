@@ -65,6 +65,13 @@ pub struct Agent {
     /// When the agent was last given a session (ms); dispatch tie-breaker.
     #[serde(default)]
     pub last_assigned_at: i64,
+    /// Set by an admin: every token of the agent is refused while it is.
+    #[serde(default)]
+    pub disabled: bool,
+    /// Tokens carry the version they were minted at (`ver`); bumping it
+    /// revokes every token the agent holds.
+    #[serde(default)]
+    pub token_version: u32,
     pub created_at: i64,
 }
 
@@ -83,6 +90,8 @@ impl Agent {
             conns: BTreeMap::new(),
             last_disconnect_at: None,
             last_assigned_at: 0,
+            disabled: false,
+            token_version: 0,
             created_at: now_ms,
         }
     }
@@ -102,6 +111,18 @@ impl Agent {
     /// A3 + A4: how many in-progress sessions auto-dispatch fills up to.
     pub fn auto_dispatch_limit(&self) -> u32 {
         self.max_concurrent.min(HARD_CAP)
+    }
+
+    /// H3: the stored record, not the token, is the authority. A token is
+    /// good only while the agent is enabled and its version is current.
+    pub fn admits(&self, token_version: Option<u32>) -> Result<()> {
+        if self.disabled {
+            return Err(Error::unauthorized("this agent is disabled"));
+        }
+        if token_version.unwrap_or(0) != self.token_version {
+            return Err(Error::unauthorized("this token was revoked"));
+        }
+        Ok(())
     }
 
     pub fn serves(&self, group: Option<&str>) -> bool {
@@ -174,6 +195,19 @@ mod tests {
     use super::*;
 
     const GRACE: i64 = 60_000;
+
+    #[test]
+    fn only_an_enabled_agents_current_tokens_are_admitted() {
+        let mut a = agent();
+        assert!(a.admits(None).is_ok(), "tokens from before versions are version 0");
+        assert!(a.admits(Some(0)).is_ok());
+        a.token_version = 2;
+        assert_eq!(a.admits(Some(1)).unwrap_err().code(), "unauthorized");
+        assert!(a.admits(None).is_err());
+        assert!(a.admits(Some(2)).is_ok());
+        a.disabled = true;
+        assert_eq!(a.admits(Some(2)).unwrap_err().to_string(), "this agent is disabled");
+    }
 
     #[test]
     fn names_lose_control_and_bidi_characters() {

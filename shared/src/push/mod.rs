@@ -20,6 +20,8 @@ pub enum Delivery {
 #[async_trait]
 pub trait Gateway: Send + Sync {
     async fn post(&self, connection_id: &str, data: Vec<u8>) -> Result<Delivery>;
+    /// Closes a connection (API Gateway then runs `$disconnect`); a gone one is fine.
+    async fn close(&self, connection_id: &str) -> Result<()>;
 }
 
 pub struct ApiGateway {
@@ -44,6 +46,14 @@ impl Gateway for ApiGateway {
             Err(e) => Err(Error::Storage(aws_sdk_apigatewaymanagement::error::DisplayErrorContext(&e).to_string())),
         }
     }
+
+    async fn close(&self, connection_id: &str) -> Result<()> {
+        match self.client.delete_connection().connection_id(connection_id).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_gone_exception()) => Ok(()),
+            Err(e) => Err(Error::Storage(aws_sdk_apigatewaymanagement::error::DisplayErrorContext(&e).to_string())),
+        }
+    }
 }
 
 /// For processes that never push (the admin CLI): drops pushes, loudly.
@@ -54,5 +64,10 @@ impl Gateway for NoGateway {
     async fn post(&self, connection_id: &str, _data: Vec<u8>) -> Result<Delivery> {
         tracing::warn!(connection = connection_id, "WS_ENDPOINT is not set; push dropped");
         Ok(Delivery::Delivered)
+    }
+
+    async fn close(&self, connection_id: &str) -> Result<()> {
+        tracing::warn!(connection = connection_id, "WS_ENDPOINT is not set; connection not closed");
+        Ok(())
     }
 }

@@ -29,6 +29,9 @@ pub struct AgentChange {
     pub max_concurrent: Option<u32>,
     pub status: Option<AgentStatus>,
     pub groups: Option<Vec<String>>,
+    pub disabled: Option<bool>,
+    /// Revokes every token the agent holds (`Agent::token_version` + 1).
+    pub bump_token_version: bool,
 }
 
 #[async_trait]

@@ -83,6 +83,13 @@ impl AgentStore for DynamoStore {
         if let Some(v) = &change.groups {
             set(&mut e, "groups", value(v)?);
         }
+        if let Some(v) = change.disabled {
+            set(&mut e, "disabled", value(&v)?);
+        }
+        if change.bump_token_version {
+            let (version, zero, one) = (e.name("tokenVersion"), e.value(value(&0u32)?), e.value(value(&1u32)?));
+            sets.push(format!("{version} = if_not_exists({version}, {zero}) + {one}"));
+        }
         if sets.is_empty() {
             return self.get_agent(tenant, id).await?.ok_or_else(|| Error::not_found("agent"));
         }
