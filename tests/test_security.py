@@ -227,3 +227,41 @@ def test_a_connection_does_not_outlive_its_token():
         assert await closed(ws)
 
     run(body)
+
+
+def test_the_audit_trail_lists_every_mint_role_change_disable_and_revocation():
+    async def body(session):
+        tenant = Tenant(session)
+        admin = tenant.admin
+        await tenant.agent("ann", status=None)  # mints ann's token
+        await admin.ok("PATCH", "/agents/ann", {"role": "admin"})
+        await admin.ok("PATCH", "/agents/ann", {"role": "agent"})
+        await admin.ok("POST", "/agents/ann/disable")
+        await admin.ok("POST", "/agents/ann/enable")
+        await admin.ok("POST", "/agents/ann/revoke-tokens")
+
+        page = await admin.ok("GET", "/audit?limit=100")
+        trail = [(e["actor"], e["action"], e["target"], e.get("detail")) for e in page["items"]]
+        assert trail == [
+            ("admin", "tokens_revoked", "ann", None),
+            ("admin", "enabled", "ann", None),
+            ("admin", "disabled", "ann", None),
+            ("admin", "role_changed", "ann", "admin -> agent"),
+            ("admin", "role_changed", "ann", "agent -> admin"),
+            ("admin", "token_minted", "ann", None),
+            ("operator", "token_minted", "admin", None),  # make tenant / kefu-admin
+        ], trail
+        assert all(e["at"] > 0 and e["id"] for e in page["items"])
+        # Paginated, newest first.
+        first = await admin.ok("GET", "/audit?limit=3")
+        rest = await admin.ok("GET", f"/audit?limit=100&cursor={first['nextCursor']}")
+        assert [e["id"] for e in first["items"] + rest["items"]] == [e["id"] for e in page["items"]]
+        # Admins only; another tenant's cursor is refused.
+        ann = Http(session, (await admin.ok("POST", "/agents/ann/token"))["token"])
+        status, out = await ann.call("GET", "/audit")
+        assert (status, out["error"]["code"]) == (403, "forbidden")
+        other = Tenant(session)
+        status, out = await other.admin.call("GET", f"/audit?cursor={first['nextCursor']}")
+        assert (status, out["error"]["code"]) == (400, "invalid_cursor")
+
+    run(body)

@@ -4,12 +4,12 @@
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
-use super::dispatch;
+use super::{audit, dispatch};
 use crate::api::events::{Event, Notify};
 use crate::api::views::AgentView;
 use crate::auth::{Principal, Role};
 use crate::domain::agent::{check_max_concurrent, clean_name};
-use crate::domain::{ids, Agent, AgentStatus};
+use crate::domain::{ids, Agent, AgentStatus, AuditAction};
 use crate::error::{Error, Result};
 use crate::store::AgentChange;
 use crate::App;
@@ -125,6 +125,8 @@ pub async fn update(app: &App, who: &Principal, id: &str, req: UpdateAgent) -> R
     if after.role != before.role {
         // Connections hold the role they were authorized with: reconnect.
         app.close_agent_connections(&after).await;
+        let detail = format!("{} -> {}", before.role.as_str(), after.role.as_str());
+        audit::record(app, &who.tenant, &who.id, AuditAction::RoleChanged, id, Some(detail)).await?;
     }
     if after.max_concurrent > before.max_concurrent {
         dispatch::drain_after(app, &who.tenant, None).await; // B3: a raised maximum
@@ -181,7 +183,7 @@ pub async fn mint_token(app: &App, who: &Principal, id: &str) -> Result<Token> {
             return Err(Error::forbidden("admins may not mint tokens for other admins"));
         }
     }
-    token_for(app, &agent).await
+    token_for(app, &agent, &who.id).await
 }
 
 /// An admin disables (or enables again) an agent of its tenant: while
@@ -204,6 +206,8 @@ pub async fn set_disabled(app: &App, who: &Principal, id: &str, disabled: bool) 
     if disabled {
         app.close_agent_connections(&agent).await;
     }
+    let action = if disabled { AuditAction::Disabled } else { AuditAction::Enabled };
+    audit::record(app, &who.tenant, &who.id, action, id, None).await?;
     Ok(AgentView::new(&agent, app.now()))
 }
 
@@ -221,11 +225,15 @@ pub async fn revoke_tokens(app: &App, who: &Principal, id: &str) -> Result<Agent
     let agent = app.store.update_agent(&who.tenant, id, &change).await?;
     tracing::info!(agent = %id, version = agent.token_version, "tokens revoked");
     app.close_agent_connections(&agent).await;
+    audit::record(app, &who.tenant, &who.id, AuditAction::TokensRevoked, id, None).await?;
     Ok(AgentView::new(&agent, app.now()))
 }
 
-pub async fn token_for(app: &App, agent: &Agent) -> Result<Token> {
+/// Mints a token for `agent` on behalf of `actor` (an agent id, or
+/// `audit::OPERATOR`), and audits it.
+pub async fn token_for(app: &App, agent: &Agent, actor: &str) -> Result<Token> {
     let p = Principal { tenant: agent.tenant.clone(), id: agent.id.clone(), role: agent.role, channel: None };
     let (token, expires_at) = app.issue_token(&p, Some(agent.token_version), app.config.agent_token_ttl_secs).await?;
+    audit::record(app, &agent.tenant, actor, AuditAction::TokenMinted, &agent.id, None).await?;
     Ok(Token { token, expires_at, agent_id: agent.id.clone(), role: agent.role })
 }

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod agents;
+pub mod audit;
 pub mod connections;
 pub mod dispatch;
 pub mod groups;

@@ -29,6 +29,6 @@ pub async fn create_with_admin(
         },
     )
     .await?;
-    let token = token_for(app, &admin).await?;
+    let token = token_for(app, &admin, crate::domain::audit::OPERATOR).await?;
     Ok((tenant, admin, token))
 }

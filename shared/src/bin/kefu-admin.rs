@@ -10,6 +10,7 @@ use std::io::Write;
 use kefu::app::agents::{new_agent, token_for, CreateAgent};
 use kefu::app::tenants;
 use kefu::auth::Role;
+use kefu::domain::audit::OPERATOR;
 use kefu::domain::AgentStatus;
 use kefu::store::AgentChange;
 use kefu::{App, Error};
@@ -49,7 +50,7 @@ async fn create_tenant(app: &App, id: &str, name: &str, nick: &str) -> Result<se
 
 async fn token(app: &App, tenant: &str, agent: &str) -> Result<serde_json::Value, Error> {
     let a = app.store.get_agent(tenant, agent).await?.ok_or_else(|| Error::not_found("agent"))?;
-    Ok(serde_json::to_value(token_for(app, &a).await?)?)
+    Ok(serde_json::to_value(token_for(app, &a, OPERATOR).await?)?)
 }
 
 /// The demo tenant `demo`: one admin, two agents (idle, in group `sales`).
@@ -96,7 +97,7 @@ async fn seed_demo(app: &App) -> Result<serde_json::Value, Error> {
             app.store.update_agent("demo", id, &change).await?;
         }
         let a = app.store.get_agent("demo", id).await?.ok_or_else(|| Error::not_found("agent"))?;
-        out.insert(id.into(), serde_json::to_value(token_for(app, &a).await?)?);
+        out.insert(id.into(), serde_json::to_value(token_for(app, &a, OPERATOR).await?)?);
     }
     Ok(out.into())
 }

@@ -2,6 +2,7 @@
 //! parameter (`now_ms`), so every rule is unit-tested with any clock.
 
 pub mod agent;
+pub mod audit;
 pub mod dispatch;
 pub mod group;
 pub mod ids;
@@ -11,6 +12,7 @@ pub mod tenant;
 pub mod visitor;
 
 pub use agent::{Agent, AgentStatus};
+pub use audit::{AuditAction, AuditEntry};
 pub use group::SkillGroup;
 pub use message::{Content, Message, Sender, SenderKind};
 pub use session::{CloseReason, Marker, Session, SessionState};

@@ -12,6 +12,7 @@
 //! | client msg id   | `T#t#S#s`         | `CMID#sender#id`      |                                |                          |                           |
 //! | queue entry     | `T#t#QUEUE`       | `queuedAt#s`          |                                |                          |                           |
 //! | connection      | `CONN#c`          | `CONN`                |                                |                          |                           |
+//! | audit entry     | `T#t#AUDIT`       | `at#id`               |                                |                          |                           |
 //!
 //! Agents and the queue live in base-table partitions so that dispatch reads
 //! them with strongly consistent queries; GSIs (eventually consistent) only
@@ -76,6 +77,15 @@ pub fn queue(t: &str) -> String {
 
 pub fn queue_entry(t: &str, queued_at: i64, s: &str) -> Key {
     (queue(t), format!("{queued_at:015}#{s}"))
+}
+
+/// A tenant's audit trail, in time order.
+pub fn audit(t: &str) -> String {
+    format!("T#{t}#AUDIT")
+}
+
+pub fn audit_entry(t: &str, at: i64, id: &str) -> Key {
+    (audit(t), by_time(at, id))
 }
 
 pub fn connection(c: &str) -> Key {

@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Role;
-use crate::domain::{Agent, AgentStatus, CloseReason, Content, Message, Sender, Session, SkillGroup, Tenant, Visitor};
+use crate::domain::{
+    Agent, AgentStatus, AuditEntry, CloseReason, Content, Message, Sender, Session, SkillGroup, Tenant, Visitor,
+};
 use crate::error::Result;
 
 pub use dynamo::DynamoStore;
@@ -203,12 +205,26 @@ pub trait ConnectionStore: Send + Sync {
     async fn remove_connection(&self, conn: &Connection, now_ms: i64) -> Result<()>;
 }
 
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn record_audit(&self, entry: &AuditEntry) -> Result<()>;
+    /// A tenant's audit trail, newest first.
+    async fn list_audit(&self, tenant: &str, limit: u32, cursor: Option<&str>) -> Result<Page<AuditEntry>>;
+}
+
 pub trait Store:
-    TenantStore + AgentStore + GroupStore + VisitorStore + SessionStore + MessageStore + ConnectionStore
+    TenantStore + AgentStore + GroupStore + VisitorStore + SessionStore + MessageStore + ConnectionStore + AuditStore
 {
 }
 
 impl<T> Store for T where
-    T: TenantStore + AgentStore + GroupStore + VisitorStore + SessionStore + MessageStore + ConnectionStore
+    T: TenantStore
+        + AgentStore
+        + GroupStore
+        + VisitorStore
+        + SessionStore
+        + MessageStore
+        + ConnectionStore
+        + AuditStore
 {
 }

@@ -4,6 +4,7 @@
 //! `TransactWriteItems`, so no read-then-write race can over-assign an agent
 //! or assign a session twice, whatever the concurrency.
 
+mod audit;
 mod connections;
 mod directory;
 mod sessions;
@@ -15,6 +16,8 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkErro
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -264,4 +267,42 @@ fn delete(table: &str, key: Key) -> Result<TransactWriteItem> {
         .build()
         .map_err(|e| Error::Internal(e.to_string()))?;
     Ok(TransactWriteItem::builder().delete(d).build())
+}
+
+/// Page cursors are the last key, as opaque base64 JSON of its strings.
+pub(super) fn encode_cursor(key: &Item) -> String {
+    let plain: HashMap<&str, &str> =
+        key.iter().filter_map(|(k, v)| v.as_s().ok().map(|v| (k.as_str(), v.as_str()))).collect();
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&plain).unwrap_or_default())
+}
+
+/// A cursor must belong to the very list it continues: one made for another
+/// agent, tenant or state is refused, so it can never open someone else's data.
+pub(super) fn decode_cursor(cursor: &str, pk_attr: &str, pk: &str) -> Result<Item> {
+    let bad = || Error::invalid("invalid_cursor", "cursor is not valid for this list");
+    let plain: HashMap<String, String> =
+        URL_SAFE_NO_PAD.decode(cursor).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or_else(bad)?;
+    if plain.get(pk_attr).map(String::as_str) != Some(pk) || plain.len() > 4 {
+        return Err(bad());
+    }
+    Ok(plain.into_iter().map(|(k, v)| (k, s(v))).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_only_continue_their_own_list() {
+        let key: Item = HashMap::from([
+            ("gsi1pk".to_string(), s("T#t#A#a1#closed")),
+            ("gsi1sk".to_string(), s("000000000000005#s1")),
+            ("pk".to_string(), s("T#t#S#s1")),
+            ("sk".to_string(), s("SESSION")),
+        ]);
+        let c = encode_cursor(&key);
+        assert_eq!(decode_cursor(&c, "gsi1pk", "T#t#A#a1#closed").unwrap(), key);
+        assert_eq!(decode_cursor(&c, "gsi1pk", "T#t#A#a2#closed").unwrap_err().code(), "invalid_cursor");
+        assert!(decode_cursor("garbage!", "gsi1pk", "x").is_err());
+    }
 }

@@ -1,0 +1,14 @@
+//! `GET /audit`: the tenant's audit trail, newest first (admins).
+
+use kefu::api::http::{self, ok};
+use kefu::app::audit;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    http::run(|app, req| async move {
+        let who = http::principal(&req)?;
+        let limit = http::query_number(&req, "limit", 50, 100)?;
+        ok(audit::list(&app, &who, limit as u32, http::query(&req, "cursor").as_deref()).await?)
+    })
+    .await
+}
