@@ -265,3 +265,54 @@ def test_the_audit_trail_lists_every_mint_role_change_disable_and_revocation():
         assert (status, out["error"]["code"]) == (400, "invalid_cursor")
 
     run(body)
+
+
+def test_a_removed_agents_sessions_go_back_to_the_queue_with_their_history():
+    async def body(session):
+        tenant = Tenant(session)
+        ann = await tenant.agent("ann", max_concurrent=5)
+        ann_ws = await Ws.connect(session, ann.token)
+        bob = await tenant.agent("bob", max_concurrent=5, status="busy")
+        bob_ws = await Ws.connect(session, bob.token)
+        sids, visitors = [], []
+        for i in range(3):
+            visitor, _ = await tenant.visitor(name=f"V{i}")
+            vws = await Ws.connect(session, visitor.token)
+            s = (await visitor.ok("POST", "/sessions", {}))["session"]
+            assert s["state"] == "active" and s["agent"]["id"] == "ann", s
+            assert (await vws.send_message(s["id"], {"type": "text", "text": f"hello {i}"}))["type"] == "message.sent"
+            sids.append(s["id"])
+            visitors.append((visitor, vws))
+
+        removed = await tenant.admin.ok("DELETE", "/agents/ann")
+        assert (removed["removed"], removed["disabled"], removed["active"]) == (True, True, 0)
+        assert await closed(ann_ws)
+        assert (await ann.call("GET", "/agents/me"))[0] == 403
+        assert "ann" not in [a["id"] for a in await tenant.admin.ok("GET", "/agents")]
+
+        queue = await bob.ok("GET", "/queue")
+        assert [e["sessionId"] for e in queue["items"]] == sids, "back at their places, oldest first"
+        for (visitor, vws), sid in zip(visitors, sids):
+            e = await vws.wait_event("session.requeued", lambda e: e["session"]["id"] == sid)
+            assert (e["session"]["state"], e["session"]["agent"]) == ("waiting", None)
+            page = await visitor.ok("GET", f"/sessions/{sid}/messages")
+            assert [m["content"]["text"] for m in page["messages"]][:1] == [f"hello {sids.index(sid)}"]
+
+        # Another agent turning idle takes them (B3) and sees the whole history.
+        await bob.ok("PUT", "/agents/me/status", {"status": "idle"})
+        for sid in sids:
+            await bob_ws.wait_event("session.assigned", lambda e: e["session"]["id"] == sid)
+            s = await bob.ok("GET", f"/sessions/{sid}")
+            assert s["agentId"] == "bob" and s["handlers"] == ["ann", "bob"], s
+            assert len((await bob.ok("GET", f"/sessions/{sid}/messages"))["messages"]) == 1
+        assert (await tenant.admin.ok("GET", "/agents/bob"))["active"] == 3
+
+        trail = (await tenant.admin.ok("GET", "/audit"))["items"]
+        assert (trail[0]["action"], trail[0]["target"], trail[0]["detail"]) == ("removed", "ann", "3 sessions back in the queue")
+        status, out = await tenant.admin.call("DELETE", "/agents/admin")
+        assert (status, out["error"]["code"]) == (403, "forbidden")
+        for _, vws in visitors:
+            await vws.close()
+        await bob_ws.close()
+
+    run(body)

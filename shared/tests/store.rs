@@ -225,3 +225,38 @@ async fn close_is_idempotent_and_frees_capacity_exactly_once() {
     third.id = ids::new_id("s");
     assert!(matches!(db.open_session(&third).await.unwrap(), Opened::Existing(id) if id == next.id));
 }
+
+#[tokio::test]
+#[ignore = "needs DynamoDB: run `make test`"]
+async fn concurrent_requeues_put_a_session_back_once_and_free_capacity_once() {
+    let db = store().await;
+    let t = tenant();
+    agent(&db, &t, "a", 5).await;
+    agent(&db, &t, "b", 5).await;
+    let s = waiting_session(&db, &t, 1).await;
+    assert_eq!(db.assign(&t, &QueueEntry::of(&s), "a", AssignMode::Auto, 2).await.unwrap(), Assigned::Assigned);
+    let active = db.get_session(&t, &s.id).await.unwrap().unwrap();
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let (db, s) = (db.clone(), active.clone());
+            tokio::spawn(async move { db.requeue_session(&s, "a", 3).await.unwrap() })
+        })
+        .collect();
+    let mut requeued = 0;
+    for task in tasks {
+        requeued += task.await.unwrap() as u32;
+    }
+    assert_eq!(requeued, 1);
+    assert_eq!(db.get_agent(&t, "a").await.unwrap().unwrap().active, 0);
+    let waiting = db.get_session(&t, &s.id).await.unwrap().unwrap();
+    assert_eq!((waiting.state, waiting.agent_id.as_deref()), (SessionState::Waiting, None));
+    assert_eq!(db.queue(&t).await.unwrap(), vec![QueueEntry::of(&s)], "back at its first place");
+    // Waiting again: another agent takes it, and a stale requeue for the
+    // first agent changes nothing.
+    assert_eq!(db.assign(&t, &QueueEntry::of(&s), "b", AssignMode::Auto, 4).await.unwrap(), Assigned::Assigned);
+    assert!(!db.requeue_session(&active, "a", 5).await.unwrap());
+    let taken = db.get_session(&t, &s.id).await.unwrap().unwrap();
+    assert_eq!(taken.agent_id.as_deref(), Some("b"));
+    assert_eq!(db.get_agent(&t, "b").await.unwrap().unwrap().active, 1);
+    assert!(db.queue(&t).await.unwrap().is_empty());
+}

@@ -1,4 +1,4 @@
-//! `/agents`: list, create, read, update, mint tokens, disable, enable, revoke tokens.
+//! `/agents`: list, create, read, update, remove, mint tokens, disable, enable, revoke tokens.
 
 use kefu::api::http::{self, ok};
 use kefu::app::agents;
@@ -15,6 +15,7 @@ async fn main() -> Result<(), lambda_http::Error> {
                 ok(agents::update(&app, &who, &http::path(&req, "agentId")?, http::body(&req)?).await?)
             }
             "POST /agents/{agentId}/token" => ok(agents::mint_token(&app, &who, &http::path(&req, "agentId")?).await?),
+            "DELETE /agents/{agentId}" => ok(agents::remove(&app, &who, &http::path(&req, "agentId")?).await?),
             "POST /agents/{agentId}/disable" => {
                 ok(agents::set_disabled(&app, &who, &http::path(&req, "agentId")?, true).await?)
             }

@@ -17,6 +17,10 @@ pub enum Event<'a> {
     MessageNew { session_id: &'a str, message: &'a Message, notify: Notify },
     #[serde(rename = "session.closed", rename_all = "camelCase")]
     SessionClosed { session_id: &'a str, reason: CloseReason, notify: Notify },
+    /// To the visitor: its agent left (was removed) and the session is back
+    /// in the queue, history intact, until another agent takes it.
+    #[serde(rename = "session.requeued", rename_all = "camelCase")]
+    SessionRequeued { session: SessionView<'a>, notify: Notify },
     /// The agent's own status or capacity changed (all its tabs follow).
     #[serde(rename = "agent.updated", rename_all = "camelCase")]
     AgentUpdated { agent: AgentView, notify: Notify },

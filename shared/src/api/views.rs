@@ -69,6 +69,8 @@ pub struct AgentView {
     pub groups: Vec<String>,
     /// Disabled by an admin: every token refused.
     pub disabled: bool,
+    /// Removed by an admin (shown only where history names the agent).
+    pub removed: bool,
 }
 
 impl AgentView {
@@ -84,6 +86,7 @@ impl AgentView {
             online: a.live_connections(now_ms).next().is_some(),
             groups: a.groups.clone(),
             disabled: a.disabled,
+            removed: a.removed,
         }
     }
 }

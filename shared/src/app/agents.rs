@@ -79,6 +79,7 @@ pub async fn new_agent(app: &App, tenant: &str, req: CreateAgent) -> Result<Agen
 pub async fn list(app: &App, who: &Principal) -> Result<Vec<AgentView>> {
     who.require_staff()?;
     let mut agents = app.store.list_agents(&who.tenant).await?;
+    agents.retain(|a| !a.removed);
     agents.sort_by(|a, b| a.status.cmp(&b.status).then_with(|| a.nickname.cmp(&b.nickname)));
     let now = app.now();
     Ok(agents.iter().map(|a| AgentView::new(a, now)).collect())
@@ -208,6 +209,34 @@ pub async fn set_disabled(app: &App, who: &Principal, id: &str, disabled: bool) 
     }
     let action = if disabled { AuditAction::Disabled } else { AuditAction::Enabled };
     audit::record(app, &who.tenant, &who.id, action, id, None).await?;
+    Ok(AgentView::new(&agent, app.now()))
+}
+
+/// An admin removes an agent of its tenant: it is disabled and leaves the
+/// agent list (its record stays, for the history that names it), its
+/// connections close, and its in-progress sessions go back to the queue with
+/// their history, where other agents take them at once (B3).
+#[instrument(skip(app), fields(tenant = %who.tenant))]
+pub async fn remove(app: &App, who: &Principal, id: &str) -> Result<AgentView> {
+    who.require_admin()?;
+    let id = resolve(who, id)?;
+    if id == who.id {
+        return Err(Error::forbidden("admins may not remove themselves"));
+    }
+    let change = AgentChange {
+        disabled: Some(true),
+        removed: Some(true),
+        status: Some(AgentStatus::Offline),
+        ..AgentChange::default()
+    };
+    let agent = app.store.update_agent(&who.tenant, id, &change).await?;
+    app.close_agent_connections(&agent).await;
+    let requeued = super::sessions::requeue_all(app, &agent).await?;
+    tracing::info!(agent = %id, requeued, "agent removed");
+    let detail = format!("{requeued} sessions back in the queue");
+    audit::record(app, &who.tenant, &who.id, AuditAction::Removed, id, Some(detail)).await?;
+    dispatch::drain_after(app, &who.tenant, None).await;
+    let agent = app.store.get_agent(&who.tenant, id).await?.ok_or_else(|| Error::not_found("agent"))?;
     Ok(AgentView::new(&agent, app.now()))
 }
 

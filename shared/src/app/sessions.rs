@@ -201,3 +201,38 @@ pub async fn queue(app: &App, who: &Principal) -> Result<Vec<QueueEntry>> {
     who.require_staff()?;
     app.store.queue(&who.tenant).await
 }
+
+/// Every in-progress session of `agent` goes back to the queue, at its old
+/// place and with its history, and its visitor is told. The agent's list is
+/// an index (eventually consistent), so it is read again until the agent's
+/// own count says nothing is left, a bounded number of times. Returns how
+/// many sessions went back.
+pub async fn requeue_all(app: &App, agent: &agent::Agent) -> Result<u32> {
+    let mut requeued = 0;
+    for round in 0..10u64 {
+        let query =
+            SessionQuery { scope: Scope::Agent(agent.id.clone()), open: true, search: None, limit: 100, cursor: None };
+        let page = app.store.list_sessions(&agent.tenant, &query).await?;
+        for s in page.items {
+            if s.state != SessionState::Active || s.agent_id.as_deref() != Some(agent.id.as_str()) {
+                continue;
+            }
+            if app.store.requeue_session(&s, &agent.id, app.now()).await? {
+                requeued += 1;
+                let waiting = Session { state: SessionState::Waiting, agent_id: None, ..s };
+                let event = Event::SessionRequeued {
+                    session: SessionView::Visitor(VisitorSession::new(&waiting, None)),
+                    notify: Notify::none(),
+                };
+                app.push_to_visitor(&waiting.tenant, &waiting.visitor_id, &event).await;
+            }
+        }
+        let left = app.store.get_agent(&agent.tenant, &agent.id).await?.map_or(0, |a| a.active);
+        if left == 0 {
+            return Ok(requeued);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100 * (round + 1))).await;
+    }
+    tracing::error!(tenant = %agent.tenant, agent = %agent.id, "sessions left with a removed agent after 10 rounds");
+    Ok(requeued)
+}

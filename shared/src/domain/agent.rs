@@ -72,6 +72,10 @@ pub struct Agent {
     /// revokes every token the agent holds.
     #[serde(default)]
     pub token_version: u32,
+    /// Removed by an admin: gone from the agent list, its record kept for
+    /// the history that names it (always disabled too).
+    #[serde(default)]
+    pub removed: bool,
     pub created_at: i64,
 }
 
@@ -92,6 +96,7 @@ impl Agent {
             last_assigned_at: 0,
             disabled: false,
             token_version: 0,
+            removed: false,
             created_at: now_ms,
         }
     }

@@ -32,6 +32,7 @@ pub struct AgentChange {
     pub status: Option<AgentStatus>,
     pub groups: Option<Vec<String>>,
     pub disabled: Option<bool>,
+    pub removed: Option<bool>,
     /// Revokes every token the agent holds (`Agent::token_version` + 1).
     pub bump_token_version: bool,
 }
@@ -151,6 +152,10 @@ pub trait SessionStore: Send + Sync {
         mode: AssignMode,
         now_ms: i64,
     ) -> Result<Assigned>;
+    /// Atomically puts an in-progress session of `agent_id` back at its
+    /// place in the queue (its history stays) and frees the agent's capacity.
+    /// `false` if it is no longer in progress with that agent.
+    async fn requeue_session(&self, session: &Session, agent_id: &str, now_ms: i64) -> Result<bool>;
     /// Atomically closes an open session and frees its agent's capacity.
     /// `false` if it was already closed (close is idempotent).
     async fn close_session(&self, session: &Session, reason: CloseReason, now_ms: i64) -> Result<bool>;

@@ -86,6 +86,9 @@ impl AgentStore for DynamoStore {
         if let Some(v) = change.disabled {
             set(&mut e, "disabled", value(&v)?);
         }
+        if let Some(v) = change.removed {
+            set(&mut e, "removed", value(&v)?);
+        }
         if change.bump_token_version {
             let (version, zero, one) = (e.name("tokenVersion"), e.value(value(&0u32)?), e.value(value(&1u32)?));
             sets.push(format!("{version} = if_not_exists({version}, {zero}) + {one}"));

@@ -136,6 +136,36 @@ impl SessionStore for DynamoStore {
         })
     }
 
+    async fn requeue_session(&self, session: &Session, agent_id: &str, now_ms: i64) -> Result<bool> {
+        let (t, sid) = (&session.tenant, &session.id);
+        // The session: back to waiting, out of the agent's list; its
+        // handlers and messages stay.
+        let mut e = Expr::default();
+        let (state, agent) = (e.name("state"), e.name("agentId"));
+        let update = format!(
+            "SET {state} = {}, {} = {} REMOVE {agent}, {}, {}, {}",
+            e.value(value(&SessionState::Waiting)?),
+            e.name("lastActivityAt"),
+            e.value(n(now_ms)),
+            e.name("marker"),
+            e.name(keys::GSI1PK),
+            e.name(keys::GSI1SK),
+        );
+        let cond =
+            format!("{state} = {} AND {agent} = {}", e.value(value(&SessionState::Active)?), e.value(s(agent_id)));
+        let release = e.update(&self.table, keys::session(t, sid), update, Some(cond))?;
+        // Its place in the queue: where it first waited, so it is not sent
+        // to the back.
+        let entry = QueueEntry::of(session);
+        let enqueue = put_new(&self.table, to_item(&entry, keys::queue_entry(t, entry.queued_at, sid))?)?;
+        let mut e = Expr::default();
+        let active = e.name("active");
+        let update = format!("SET {active} = {active} - {}", e.value(n(1)));
+        let cond = format!("{active} > {}", e.value(n(0)));
+        let free = e.update(&self.table, keys::agent(t, agent_id), update, Some(cond))?;
+        Ok(matches!(self.transact(vec![release, enqueue, free]).await?, Tx::Committed))
+    }
+
     async fn close_session(&self, session: &Session, reason: CloseReason, now_ms: i64) -> Result<bool> {
         let (t, sid) = (&session.tenant, &session.id);
         let mut current = session.clone();
