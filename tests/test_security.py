@@ -316,3 +316,46 @@ def test_a_removed_agents_sessions_go_back_to_the_queue_with_their_history():
         await bob_ws.close()
 
     run(body)
+
+
+def test_the_queue_and_pickup_respect_skill_groups_and_the_queue_pages():
+    async def body(session):
+        tenant = Tenant(session)
+        await tenant.admin.ok("POST", "/skill-groups", {"groupId": "vip", "name": "VIP"})
+        await tenant.admin.ok("POST", "/skill-groups", {"groupId": "sales", "name": "Sales"})
+        # Nobody is online: everything waits.
+        insider = await tenant.agent("ivy", groups=["vip"], status="busy")
+        outsider = await tenant.agent("otto", groups=["sales"], status="busy")
+        waiting = {}
+        for group in ("vip", None, "vip", "sales", None):
+            visitor, _ = await tenant.visitor()
+            s = (await visitor.ok("POST", "/sessions", {"groupId": group} if group else {}))["session"]
+            waiting[s["id"]] = group
+        ids = list(waiting)
+
+        async def everything(who, limit):
+            seen, cursor = [], None
+            while True:
+                q = f"/queue?limit={limit}" + (f"&cursor={cursor}" if cursor else "")
+                page = await who.ok("GET", q)
+                assert len(page["items"]) <= limit
+                seen += [e["sessionId"] for e in page["items"]]
+                cursor = page["nextCursor"]
+                if not cursor:
+                    return seen
+
+        assert await everything(tenant.admin, 2) == ids, "admins see all, oldest first, across pages"
+        assert await everything(outsider, 2) == [i for i in ids if waiting[i] in (None, "sales")]
+        assert await everything(insider, 100) == [i for i in ids if waiting[i] in (None, "vip")]
+
+        vip = ids[0]
+        status, out = await outsider.call("POST", f"/sessions/{vip}/pickup")
+        assert (status, out["error"]["code"]) == (404, "session_not_found")
+        status, out = await outsider.call("GET", f"/sessions/{vip}/messages")
+        assert status == 404
+        taken = await insider.ok("POST", f"/sessions/{vip}/pickup")
+        assert taken["agentId"] == "ivy"
+        status, out = await tenant.admin.call("GET", "/queue?limit=0")
+        assert (status, out["error"]["code"]) == (400, "invalid_field")
+
+    run(body)

@@ -72,7 +72,7 @@ async fn concurrent_auto_assignment_never_exceeds_the_maximum() {
     }
     assert_eq!(assigned, 10);
     assert_eq!(db.get_agent(&t, "a").await.unwrap().unwrap().active, 10);
-    assert_eq!(db.queue(&t).await.unwrap().len(), 38);
+    assert_eq!(db.queue_page(&t, 100, None).await.unwrap().items.len(), 38);
 }
 
 #[tokio::test]
@@ -250,7 +250,7 @@ async fn concurrent_requeues_put_a_session_back_once_and_free_capacity_once() {
     assert_eq!(db.get_agent(&t, "a").await.unwrap().unwrap().active, 0);
     let waiting = db.get_session(&t, &s.id).await.unwrap().unwrap();
     assert_eq!((waiting.state, waiting.agent_id.as_deref()), (SessionState::Waiting, None));
-    assert_eq!(db.queue(&t).await.unwrap(), vec![QueueEntry::of(&s)], "back at its first place");
+    assert_eq!(db.queue_page(&t, 100, None).await.unwrap().items, vec![QueueEntry::of(&s)], "back at its first place");
     // Waiting again: another agent takes it, and a stale requeue for the
     // first agent changes nothing.
     assert_eq!(db.assign(&t, &QueueEntry::of(&s), "b", AssignMode::Auto, 4).await.unwrap(), Assigned::Assigned);
@@ -258,5 +258,5 @@ async fn concurrent_requeues_put_a_session_back_once_and_free_capacity_once() {
     let taken = db.get_session(&t, &s.id).await.unwrap().unwrap();
     assert_eq!(taken.agent_id.as_deref(), Some("b"));
     assert_eq!(db.get_agent(&t, "b").await.unwrap().unwrap().active, 1);
-    assert!(db.queue(&t).await.unwrap().is_empty());
+    assert!(db.queue_page(&t, 100, None).await.unwrap().items.is_empty());
 }

@@ -2,13 +2,13 @@
 
 use kefu::api::http::{self, ok};
 use kefu::app::sessions;
-use serde_json::json;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     http::run(|app, req| async move {
         let who = http::principal(&req)?;
-        ok(json!({ "items": sessions::queue(&app, &who).await? }))
+        let limit = http::query_number(&req, "limit", 50, 100)?;
+        ok(sessions::queue(&app, &who, limit as u32, http::query(&req, "cursor").as_deref()).await?)
     })
     .await
 }

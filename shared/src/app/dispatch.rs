@@ -22,6 +22,10 @@ use crate::App;
 
 /// Bounds one drain; the queue is drained further by the next trigger.
 const MAX_ROUNDS: usize = 20;
+/// A drain reads the queue a page at a time, from the head…
+const QUEUE_PAGE: u32 = 100;
+/// …and at most this many pages a round.
+const MAX_QUEUE_PAGES: usize = 5;
 
 /// Drains after a triggering write has committed. The write's own result
 /// stands whatever happens here: a failed drain is logged, and the next
@@ -40,20 +44,30 @@ pub async fn drain(app: &App, tenant: &str, connecting: Option<&str>) -> Result<
     let grace = app.config.presence_grace_ms;
     let mut assigned = 0;
     for _ in 0..MAX_ROUNDS {
-        let queue = app.store.queue(tenant).await?;
-        if queue.is_empty() {
+        let mut page = app.store.queue_page(tenant, QUEUE_PAGE, None).await?;
+        if page.items.is_empty() {
             break;
         }
         let mut agents = app.store.list_agents(tenant).await?;
         let mut progressed = false;
-        for entry in &queue {
-            let now = app.now();
-            if !agents.iter().any(|a| a.has_auto_capacity(now, grace)) {
-                break; // nobody can take anything more
+        // The head of the queue first; further pages (bounded) only while
+        // sessions ahead wait for agents that are not free (their groups).
+        'pages: for pages in 1.. {
+            for entry in &page.items {
+                let now = app.now();
+                if !agents.iter().any(|a| a.has_auto_capacity(now, grace)) {
+                    break 'pages; // nobody can take anything more
+                }
+                if offer(app, tenant, entry, &mut agents, connecting).await? {
+                    assigned += 1;
+                    progressed = true;
+                }
             }
-            if offer(app, tenant, entry, &mut agents, connecting).await? {
-                assigned += 1;
-                progressed = true;
+            match page.next_cursor {
+                Some(cursor) if pages < MAX_QUEUE_PAGES => {
+                    page = app.store.queue_page(tenant, QUEUE_PAGE, Some(&cursor)).await?
+                }
+                _ => break,
             }
         }
         if !progressed {

@@ -185,6 +185,10 @@ pub async fn pickup(app: &App, who: &Principal, id: &str) -> Result<Value> {
         return Err(Error::conflict("session_not_waiting", "the session is no longer waiting"));
     }
     let me = app.store.get_agent(&who.tenant, &who.id).await?.ok_or_else(|| Error::not_found("agent"))?;
+    if !who.is_admin() && !me.serves(s.group.as_deref()) {
+        // Another group's session: as if it did not exist.
+        return Err(Error::not_found("session"));
+    }
     me.check_below_hard_cap()?;
     match app.store.assign(&who.tenant, &QueueEntry::of(&s), &who.id, AssignMode::Manual, app.now()).await? {
         Assigned::Assigned => {
@@ -196,10 +200,21 @@ pub async fn pickup(app: &App, who: &Principal, id: &str) -> Result<Value> {
     }
 }
 
-/// B4: the waiting sessions, oldest first.
-pub async fn queue(app: &App, who: &Principal) -> Result<Vec<QueueEntry>> {
+/// B4: the waiting sessions, oldest first, a page at a time. An agent sees
+/// only sessions of its skill groups (or of none); admins see all. A page may
+/// hold fewer than `limit` entries (others' groups are skipped): continue
+/// while there is a `nextCursor`.
+pub async fn queue(app: &App, who: &Principal, limit: u32, cursor: Option<&str>) -> Result<Page<QueueEntry>> {
     who.require_staff()?;
-    app.store.queue(&who.tenant).await
+    if !(1..=100).contains(&limit) {
+        return Err(Error::invalid("invalid_field", "limit must be from 1 to 100"));
+    }
+    let mut page = app.store.queue_page(&who.tenant, limit, cursor).await?;
+    if !who.is_admin() {
+        let me = app.store.get_agent(&who.tenant, &who.id).await?.ok_or_else(|| Error::not_found("agent"))?;
+        page.items.retain(|e| me.serves(e.group.as_deref()));
+    }
+    Ok(page)
 }
 
 /// Every in-progress session of `agent` goes back to the queue, at its old

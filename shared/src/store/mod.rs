@@ -159,8 +159,9 @@ pub trait SessionStore: Send + Sync {
     /// Atomically closes an open session and frees its agent's capacity.
     /// `false` if it was already closed (close is idempotent).
     async fn close_session(&self, session: &Session, reason: CloseReason, now_ms: i64) -> Result<bool>;
-    /// Waiting sessions, oldest first, strongly consistent.
-    async fn queue(&self, tenant: &str) -> Result<Vec<QueueEntry>>;
+    /// Waiting sessions, oldest first, strongly consistent: `limit` of them
+    /// from `cursor` (the queue is never read whole).
+    async fn queue_page(&self, tenant: &str, limit: u32, cursor: Option<&str>) -> Result<Page<QueueEntry>>;
     async fn list_sessions(&self, tenant: &str, query: &SessionQuery) -> Result<Page<Session>>;
     /// C1: the agent has read everything: unread 0, `new` marker gone.
     async fn mark_read(&self, session: &Session) -> Result<()>;
