@@ -14,6 +14,8 @@ import pytest
 from kefu import LOCAL_ENV, WS, Http, Tenant, Ws, admin_cli, run
 
 STACK_PORTS = (3000, 3001, 8000, 9000)
+# WS_ACTIONS_PER_SECOND in Cargo.toml's [workspace.metadata.lambda.env].
+LOCAL_WS_ACTIONS_PER_SECOND = 20
 
 
 def local_token(claims):
@@ -357,5 +359,47 @@ def test_the_queue_and_pickup_respect_skill_groups_and_the_queue_pages():
         assert taken["agentId"] == "ivy"
         status, out = await tenant.admin.call("GET", "/queue?limit=0")
         assert (status, out["error"]["code"]) == (400, "invalid_field")
+
+    run(body)
+
+
+def test_one_connection_is_rate_limited_and_nothing_refused_is_stored():
+    async def body(session):
+        tenant = Tenant(session)
+        await tenant.agent("ann")
+        visitor, _ = await tenant.visitor()
+        sid = (await visitor.ok("POST", "/sessions", {}))["session"]["id"]
+        ws = await Ws.connect(session, visitor.token)
+        limit = LOCAL_WS_ACTIONS_PER_SECOND
+
+        # A burst of cheap actions, three times the limit, on one connection.
+        started = time.monotonic()
+        replies = await asyncio.gather(*(ws.request("sync", sessionId=sid, afterSeq=0) for _ in range(3 * limit)))
+        seconds = time.monotonic() - started
+        admitted = [r for r in replies if r["type"] == "sync"]
+        limited = [r for r in replies if r["type"] == "error"]
+        assert {r["error"]["code"] for r in limited} == {"rate_limited"}, limited[:3]
+        assert limited and len(admitted) + len(limited) == 3 * limit
+        # Never more than the limit in any one-second window it touched.
+        assert len(admitted) <= limit * (int(seconds) + 2), (len(admitted), seconds)
+
+        # Sends caught by the limit store nothing; the others are stored once.
+        mixed = [ws.request("sync", sessionId=sid, afterSeq=0) for _ in range(limit)]
+        mixed += [ws.send_message(sid, {"type": "text", "text": f"m{i}"}) for i in range(10)]
+        replies = (await asyncio.gather(*mixed))[limit:]
+        sent = [r for r in replies if r["type"] == "message.sent"]
+        assert all(r["type"] == "message.sent" or r["error"]["code"] == "rate_limited" for r in replies), replies
+        page = await visitor.ok("GET", f"/sessions/{sid}/messages?limit=200")
+        assert sorted(m["seq"] for m in page["messages"]) == sorted(r["message"]["seq"] for r in sent)
+        assert page["lastSeq"] == len(sent), "a refused send stored nothing"
+
+        # Another connection of the same visitor has its own allowance, and
+        # the limited one works again a second later.
+        other = await Ws.connect(session, visitor.token)
+        assert (await other.send_message(sid, {"type": "text", "text": "other"}))["type"] == "message.sent"
+        await asyncio.sleep(1.1)
+        assert (await ws.send_message(sid, {"type": "text", "text": "later"}))["type"] == "message.sent"
+        await ws.close()
+        await other.close()
 
     run(body)

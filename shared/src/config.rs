@@ -19,6 +19,9 @@ pub struct Config {
     /// How long an agent whose last connection closed is still dispatched to
     /// (`PRESENCE_GRACE_SECS`, default 60): a page reload must not cost it its place.
     pub presence_grace_ms: i64,
+    /// WebSocket actions one connection may send per second
+    /// (`WS_ACTIONS_PER_SECOND`, default 10); more are `rate_limited`.
+    pub ws_actions_per_second: u32,
     /// Lifetime of a visitor token (`VISITOR_TOKEN_TTL_SECS`, default 30 days).
     pub visitor_token_ttl_secs: i64,
     /// Lifetime of an agent token minted by an admin (`AGENT_TOKEN_TTL_SECS`, default 12 h).
@@ -39,6 +42,7 @@ impl Config {
             key_refresh_secs: number("KEY_REFRESH_SECS", 300)?,
             ws_endpoint: var("WS_ENDPOINT"),
             presence_grace_ms: number("PRESENCE_GRACE_SECS", 60)? * 1000,
+            ws_actions_per_second: number("WS_ACTIONS_PER_SECOND", 10)?.clamp(1, u32::MAX as i64) as u32,
             visitor_token_ttl_secs: number("VISITOR_TOKEN_TTL_SECS", 30 * 24 * 3600)?,
             agent_token_ttl_secs: number("AGENT_TOKEN_TTL_SECS", 12 * 3600)?,
         })

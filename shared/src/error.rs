@@ -25,6 +25,9 @@ pub enum Error {
     /// The payload exceeds a size limit (413).
     #[error("{message}")]
     TooLarge { code: &'static str, message: String },
+    /// Too many requests from one caller; slow down (429).
+    #[error("{0}")]
+    RateLimited(String),
     /// DynamoDB or another dependency failed; retrying may help (503).
     #[error("storage unavailable: {0}")]
     Storage(String),
@@ -77,6 +80,7 @@ impl Error {
             | Error::TooLarge { code, .. } => code,
             Error::Unauthorized(_) => "unauthorized",
             Error::Forbidden(_) => "forbidden",
+            Error::RateLimited(_) => "rate_limited",
             Error::Storage(_) => "storage_unavailable",
             Error::Internal(_) => "internal",
         }
@@ -90,6 +94,7 @@ impl Error {
             Error::NotFound { .. } => 404,
             Error::Conflict { .. } => 409,
             Error::TooLarge { .. } => 413,
+            Error::RateLimited(_) => 429,
             Error::Storage(_) => 503,
             Error::Internal(_) => 500,
         }

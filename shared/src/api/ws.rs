@@ -91,7 +91,10 @@ where
                 Err(e) => (request_id(&event), Err(e)),
                 Ok((request_id, action, payload)) => {
                     let result = match app.store.get_connection(&event.request_context.connection_id, app.now()).await {
-                        Ok(Some(conn)) => handler(app.clone(), conn, payload).await,
+                        Ok(Some(conn)) => match admit(&app, &conn).await {
+                            Ok(()) => handler(app.clone(), conn, payload).await,
+                            Err(e) => Err(e),
+                        },
                         Ok(None) => {
                             // Unknown, or past its token's expiry: close it.
                             let id = &event.request_context.connection_id;
@@ -131,6 +134,18 @@ fn action(frame: &serde_json::Map<String, serde_json::Value>) -> Result<String> 
         None => Err(Error::invalid("missing_field", "a frame needs an \"action\"")),
         Some(serde_json::Value::String(a)) => Ok(a.clone()),
         Some(_) => Err(Error::invalid("invalid_field", "\"action\" must be a string")),
+    }
+}
+
+/// One connection may not send more than `WS_ACTIONS_PER_SECOND` actions a
+/// second: the excess is refused before anything is read or stored, so one
+/// client cannot use up the stage's throttle that every tenant shares.
+async fn admit(app: &App, conn: &Connection) -> Result<()> {
+    let limit = app.config.ws_actions_per_second;
+    if app.store.admit_action(&conn.id, app.now() / 1000, limit).await? {
+        Ok(())
+    } else {
+        Err(Error::RateLimited(format!("at most {limit} actions a second on one connection; slow down and resend")))
     }
 }
 

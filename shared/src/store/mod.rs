@@ -207,6 +207,9 @@ pub struct Connection {
 pub trait ConnectionStore: Send + Sync {
     async fn add_connection(&self, conn: &Connection) -> Result<()>;
     async fn get_connection(&self, id: &str, now_ms: i64) -> Result<Option<Connection>>;
+    /// Counts one action of the connection in the one-second `window`:
+    /// `false` (nothing counted) when it already had `limit` in it.
+    async fn admit_action(&self, id: &str, window: i64, limit: u32) -> Result<bool>;
     /// Idempotent: removing a gone connection twice is fine.
     async fn remove_connection(&self, conn: &Connection, now_ms: i64) -> Result<()>;
 }

@@ -44,6 +44,24 @@ impl ConnectionStore for DynamoStore {
         Ok(self.get::<Connection>(keys::connection(id)).await?.filter(|c| c.expires_at_ms > now_ms))
     }
 
+    async fn admit_action(&self, id: &str, window: i64, limit: u32) -> Result<bool> {
+        // Usually one write: one more action in the current window…
+        let mut e = Expr::default();
+        let (w, c) = (e.name("rateWindow"), e.name("rateCount"));
+        let update = format!("SET {c} = {c} + {}", e.value(n(1)));
+        let cond = format!("{w} = {} AND {c} < {}", e.value(n(window)), e.value(n(limit as i64)));
+        if self.update_if(keys::connection(id), update, cond, e).await? {
+            return Ok(true);
+        }
+        // …or the first of a new one. Failing both: at the limit.
+        let mut e = Expr::default();
+        let (w, c) = (e.name("rateWindow"), e.name("rateCount"));
+        let now = e.value(n(window));
+        let update = format!("SET {w} = {now}, {c} = {}", e.value(n(1)));
+        let cond = format!("attribute_exists({}) AND (attribute_not_exists({w}) OR {w} < {now})", e.name(keys::PK));
+        self.update_if(keys::connection(id), update, cond, e).await
+    }
+
     async fn remove_connection(&self, conn: &Connection, now_ms: i64) -> Result<()> {
         let mut e = Expr::default();
         let mut update = format!("REMOVE {}", e.path("conns", &conn.id));

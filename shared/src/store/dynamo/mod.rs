@@ -48,6 +48,26 @@ impl DynamoStore {
         &self.client
     }
 
+    /// A conditional update: `false` when the condition did not hold.
+    async fn update_if(&self, key: Key, update: String, condition: String, e: Expr) -> Result<bool> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(key)))
+            .update_expression(update)
+            .condition_expression(condition)
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failed(&err) => Ok(false),
+            Err(err) => Err(storage(err)),
+        }
+    }
+
     async fn get<T: DeserializeOwned>(&self, key: Key) -> Result<Option<T>> {
         let out = self
             .client
