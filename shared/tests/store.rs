@@ -147,10 +147,21 @@ async fn concurrent_messages_get_distinct_increasing_sequence_numbers_and_resend
         .map(|i| {
             let (db, s, sender) = (db.clone(), s.clone(), sender.clone());
             tokio::spawn(async move {
-                match db.append_message(&s, sender, &format!("m{i}"), text(&format!("{i}")), 10 + i).await.unwrap() {
-                    Appended::New(m) => m.seq,
-                    Appended::Duplicate(_) => panic!("distinct ids are never duplicates"),
+                // Retries are bounded: a writer that loses too many races is
+                // told `try_again` and resends, as a client does.
+                for _ in 0..30 {
+                    let fresh = db.get_session(&s.tenant, &s.id).await.unwrap().unwrap();
+                    match db
+                        .append_message(&fresh, sender.clone(), &format!("m{i}"), text(&format!("{i}")), 10 + i)
+                        .await
+                    {
+                        Ok(Appended::New(m)) => return m.seq,
+                        Ok(Appended::Duplicate(_)) => panic!("distinct ids are never duplicates"),
+                        Err(e) if e.code() == "try_again" => continue,
+                        Err(e) => panic!("{e}"),
+                    }
                 }
+                panic!("30 resends never got through")
             })
         })
         .collect();

@@ -114,10 +114,11 @@ impl DynamoStore {
         }
     }
 
-    /// Runs a transaction. Conflicts with another transaction in flight are
-    /// retried with jitter; a condition that failed is reported per item.
+    /// Runs a transaction. A conflict with another transaction in flight is
+    /// retried, with jitter, a few times; a condition that failed is reported
+    /// per item.
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Tx> {
-        for attempt in 0..8u32 {
+        for attempt in 0..TX_ATTEMPTS {
             match self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await {
                 Ok(_) => return Ok(Tx::Committed),
                 Err(err) => {
@@ -129,7 +130,7 @@ impl DynamoStore {
                         }
                         None => is_conflict(&err),
                     };
-                    if retry && attempt < 7 {
+                    if retry && attempt + 1 < TX_ATTEMPTS {
                         backoff(attempt).await;
                         continue;
                     }
@@ -143,6 +144,9 @@ impl DynamoStore {
         unreachable!("the last attempt returns")
     }
 }
+
+/// Attempts of one transaction that conflicts with others in flight.
+const TX_ATTEMPTS: u32 = 3;
 
 /// How a transaction ended when it did not fail outright.
 #[derive(Debug)]

@@ -16,10 +16,12 @@ use crate::store::{
     Appended, AssignMode, Assigned, MessageStore, Opened, Page, QueueEntry, Scope, SessionQuery, SessionStore,
 };
 
-/// Optimistic retries before a write gives up. Every round commits at least
-/// one of the competing writers, so N writers at once need at most N rounds;
-/// a session has two parties, and this bound is far above what they produce.
-const MAX_ATTEMPTS: usize = 50;
+/// Optimistic rounds before a write gives up with `try_again` (the client
+/// resends; a `clientMsgId` keeps that safe). Every round commits at least
+/// one of the competing writers; a session has two parties, each limited to
+/// a few actions a second per connection, so a few rounds are plenty, and a
+/// request's cost stays bounded under any burst.
+const MAX_ATTEMPTS: usize = 6;
 
 #[async_trait]
 impl SessionStore for DynamoStore {
