@@ -403,3 +403,40 @@ def test_one_connection_is_rate_limited_and_nothing_refused_is_stored():
         await other.close()
 
     run(body)
+
+
+def visitor_item(tenant_id, visitor_id):
+    import boto3
+
+    db = boto3.client("dynamodb", endpoint_url=LOCAL_ENV["AWS_ENDPOINT_URL_DYNAMODB"], region_name="us-east-1",
+                      aws_access_key_id="local", aws_secret_access_key="local")
+    key = {"pk": {"S": f"T#{tenant_id}#V#{visitor_id}"}, "sk": {"S": "VISITOR"}}
+    return db, key
+
+
+def test_anonymous_visitors_that_never_start_a_session_expire():
+    async def body(session):
+        tenant = Tenant(session)
+        await tenant.agent("ann")
+        visitor, visitor_id = await tenant.visitor(name="Drive-by")
+        db, key = visitor_item(tenant.id, visitor_id)
+        item = db.get_item(TableName=LOCAL_ENV["TABLE_NAME"], Key=key, ConsistentRead=True)["Item"]
+        expires = int(item["expires_at"]["N"])
+        assert abs(expires - (time.time() + 86400)) < 120, "kept for a day unless a session starts"
+
+        # One who starts a session is kept.
+        await visitor.ok("POST", "/sessions", {})
+        item = db.get_item(TableName=LOCAL_ENV["TABLE_NAME"], Key=key, ConsistentRead=True)["Item"]
+        assert "expires_at" not in item
+
+        # Past its expiry a visitor is gone for every read, deleted by TTL or not.
+        idle, idle_id = await tenant.visitor(name="Idle")
+        db, key = visitor_item(tenant.id, idle_id)
+        db.update_item(TableName=LOCAL_ENV["TABLE_NAME"], Key=key, UpdateExpression="SET expires_at = :past",
+                       ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}})
+        status, out = await idle.call("POST", "/sessions", {})
+        assert (status, out["error"]["code"]) == (404, "visitor_not_found")
+        again = await Http(session).ok("POST", "/visitor/token", {"tenantId": tenant.id, "resumeToken": idle.token})
+        assert again["resumed"] is False and again["visitorId"] != idle_id
+
+    run(body)

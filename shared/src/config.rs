@@ -22,6 +22,9 @@ pub struct Config {
     /// WebSocket actions one connection may send per second
     /// (`WS_ACTIONS_PER_SECOND`, default 10); more are `rate_limited`.
     pub ws_actions_per_second: u32,
+    /// How long a visitor that never starts a session is kept
+    /// (`VISITOR_IDLE_TTL_SECS`, default one day).
+    pub visitor_idle_ttl_secs: i64,
     /// Lifetime of a visitor token (`VISITOR_TOKEN_TTL_SECS`, default 30 days).
     pub visitor_token_ttl_secs: i64,
     /// Lifetime of an agent token minted by an admin (`AGENT_TOKEN_TTL_SECS`, default 12 h).
@@ -44,6 +47,7 @@ impl Config {
             presence_grace_ms: number("PRESENCE_GRACE_SECS", 60)? * 1000,
             ws_actions_per_second: number("WS_ACTIONS_PER_SECOND", 10)?.clamp(1, u32::MAX as i64) as u32,
             visitor_token_ttl_secs: number("VISITOR_TOKEN_TTL_SECS", 30 * 24 * 3600)?,
+            visitor_idle_ttl_secs: number("VISITOR_IDLE_TTL_SECS", 24 * 3600)?,
             agent_token_ttl_secs: number("AGENT_TOKEN_TTL_SECS", 12 * 3600)?,
         })
     }

@@ -39,6 +39,7 @@ async fn waiting_session(db: &DynamoStore, t: &str, now: i64) -> Session {
         channel: "web".into(),
         active_session: None,
         conns: BTreeMap::new(),
+        expires_at: None,
         created_at: now,
     };
     db.create_visitor(&v).await.unwrap();

@@ -35,7 +35,12 @@ pub struct Started {
 pub async fn start(app: &App, who: &Principal, req: StartRequest) -> Result<Started> {
     who.require_visitor()?;
     let (t, now) = (&who.tenant, app.now());
-    let visitor = app.store.get_visitor(t, &who.id).await?.ok_or_else(|| Error::not_found("visitor"))?;
+    let visitor = app
+        .store
+        .get_visitor(t, &who.id)
+        .await?
+        .filter(|v| !v.is_expired(now))
+        .ok_or_else(|| Error::not_found("visitor"))?;
     if let Some(g) = &req.group_id {
         ids::check("groupId", g)?;
         app.store.get_group(t, g).await?.ok_or_else(|| Error::not_found("skill group"))?;

@@ -64,7 +64,7 @@ pub async fn issue_token(app: &App, req: TokenRequest) -> Result<VisitorToken> {
     app.store.get_tenant(t).await?.ok_or_else(|| Error::not_found("tenant"))?;
     let now = app.now();
     let resumed = match resume {
-        Some(id) => app.store.get_visitor(t, &id).await?,
+        Some(id) => app.store.get_visitor(t, &id).await?.filter(|v| !v.is_expired(now)),
         None => None,
     };
     let (visitor_id, was_resumed) = match resumed {
@@ -81,6 +81,7 @@ pub async fn issue_token(app: &App, req: TokenRequest) -> Result<VisitorToken> {
                 channel: channel.clone(),
                 active_session: None,
                 conns: BTreeMap::new(),
+                expires_at: Some(now / 1000 + app.config.visitor_idle_ttl_secs),
                 created_at: now,
             };
             app.store.create_visitor(&v).await?;

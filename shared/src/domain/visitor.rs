@@ -25,7 +25,18 @@ pub struct Visitor {
     /// Live WebSocket connections: connection id → expiry (ms).
     #[serde(default)]
     pub conns: BTreeMap<String, i64>,
+    /// TTL (epoch seconds): a visitor created by the public token route that
+    /// never starts a session expires; starting one removes it.
+    #[serde(rename = "expires_at", default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
     pub created_at: i64,
+}
+
+impl Visitor {
+    /// Expired: absent for every read, whether or not TTL has deleted it yet.
+    pub fn is_expired(&self, now_ms: i64) -> bool {
+        self.expires_at.is_some_and(|secs| secs * 1000 <= now_ms)
+    }
 }
 
 /// B1: channels are short lower-case words (`web`, `app`, `wechat`, …).

@@ -29,7 +29,9 @@ impl SessionStore for DynamoStore {
         let (t, sid) = (&session.tenant, &session.id);
         for _ in 0..3 {
             let mut e = Expr::default();
-            let update = format!("SET {} = {}", e.name("activeSession"), e.value(s(sid)));
+            // A visitor with a session is kept: its TTL goes.
+            let update =
+                format!("SET {} = {} REMOVE {}", e.name("activeSession"), e.value(s(sid)), e.name(keys::EXPIRES_AT));
             let cond =
                 format!("attribute_exists({}) AND attribute_not_exists({})", e.name(keys::PK), e.name("activeSession"));
             let claim_visitor = e.update(&self.table, keys::visitor(t, &session.visitor_id), update, Some(cond))?;
