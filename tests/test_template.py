@@ -158,3 +158,14 @@ def test_only_the_functions_that_sign_or_verify_can_read_the_token_key(sam, cfn)
                     with_permission.add(binary[name])
     assert with_arn == TOKEN_FUNCTIONS
     assert with_permission == TOKEN_FUNCTIONS
+
+
+def test_logs_are_kept_for_a_set_time_and_never_at_trace(sam, cfn):
+    level = sam["Parameters"]["LogLevel"]
+    assert "trace" not in level["AllowedValues"] and level["Default"] in level["AllowedValues"]
+    groups = of_type(cfn, "AWS::Logs::LogGroup")
+    for name, fn in of_type(cfn, "AWS::Lambda::Function").items():
+        group = ref(fn["Properties"].get("LoggingConfig", {}).get("LogGroup"))
+        assert group in groups, f"{name} logs to a group without a retention"
+        assert number(sam, groups[group]["Properties"]["RetentionInDays"]) > 0
+        assert ref(fn["Properties"]["Environment"]["Variables"]["RUST_LOG"]) == "LogLevel"
