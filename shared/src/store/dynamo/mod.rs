@@ -81,6 +81,38 @@ impl DynamoStore {
         out.item.map(from_item).transpose()
     }
 
+    /// One page of a base-table partition in sort-key order (`forward`, or
+    /// newest first), strongly consistent: `limit` items from `cursor`, a
+    /// cursor made for this partition only.
+    async fn partition_page<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        forward: bool,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<crate::store::Page<T>> {
+        let start = cursor.map(|c| decode_cursor(c, keys::PK, pk)).transpose()?;
+        let mut e = Expr::default();
+        let cond = format!("{} = {}", e.name(keys::PK), e.value(s(pk)));
+        let page = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression(cond)
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .consistent_read(true)
+            .scan_index_forward(forward)
+            .limit(limit as i32)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(storage)?;
+        let items = page.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<Vec<T>>>()?;
+        let next = page.last_evaluated_key.filter(|k| !k.is_empty());
+        Ok(crate::store::Page { items, next_cursor: next.map(|k| encode_cursor(&k)) })
+    }
+
     /// Every item of a partition (optionally under a sort-key prefix),
     /// strongly consistent, following pages.
     async fn query_partition<T: DeserializeOwned>(&self, pk: &str, sk_prefix: Option<&str>) -> Result<Vec<T>> {

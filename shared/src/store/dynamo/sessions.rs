@@ -244,26 +244,7 @@ impl SessionStore for DynamoStore {
     }
 
     async fn queue_page(&self, tenant: &str, limit: u32, cursor: Option<&str>) -> Result<Page<QueueEntry>> {
-        let pk = keys::queue(tenant);
-        let start = cursor.map(|c| decode_cursor(c, keys::PK, &pk)).transpose()?;
-        let mut e = Expr::default();
-        let cond = format!("{} = {}", e.name(keys::PK), e.value(s(&pk)));
-        let page = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression(cond)
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .consistent_read(true)
-            .limit(limit as i32)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(storage)?;
-        let items = page.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<Vec<QueueEntry>>>()?;
-        let next = page.last_evaluated_key.filter(|k| !k.is_empty());
-        Ok(Page { items, next_cursor: next.map(|k| encode_cursor(&k)) })
+        self.partition_page(&keys::queue(tenant), true, limit, cursor).await
     }
 
     async fn list_sessions(&self, tenant: &str, q: &SessionQuery) -> Result<Page<Session>> {
