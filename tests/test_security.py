@@ -313,6 +313,10 @@ def test_a_removed_agents_sessions_go_back_to_the_queue_with_their_history():
         assert (trail[0]["action"], trail[0]["target"], trail[0]["detail"]) == ("removed", "ann", "3 sessions back in the queue")
         status, out = await tenant.admin.call("DELETE", "/agents/admin")
         assert (status, out["error"]["code"]) == (403, "forbidden")
+        # A removed agent cannot be brought back in by the back door.
+        for path in ("/agents/ann/enable", "/agents/ann/token"):
+            status, out = await tenant.admin.call("POST", path)
+            assert (status, out["error"]["code"]) == (404, "agent_not_found"), path
         for _, vws in visitors:
             await vws.close()
         await bob_ws.close()

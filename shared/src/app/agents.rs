@@ -177,7 +177,8 @@ pub struct Token {
 pub async fn mint_token(app: &App, who: &Principal, id: &str) -> Result<Token> {
     who.require_staff()?;
     let id = resolve(who, id)?;
-    let agent = app.store.get_agent(&who.tenant, id).await?.ok_or_else(|| Error::not_found("agent"))?;
+    let agent =
+        app.store.get_agent(&who.tenant, id).await?.filter(|a| !a.removed).ok_or_else(|| Error::not_found("agent"))?;
     if agent.id != who.id {
         who.require_admin()?;
         if agent.role == Role::Admin {
@@ -196,6 +197,9 @@ pub async fn set_disabled(app: &App, who: &Principal, id: &str, disabled: bool) 
     let id = resolve(who, id)?;
     if id == who.id {
         return Err(Error::forbidden("admins may not disable or enable themselves"));
+    }
+    if app.store.get_agent(&who.tenant, id).await?.is_none_or(|a| a.removed) {
+        return Err(Error::not_found("agent"));
     }
     let change = AgentChange {
         disabled: Some(disabled),

@@ -121,7 +121,7 @@ impl Agent {
     /// H3: the stored record, not the token, is the authority. A token is
     /// good only while the agent is enabled and its version is current.
     pub fn admits(&self, token_version: Option<u32>) -> Result<()> {
-        if self.disabled {
+        if self.disabled || self.removed {
             return Err(Error::unauthorized("this agent is disabled"));
         }
         if token_version.unwrap_or(0) != self.token_version {
@@ -212,6 +212,9 @@ mod tests {
         assert!(a.admits(Some(2)).is_ok());
         a.disabled = true;
         assert_eq!(a.admits(Some(2)).unwrap_err().to_string(), "this agent is disabled");
+        a.disabled = false;
+        a.removed = true;
+        assert!(a.admits(Some(2)).is_err(), "a removed agent stays out, even if enabled");
     }
 
     #[test]
