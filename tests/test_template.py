@@ -169,3 +169,20 @@ def test_logs_are_kept_for_a_set_time_and_never_at_trace(sam, cfn):
         assert group in groups, f"{name} logs to a group without a retention"
         assert number(sam, groups[group]["Properties"]["RetentionInDays"]) > 0
         assert ref(fn["Properties"]["Environment"]["Variables"]["RUST_LOG"]) == "LogLevel"
+
+
+def test_websocket_action_functions_may_count_the_action(sam, cfn):
+    # Every action route goes through the per-connection rate limit, an
+    # UpdateItem on the connection item (IAM is not enforced locally, so a
+    # missing action would only show in the cloud).
+    routes = template.websocket(sam)["routes"]
+    binaries = {r["binary"] for key, r in routes.items() if not key.startswith("$")}
+    assert binaries
+    roles = of_type(cfn, "AWS::IAM::Role")
+    for name, fn in of_type(cfn, "AWS::Lambda::Function").items():
+        if sam["Resources"][name]["Metadata"]["BuildProperties"]["Binary"] not in binaries:
+            continue
+        role = roles[fn["Properties"]["Role"]["Fn::GetAtt"][0]]
+        actions = {a for p in role["Properties"].get("Policies", []) for st in p["PolicyDocument"]["Statement"]
+                   for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])}
+        assert "dynamodb:UpdateItem" in actions, name
