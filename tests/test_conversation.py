@@ -25,7 +25,7 @@ def test_visitor_and_agent_chat_from_assignment_to_history():
         s = started["session"]
         # B2: dispatched at once, synchronously with the start.
         assert s["state"] == "active", s
-        assert s["agent"] == {"id": "alice", "nickname": "Alice"}
+        assert s["agent"] == {"nickname": "Alice"}, "a visitor sees its agent by nickname, never by id"
         sid = s["id"]
 
         # C7: the agent is told it is a new session.

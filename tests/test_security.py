@@ -281,7 +281,7 @@ def test_a_removed_agents_sessions_go_back_to_the_queue_with_their_history():
             visitor, _ = await tenant.visitor(name=f"V{i}")
             vws = await Ws.connect(session, visitor.token)
             s = (await visitor.ok("POST", "/sessions", {}))["session"]
-            assert s["state"] == "active" and s["agent"]["id"] == "ann", s
+            assert s["state"] == "active" and s["agent"] == {"nickname": "Ann"}, s
             assert (await vws.send_message(s["id"], {"type": "text", "text": f"hello {i}"}))["type"] == "message.sent"
             sids.append(s["id"])
             visitors.append((visitor, vws))
@@ -442,5 +442,38 @@ def test_anonymous_visitors_that_never_start_a_session_expire():
         assert (status, out["error"]["code"]) == (404, "visitor_not_found")
         again = await Http(session).ok("POST", "/visitor/token", {"tenantId": tenant.id, "resumeToken": idle.token})
         assert again["resumed"] is False and again["visitorId"] != idle_id
+
+    run(body)
+
+
+def test_visitors_see_agents_by_nickname_never_by_id():
+    async def body(session):
+        tenant = Tenant(session)
+        agent = await tenant.agent("emp-10482", nickname="Lily")
+        agent_ws = await Ws.connect(session, agent.token)
+        visitor, visitor_id = await tenant.visitor()
+        vws = await Ws.connect(session, visitor.token)
+        started = (await visitor.ok("POST", "/sessions", {}))["session"]
+        assert started["agent"] == {"nickname": "Lily"}
+        sid = started["id"]
+        await agent_ws.wait_event("session.assigned", lambda e: e["session"]["id"] == sid)
+        await vws.send_message(sid, {"type": "text", "text": "hi"})
+        await agent_ws.send_message(sid, {"type": "text", "text": "hello, how can I help?"})
+
+        pushed = await vws.wait_event("message.new", lambda e: e["message"]["sender"]["kind"] == "agent")
+        assert pushed["message"]["sender"] == {"kind": "agent", "nickname": "Lily"}
+        seen = [await visitor.ok("GET", f"/sessions/{sid}/messages"), await vws.request("sync", sessionId=sid, afterSeq=0)]
+        for batch in seen:
+            assert [m["sender"] for m in batch["messages"]] == [
+                {"kind": "visitor", "id": visitor_id},
+                {"kind": "agent", "nickname": "Lily"},
+            ]
+        for what in (started, await visitor.ok("GET", f"/sessions/{sid}"), pushed, *seen):
+            assert "emp-10482" not in json.dumps(what), what
+        # Staff still see who is who.
+        staff = await agent.ok("GET", f"/sessions/{sid}/messages")
+        assert staff["messages"][1]["sender"] == {"kind": "agent", "id": "emp-10482"}
+        for ws in (agent_ws, vws):
+            await ws.close()
 
     run(body)

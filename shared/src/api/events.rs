@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
-use super::views::{AgentView, SessionView};
-use crate::domain::{CloseReason, Message};
+use super::views::{AgentView, MessageView, SessionView};
+use crate::domain::CloseReason;
 
 #[derive(Debug, Serialize)]
 #[serde(tag = "type")]
@@ -14,7 +14,7 @@ pub enum Event<'a> {
     #[serde(rename = "session.assigned", rename_all = "camelCase")]
     SessionAssigned { session: SessionView<'a>, notify: Notify },
     #[serde(rename = "message.new", rename_all = "camelCase")]
-    MessageNew { session_id: &'a str, message: &'a Message, notify: Notify },
+    MessageNew { session_id: &'a str, message: MessageView, notify: Notify },
     #[serde(rename = "session.closed", rename_all = "camelCase")]
     SessionClosed { session_id: &'a str, reason: CloseReason, notify: Notify },
     /// To the visitor: its agent left (was removed) and the session is back

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::domain::session::{CloseReason, SessionState};
-use crate::domain::{Agent, AgentStatus, Session};
+use crate::domain::{Agent, AgentStatus, Content, Message, SenderKind, Session};
 
 /// Staff see the whole session record.
 pub type StaffSession<'a> = &'a Session;
@@ -23,10 +23,11 @@ pub struct VisitorSession {
     pub last_seq: u64,
 }
 
+/// An agent as a visitor sees it: its nickname, never its id (an admin may
+/// have set the id to an employee number).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentBrief {
-    pub id: String,
     pub nickname: String,
 }
 
@@ -37,13 +38,65 @@ impl VisitorSession {
             state: s.state,
             channel: s.channel.clone(),
             group: s.group.clone(),
-            agent: agent.map(|a| AgentBrief { id: a.id.clone(), nickname: a.nickname.clone() }),
+            agent: agent.map(|a| AgentBrief { nickname: a.nickname.clone() }),
             created_at: s.created_at,
             closed_at: s.closed_at,
             close_reason: s.close_reason,
             last_seq: s.last_seq,
         }
     }
+}
+
+/// Who sent a message, as a visitor sees it: itself (with its id), or an
+/// agent by nickname only.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VisitorSender {
+    pub kind: SenderKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nickname: Option<String>,
+}
+
+/// A message as a visitor sees it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VisitorMessage {
+    pub session_id: String,
+    pub seq: u64,
+    pub client_msg_id: String,
+    pub sender: VisitorSender,
+    pub content: Content,
+    pub created_at: i64,
+}
+
+impl VisitorMessage {
+    /// `nickname`: the sending agent's, for an agent's message.
+    pub fn new(m: &Message, nickname: Option<&str>) -> Self {
+        let sender = match m.sender.kind {
+            SenderKind::Agent => {
+                VisitorSender { kind: m.sender.kind, id: None, nickname: nickname.map(str::to_string) }
+            }
+            _ => VisitorSender { kind: m.sender.kind, id: Some(m.sender.id.clone()), nickname: None },
+        };
+        VisitorMessage {
+            session_id: m.session_id.clone(),
+            seq: m.seq,
+            client_msg_id: m.client_msg_id.clone(),
+            sender,
+            content: m.content.clone(),
+            created_at: m.created_at,
+        }
+    }
+}
+
+/// A message as the caller may see it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum MessageView {
+    Staff(Message),
+    Visitor(VisitorMessage),
 }
 
 /// A session as the caller may see it.

@@ -1,10 +1,13 @@
 //! Messages (C2, C3): send with idempotent client ids, and catch up after a
 //! reconnect.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
 use crate::api::events::{Event, Notify, NotifyKind};
+use crate::api::views::{MessageView, VisitorMessage};
 use crate::auth::{Principal, Role};
 use crate::domain::ids;
 use crate::domain::message::{Content, Message, Sender, SenderKind};
@@ -53,13 +56,18 @@ pub async fn send(app: &App, who: &Principal, req: SendRequest) -> Result<Sent> 
         let kind = if kind == SenderKind::Visitor { Some(NotifyKind::NewMessage) } else { None };
         let event = Event::MessageNew {
             session_id: &fresh.id,
-            message: &message,
+            message: MessageView::Staff(message.clone()),
             notify: Notify { kind, unread: Some(fresh.unread) },
         };
         app.push_to_agent(&fresh.tenant, agent, &event).await;
     }
     let kind = if kind == SenderKind::Agent { Some(NotifyKind::NewMessage) } else { None };
-    let event = Event::MessageNew { session_id: &fresh.id, message: &message, notify: Notify { kind, unread: None } };
+    let nickname = match message.sender.kind {
+        SenderKind::Agent => nicknames(app, &fresh.tenant, std::slice::from_ref(&message)).await?.remove(&who.id),
+        _ => None,
+    };
+    let seen = MessageView::Visitor(VisitorMessage::new(&message, nickname.as_deref()));
+    let event = Event::MessageNew { session_id: &fresh.id, message: seen, notify: Notify { kind, unread: None } };
     app.push_to_visitor(&fresh.tenant, &fresh.visitor_id, &event).await;
     Ok(Sent { message, duplicate: false })
 }
@@ -68,7 +76,8 @@ pub async fn send(app: &App, who: &Principal, req: SendRequest) -> Result<Sent> 
 #[serde(rename_all = "camelCase")]
 pub struct Batch {
     pub session_id: String,
-    pub messages: Vec<Message>,
+    /// As the caller may see them: a visitor sees agents by nickname.
+    pub messages: Vec<MessageView>,
     /// More messages follow the last one returned: ask again after it.
     pub has_more: bool,
     /// The session's newest sequence number when read.
@@ -102,5 +111,27 @@ pub async fn after(app: &App, who: &Principal, session_id: &str, after: u64, lim
     };
     let has_more = messages.len() > limit as usize;
     messages.truncate(limit as usize);
+    let messages = if who.role == Role::Visitor {
+        let names = nicknames(app, &s.tenant, &messages).await?;
+        messages
+            .iter()
+            .map(|m| MessageView::Visitor(VisitorMessage::new(m, names.get(&m.sender.id).map(String::as_str))))
+            .collect()
+    } else {
+        messages.into_iter().map(MessageView::Staff).collect()
+    };
     Ok(Batch { session_id: s.id, messages, has_more, last_seq: s.last_seq })
+}
+
+/// The nicknames of the agents who sent any of `messages` (one read each).
+async fn nicknames(app: &App, tenant: &str, messages: &[Message]) -> Result<HashMap<String, String>> {
+    let mut names = HashMap::new();
+    for m in messages.iter().filter(|m| m.sender.kind == SenderKind::Agent) {
+        if !names.contains_key(&m.sender.id) {
+            if let Some(agent) = app.store.get_agent(tenant, &m.sender.id).await? {
+                names.insert(m.sender.id.clone(), agent.nickname);
+            }
+        }
+    }
+    Ok(names)
 }
