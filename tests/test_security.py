@@ -477,3 +477,28 @@ def test_visitors_see_agents_by_nickname_never_by_id():
             await ws.close()
 
     run(body)
+
+
+def test_a_full_queue_refuses_new_sessions_and_stores_nothing():
+    async def body(session):
+        tenant = Tenant(session)
+        db, _ = visitor_item(tenant.id, "-")
+        db.update_item(TableName=LOCAL_ENV["TABLE_NAME"], Key={"pk": {"S": f"T#{tenant.id}"}, "sk": {"S": "TENANT"}},
+                       UpdateExpression="SET settings.maxWaiting = :n", ExpressionAttributeValues={":n": {"N": "3"}})
+        for _ in range(3):  # nobody is online: they wait
+            visitor, _ = await tenant.visitor()
+            assert (await visitor.ok("POST", "/sessions", {}))["session"]["state"] == "waiting"
+        late, _ = await tenant.visitor()
+        status, out = await late.call("POST", "/sessions", {})
+        assert (status, out["error"]["code"]) == (429, "queue_full"), out
+        assert (await late.ok("GET", "/sessions"))["items"] == [], "nothing was stored"
+        assert len((await tenant.admin.ok("GET", "/queue"))["items"]) == 3
+
+        # An agent takes one: there is room again.
+        ann = await tenant.agent("ann", max_concurrent=1)
+        ws = await Ws.connect(session, ann.token)  # connecting drains the queue (B3)
+        assert len((await ann.ok("GET", "/sessions"))["items"]) == 1
+        assert (await late.ok("POST", "/sessions", {}))["session"]["state"] == "waiting"
+        await ws.close()
+
+    run(body)

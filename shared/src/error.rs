@@ -25,9 +25,9 @@ pub enum Error {
     /// The payload exceeds a size limit (413).
     #[error("{message}")]
     TooLarge { code: &'static str, message: String },
-    /// Too many requests from one caller; slow down (429).
-    #[error("{0}")]
-    RateLimited(String),
+    /// Too many: requests from one caller, or waiting sessions (429).
+    #[error("{message}")]
+    TooMany { code: &'static str, message: String },
     /// DynamoDB or another dependency failed; retrying may help (503).
     #[error("storage unavailable: {0}")]
     Storage(String),
@@ -49,6 +49,10 @@ impl Error {
 
     pub fn too_large(code: &'static str, message: impl Into<String>) -> Self {
         Error::TooLarge { code, message: message.into() }
+    }
+
+    pub fn too_many(code: &'static str, message: impl Into<String>) -> Self {
+        Error::TooMany { code, message: message.into() }
     }
 
     pub fn not_found(what: &'static str) -> Self {
@@ -77,10 +81,10 @@ impl Error {
             Error::Invalid { code, .. }
             | Error::Conflict { code, .. }
             | Error::NotFound { code, .. }
-            | Error::TooLarge { code, .. } => code,
+            | Error::TooLarge { code, .. }
+            | Error::TooMany { code, .. } => code,
             Error::Unauthorized(_) => "unauthorized",
             Error::Forbidden(_) => "forbidden",
-            Error::RateLimited(_) => "rate_limited",
             Error::Storage(_) => "storage_unavailable",
             Error::Internal(_) => "internal",
         }
@@ -94,7 +98,7 @@ impl Error {
             Error::NotFound { .. } => 404,
             Error::Conflict { .. } => 409,
             Error::TooLarge { .. } => 413,
-            Error::RateLimited(_) => 429,
+            Error::TooMany { .. } => 429,
             Error::Storage(_) => 503,
             Error::Internal(_) => 500,
         }

@@ -145,7 +145,10 @@ async fn admit(app: &App, conn: &Connection) -> Result<()> {
     if app.store.admit_action(&conn.id, app.now() / 1000, limit).await? {
         Ok(())
     } else {
-        Err(Error::RateLimited(format!("at most {limit} actions a second on one connection; slow down and resend")))
+        Err(Error::too_many(
+            "rate_limited",
+            format!("at most {limit} actions a second on one connection; slow down and resend"),
+        ))
     }
 }
 

@@ -10,6 +10,7 @@ use crate::api::events::{Event, Notify, NotifyKind};
 use crate::api::views::{SessionView, VisitorSession};
 use crate::auth::{Principal, Role};
 use crate::domain::session::SessionState;
+use crate::domain::tenant::DEFAULT_MAX_WAITING;
 use crate::domain::{agent, ids, Session};
 use crate::error::{Error, Result};
 use crate::store::{AssignMode, Assigned, Opened, Page, QueueEntry, Scope, SessionQuery};
@@ -48,6 +49,11 @@ pub async fn start(app: &App, who: &Principal, req: StartRequest) -> Result<Star
     if let Some(existing) = &visitor.active_session {
         let s = get_visible(app, who, existing).await?;
         return Ok(Started { session: view(app, who, &s).await?, created: false });
+    }
+    // An abuse limit: a tenant's queue holds at most `max_waiting`.
+    let max = app.store.get_tenant(t).await?.map(|x| x.settings.max_waiting).unwrap_or(DEFAULT_MAX_WAITING);
+    if app.store.count_waiting(t, max).await? >= max {
+        return Err(Error::too_many("queue_full", "too many conversations are waiting; try again in a moment"));
     }
     let channel = who.channel.clone().unwrap_or_else(|| visitor.channel.clone());
     let session = Session::waiting(ids::new_id("s"), &visitor, channel, req.group_id, now);

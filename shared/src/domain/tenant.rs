@@ -4,6 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use super::agent::DEFAULT_MAX_CONCURRENT;
 
+/// How many sessions may wait in a tenant's queue unless it sets otherwise.
+pub const DEFAULT_MAX_WAITING: u32 = 500;
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Tenant {
@@ -36,6 +39,9 @@ pub struct Settings {
     pub custom_message_url: Option<String>,
     /// A3: the maximum a new agent starts with.
     pub default_max_concurrent: u32,
+    /// B1: at most this many sessions wait at once; starting one more is
+    /// refused (`queue_full`) until some are taken.
+    pub max_waiting: u32,
 }
 
 impl Default for Settings {
@@ -51,6 +57,7 @@ impl Default for Settings {
             simple_mode: false,
             custom_message_url: None,
             default_max_concurrent: DEFAULT_MAX_CONCURRENT,
+            max_waiting: DEFAULT_MAX_WAITING,
         }
     }
 }

@@ -162,6 +162,8 @@ pub trait SessionStore: Send + Sync {
     /// Waiting sessions, oldest first, strongly consistent: `limit` of them
     /// from `cursor` (the queue is never read whole).
     async fn queue_page(&self, tenant: &str, limit: u32, cursor: Option<&str>) -> Result<Page<QueueEntry>>;
+    /// How many sessions wait, counting no further than `up_to`.
+    async fn count_waiting(&self, tenant: &str, up_to: u32) -> Result<u32>;
     async fn list_sessions(&self, tenant: &str, query: &SessionQuery) -> Result<Page<Session>>;
     /// C1: the agent has read everything: unread 0, `new` marker gone.
     async fn mark_read(&self, session: &Session) -> Result<()>;

@@ -247,6 +247,36 @@ impl SessionStore for DynamoStore {
         self.partition_page(&keys::queue(tenant), true, limit, cursor).await
     }
 
+    async fn count_waiting(&self, tenant: &str, up_to: u32) -> Result<u32> {
+        let mut e = Expr::default();
+        let cond = format!("{} = {}", e.name(keys::PK), e.value(s(keys::queue(tenant))));
+        let mut start = None;
+        let mut counted = 0u32;
+        // Keys only, a page at a time, and never past `up_to`.
+        while counted < up_to {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression(&cond)
+                .set_expression_attribute_names(e.names())
+                .set_expression_attribute_values(e.values())
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .consistent_read(true)
+                .limit((up_to - counted) as i32)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(storage)?;
+            counted += page.count.max(0) as u32;
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(counted)
+    }
+
     async fn list_sessions(&self, tenant: &str, q: &SessionQuery) -> Result<Page<Session>> {
         let (index, pk_attr, pk) = match &q.scope {
             Scope::Agent(a) => (keys::GSI1, keys::GSI1PK, keys::agent_sessions(tenant, a, q.open)),
