@@ -186,3 +186,24 @@ def test_websocket_action_functions_may_count_the_action(sam, cfn):
         actions = {a for p in role["Properties"].get("Policies", []) for st in p["PolicyDocument"]["Statement"]
                    for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])}
         assert "dynamodb:UpdateItem" in actions, name
+
+
+def test_both_stages_log_access_without_tokens(sam, cfn):
+    stages = of_type(cfn, "AWS::ApiGatewayV2::Stage")
+    groups = of_type(cfn, "AWS::Logs::LogGroup")
+    assert len(stages) == 2
+    for name, stage in stages.items():
+        settings = stage["Properties"].get("AccessLogSettings")
+        assert settings, f"{name} keeps no access log"
+        group = settings["DestinationArn"]["Fn::GetAtt"][0]
+        assert number(sam, groups[group]["Properties"]["RetentionInDays"]) > 0
+        fields = re.findall(r"\$\w+(?:\.\w+)*", settings["Format"])
+        assert "$context.routeKey" in fields and "$context.status" in fields, fields
+        # Nothing that can carry a token: no header, no query string, no raw path.
+        for field in fields:
+            assert not re.search(r"header|querystring|query|path|authorization|token|request\.", field, re.I), field
+    # WebSocket access logs need API Gateway's account-level CloudWatch role:
+    # made by the stack unless the operator says the account has one.
+    assert sam["Parameters"]["ApiGatewayLogRole"]["Default"] == "create"
+    account = sam["Resources"]["ApiGatewayAccount"]
+    assert account["Condition"] == "CreateApiGatewayLogRole"
