@@ -52,20 +52,23 @@ pub async fn send(app: &App, who: &Principal, req: SendRequest) -> Result<Sent> 
     // Both parties, on every connection they have (the sender's other tabs
     // too; clients de-duplicate by `seq`).
     let fresh = app.store.get_session(&s.tenant, &s.id).await?.unwrap_or(s);
-    if let Some(agent) = &fresh.agent_id {
+    // One read of the session's agent serves its push and, when it wrote the
+    // message, the nickname the visitor sees it by.
+    let agent = match &fresh.agent_id {
+        Some(id) => app.agent_for_push(&fresh.tenant, id).await,
+        None => None,
+    };
+    if let Some(agent) = &agent {
         let kind = if kind == SenderKind::Visitor { Some(NotifyKind::NewMessage) } else { None };
         let event = Event::MessageNew {
             session_id: &fresh.id,
             message: MessageView::Staff(message.clone()),
             notify: Notify { kind, unread: Some(fresh.unread) },
         };
-        app.push_to_agent(&fresh.tenant, agent, &event).await;
+        app.push_to_agent_record(agent, &event, None).await;
     }
+    let nickname = agent.filter(|a| kind == SenderKind::Agent && a.id == who.id).map(|a| a.nickname);
     let kind = if kind == SenderKind::Agent { Some(NotifyKind::NewMessage) } else { None };
-    let nickname = match message.sender.kind {
-        SenderKind::Agent => nicknames(app, &fresh.tenant, std::slice::from_ref(&message)).await?.remove(&who.id),
-        _ => None,
-    };
     let seen = MessageView::Visitor(VisitorMessage::new(&message, nickname.as_deref()));
     let event = Event::MessageNew { session_id: &fresh.id, message: seen, notify: Notify { kind, unread: None } };
     app.push_to_visitor(&fresh.tenant, &fresh.visitor_id, &event).await;

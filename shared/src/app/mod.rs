@@ -111,15 +111,27 @@ impl App {
     /// As `push_to_agent`, skipping one connection: the one still inside its
     /// own `$connect`, which API Gateway does not accept pushes to yet.
     pub async fn push_to_agent_except(&self, tenant: &str, agent_id: &str, event: &Event<'_>, except: Option<&str>) {
-        match self.store.get_agent(tenant, agent_id).await {
-            Ok(Some(agent)) => {
-                let conns: Vec<String> =
-                    agent.live_connections(self.now()).filter(|c| Some(*c) != except).map(str::to_string).collect();
-                self.push(tenant, agent.role, agent_id, conns, event).await
-            }
-            Ok(None) => {}
-            Err(e) => tracing::error!(error = %e, tenant, agent = agent_id, "push: agent lookup failed"),
+        if let Some(agent) = self.agent_for_push(tenant, agent_id).await {
+            self.push_to_agent_record(&agent, event, except).await
         }
+    }
+
+    /// The agent a push goes to; a failed lookup is logged, never the
+    /// operation's failure.
+    pub async fn agent_for_push(&self, tenant: &str, agent_id: &str) -> Option<Agent> {
+        self.store
+            .get_agent(tenant, agent_id)
+            .await
+            .inspect_err(|e| tracing::error!(error = %e, tenant, agent = agent_id, "push: agent lookup failed"))
+            .ok()
+            .flatten()
+    }
+
+    /// As `push_to_agent_except`, for an agent record already read.
+    pub async fn push_to_agent_record(&self, agent: &Agent, event: &Event<'_>, except: Option<&str>) {
+        let conns: Vec<String> =
+            agent.live_connections(self.now()).filter(|c| Some(*c) != except).map(str::to_string).collect();
+        self.push(&agent.tenant, agent.role, &agent.id, conns, event).await
     }
 
     pub async fn push_to_visitor(&self, tenant: &str, visitor_id: &str, event: &Event<'_>) {
