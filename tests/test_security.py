@@ -223,10 +223,15 @@ def test_a_connection_does_not_outlive_its_token():
         now = int(time.time())
         short = local_token({"ten": tenant.id, "sub": "ann", "role": "agent", "ver": 0, "iat": now, "exp": now + 3})
         ws = await Ws.connect(session, short)
+        other = await Ws.connect(session, short)
         assert (await ws.request("sync", sessionId="s_none", afterSeq=0))["error"]["code"] == "session_not_found"
         await asyncio.sleep(4)
+        # Whatever the action, the first frame after the token's exp closes the connection.
         await ws.send_raw(json.dumps({"action": "sync", "requestId": "late", "sessionId": "s_none", "afterSeq": 0}))
+        await other.send_raw(json.dumps({"action": "sendMessage", "requestId": "late", "sessionId": "s_none",
+                                         "clientMsgId": "c1", "message": {"type": "text", "text": "too late"}}))
         assert await closed(ws)
+        assert await closed(other)
 
     run(body)
 
@@ -432,6 +437,21 @@ def test_anonymous_visitors_that_never_start_a_session_expire():
         await visitor.ok("POST", "/sessions", {})
         item = db.get_item(TableName=LOCAL_ENV["TABLE_NAME"], Key=key, ConsistentRead=True)["Item"]
         assert "expires_at" not in item
+        # ... and stays kept when it comes back under a new name.
+        await Http(session).ok("POST", "/visitor/token", {"tenantId": tenant.id, "resumeToken": visitor.token, "name": "Regular"})
+        item = db.get_item(TableName=LOCAL_ENV["TABLE_NAME"], Key=key, ConsistentRead=True)["Item"]
+        assert "expires_at" not in item and item["name"]["S"] == "Regular"
+
+        # A visitor who comes back without starting a session is kept another day from then.
+        browser, browser_id = await tenant.visitor(name="Browser")
+        db, key = visitor_item(tenant.id, browser_id)
+        db.update_item(TableName=LOCAL_ENV["TABLE_NAME"], Key=key, UpdateExpression="SET expires_at = :soon",
+                       ExpressionAttributeValues={":soon": {"N": str(int(time.time()) + 60)}})
+        again = await Http(session).ok("POST", "/visitor/token", {"tenantId": tenant.id, "resumeToken": browser.token,
+                                                                    "nickname": "B."})
+        assert again["resumed"] is True and again["visitorId"] == browser_id
+        item = db.get_item(TableName=LOCAL_ENV["TABLE_NAME"], Key=key, ConsistentRead=True)["Item"]
+        assert abs(int(item["expires_at"]["N"]) - (time.time() + 86400)) < 120 and item["nickname"]["S"] == "B."
 
         # Past its expiry a visitor is gone for every read, deleted by TTL or not.
         idle, idle_id = await tenant.visitor(name="Idle")

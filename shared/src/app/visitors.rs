@@ -10,6 +10,7 @@ use crate::domain::agent::clean_name;
 use crate::domain::visitor::check_channel;
 use crate::domain::{ids, Visitor};
 use crate::error::{Error, Result};
+use crate::store::VisitorResume;
 use crate::App;
 
 #[derive(Debug, Deserialize)]
@@ -69,7 +70,12 @@ pub async fn issue_token(app: &App, req: TokenRequest) -> Result<VisitorToken> {
     };
     let (visitor_id, was_resumed) = match resumed {
         Some(v) => {
-            app.store.rename_visitor(t, &v.id, name.as_deref(), nickname.as_deref()).await?;
+            let resume = VisitorResume {
+                name: name.as_deref(),
+                nickname: nickname.as_deref(),
+                expires_at: now / 1000 + app.config.visitor_idle_ttl_secs,
+            };
+            app.store.resume_visitor(t, &v.id, &resume).await?;
             (v.id, true)
         }
         None => {

@@ -58,7 +58,18 @@ pub trait GroupStore: Send + Sync {
 pub trait VisitorStore: Send + Sync {
     async fn create_visitor(&self, visitor: &Visitor) -> Result<()>;
     async fn get_visitor(&self, tenant: &str, id: &str) -> Result<Option<Visitor>>;
-    async fn rename_visitor(&self, tenant: &str, id: &str, name: Option<&str>, nickname: Option<&str>) -> Result<()>;
+    /// A returning visitor: the names it gives replace the stored ones, and
+    /// one that has never started a session is kept until `expires_at` anew.
+    async fn resume_visitor(&self, tenant: &str, id: &str, resume: &VisitorResume<'_>) -> Result<()>;
+}
+
+/// What a returning visitor changes on its record.
+#[derive(Clone, Debug, Default)]
+pub struct VisitorResume<'a> {
+    pub name: Option<&'a str>,
+    pub nickname: Option<&'a str>,
+    /// The new idle deadline (epoch seconds) of a visitor that still has one.
+    pub expires_at: i64,
 }
 
 /// A waiting session's place in its tenant's queue.

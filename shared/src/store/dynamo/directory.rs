@@ -3,11 +3,11 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;
 
-use super::{from_item, is_condition_failed, s, storage, to_item, value, DynamoStore, Expr};
+use super::{from_item, is_condition_failed, n, s, storage, to_item, value, DynamoStore, Expr};
 use crate::domain::{Agent, SkillGroup, Tenant, Visitor};
 use crate::error::{Error, Result};
 use crate::store::keys::{self, Key};
-use crate::store::{AgentChange, AgentStore, GroupStore, TenantStore, VisitorStore};
+use crate::store::{AgentChange, AgentStore, GroupStore, TenantStore, VisitorResume, VisitorStore};
 
 impl DynamoStore {
     /// Puts a new item; `code` if one with the same key exists.
@@ -142,29 +142,42 @@ impl VisitorStore for DynamoStore {
         self.get(keys::visitor(tenant, id)).await
     }
 
-    async fn rename_visitor(&self, tenant: &str, id: &str, name: Option<&str>, nickname: Option<&str>) -> Result<()> {
-        let mut e = Expr::default();
-        let mut sets = Vec::new();
-        for (attr, v) in [("name", name), ("nickname", nickname)] {
-            if let Some(v) = v {
-                sets.push(format!("{} = {}", e.name(attr), e.value(s(v))));
+    async fn resume_visitor(&self, tenant: &str, id: &str, resume: &VisitorResume<'_>) -> Result<()> {
+        // A visitor that has started a session has no idle deadline any more
+        // (and must not get one back): renew only one that still has it.
+        for renew in [true, false] {
+            let mut e = Expr::default();
+            let mut sets = Vec::new();
+            for (attr, v) in [("name", resume.name), ("nickname", resume.nickname)] {
+                if let Some(v) = v {
+                    sets.push(format!("{} = {}", e.name(attr), e.value(s(v))));
+                }
+            }
+            let mut condition = format!("attribute_exists({})", e.name(keys::PK));
+            if renew {
+                sets.push(format!("{} = {}", e.name(keys::EXPIRES_AT), e.value(n(resume.expires_at))));
+                condition = format!("{condition} AND attribute_exists({})", e.name(keys::EXPIRES_AT));
+            } else if sets.is_empty() {
+                return Ok(());
+            }
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(super::key_item(keys::visitor(tenant, id))))
+                .update_expression(format!("SET {}", sets.join(", ")))
+                .condition_expression(condition)
+                .set_expression_attribute_names(e.names())
+                .set_expression_attribute_values(e.values())
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(()),
+                Err(err) if is_condition_failed(&err) && renew => continue,
+                Err(err) if is_condition_failed(&err) => return Err(Error::not_found("visitor")),
+                Err(err) => return Err(storage(err)),
             }
         }
-        if sets.is_empty() {
-            return Ok(());
-        }
-        let condition = format!("attribute_exists({})", e.name(keys::PK));
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(super::key_item(keys::visitor(tenant, id))))
-            .update_expression(format!("SET {}", sets.join(", ")))
-            .condition_expression(condition)
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .send()
-            .await
-            .map_err(|err| if is_condition_failed(&err) { Error::not_found("visitor") } else { storage(err) })?;
-        Ok(())
+        unreachable!("the second attempt returns")
     }
 }
