@@ -7,12 +7,20 @@ guarantees (conditional writes and transactions are atomic), which Kefu's
 capacity rules depend on. Any other DynamoDB-compatible endpoint (DynamoDB
 Local, AWS) works with Kefu unchanged; this is just the default.
 
+It also plays IAM for the functions (local/iam.py): a request signed with a
+function's key id is refused unless that function's role in template.yaml
+grants it; `GET /_kefu/iam` reports the grants the functions used.
+
     python local/dynamodb.py [--port 8000]
 """
 
 import argparse
 import copy
+import io
+import json
 import logging
+import os
+import sys
 import threading
 
 from moto.dynamodb.comparisons import get_filter_expression
@@ -27,6 +35,9 @@ from moto.dynamodb.exceptions import (
 from moto.dynamodb.models import DynamoDBBackend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import run_simple
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import iam  # noqa: E402
 
 
 def transact_write_items(self, transact_items):
@@ -103,26 +114,59 @@ DynamoDBBackend.transact_write_items = transact_write_items
 
 
 class Serialized:
-    """WSGI middleware: one request inside the app at a time."""
+    """WSGI middleware: one request inside the app at a time, and each
+    function's request refused unless its role grants it (local/iam.py)."""
 
-    def __init__(self, app):
+    def __init__(self, app, grants):
         self.app = app
+        self.grants = grants
         self.lock = threading.Lock()
 
     def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") == "/_kefu/iam":
+            return respond(start_response, "200 OK", self.grants.report())
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        who = iam.identity(environ.get("HTTP_AUTHORIZATION"))
+        if target.startswith("DynamoDB_") and self.grants.is_function(who):
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            raw = environ["wsgi.input"].read(length)
+            environ["wsgi.input"] = io.BytesIO(raw)
+            action = target.split(".", 1)[1]
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError:
+                body = {}
+            lacking = self.grants.check(who, "dynamodb", iam.dynamodb_needs(action, body), environ.get("HTTP_USER_AGENT"))
+            if lacking is not None:
+                name, scope = lacking
+                resource = f"arn:aws:dynamodb:{iam.REGION}:{iam.ACCOUNT}:table/{body.get('TableName', '?')}"
+                if scope == "index":
+                    resource += f"/index/{body.get('IndexName')}"
+                return respond(start_response, "400 Bad Request", {
+                    "__type": "com.amazon.coral.service#AccessDeniedException",
+                    "Message": f"User: {iam.role_arn(who)} is not authorized to perform: dynamodb:{name} "
+                               f"on resource: {resource} because no identity-based policy allows the dynamodb:{name} action",
+                })
         with self.lock:
             # Consume the whole response inside the lock: the work happens
             # while the body is produced.
             return list(self.app(environ, start_response))
 
 
+def respond(start_response, status, body):
+    data = json.dumps(body).encode()
+    start_response(status, [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--template", default=iam.template.TEMPLATE, help="whose function roles to enforce")
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    app = Serialized(DomainDispatcherApplication(create_backend_app))
+    app = Serialized(DomainDispatcherApplication(create_backend_app), iam.Grants(args.template))
     run_simple(args.host, args.port, app, threaded=True, use_reloader=False)
 
 

@@ -32,6 +32,7 @@ from datetime import datetime, timezone
 from aiohttp import ClientSession, ClientTimeout, WSMsgType, web
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import iam  # noqa: E402
 import template  # noqa: E402
 
 log = logging.getLogger("gateway")
@@ -273,6 +274,23 @@ class WebSocketApi:
         await conn.ws.close(code=1000)
         return web.Response(status=204)
 
+    def iam_middleware(self, grants):
+        """A function may manage connections only as its role allows
+        (execute-api:ManageConnections per method, local/iam.py)."""
+        @web.middleware
+        async def check(request, handler):
+            if request.path.endswith("/_kefu/iam"):
+                return json_response(200, grants.report())
+            if "/@connections/" in request.path:
+                who = iam.identity(request.headers.get("Authorization"))
+                if grants.check(who, "connections", [request.method], request.headers.get("User-Agent")) is not None:
+                    resource = f"arn:aws:execute-api:{iam.REGION}:{iam.ACCOUNT}:local/{self.stage}/{request.method}/@connections/*"
+                    return json_response(403, {
+                        "Message": f"User: {iam.role_arn(who)} is not authorized to perform: execute-api:ManageConnections on resource: {resource}",
+                    }, {"x-amzn-ErrorType": "AccessDeniedException"})
+            return await handler(request)
+        return check
+
     @staticmethod
     def gone():
         return json_response(410, {"__type": "GoneException", "message": "Gone"}, {"x-amzn-ErrorType": "GoneException"})
@@ -397,7 +415,7 @@ async def serve(args):
     await invoker.start()
 
     ws_api = WebSocketApi(template.websocket(t), invoker, args.stage)
-    ws_app = web.Application(client_max_size=MAX_WS_MESSAGE * 2)
+    ws_app = web.Application(client_max_size=MAX_WS_MESSAGE * 2, middlewares=[ws_api.iam_middleware(iam.Grants())])
     for prefix in ("", f"/{args.stage}"):
         ws_app.router.add_get(prefix or "/", ws_api.handle)
         ws_app.router.add_post(prefix + "/@connections/{id}", ws_api.post_to_connection)

@@ -144,3 +144,48 @@ def schedules(t):
             unit = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}[m.group(2)]
             out.append((_binary(t, logical_id), int(m.group(1)) * unit))
     return out
+
+
+def _as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def _table_scope(resource):
+    """"table" for the table's ARN, "index" for its indexes' ARNs."""
+    if resource == {"Fn::GetAtt": ["Table", "Arn"]}:
+        return "table"
+    if isinstance(resource, dict) and re.fullmatch(r"\$\{Table\.Arn\}/index/\*", str(resource.get("Fn::Sub", ""))):
+        return "index"
+    raise ValueError(f"unsupported DynamoDB resource {resource!r}")
+
+
+def grants(t):
+    """What each function's role may do, read from its `Policies` statements:
+    {binary: {"dynamodb": {(action, "table" | "index")}, "connections": {"POST" | "DELETE"}}}.
+    Only the statement forms the template uses are understood; any other is an
+    error rather than a silent grant."""
+    out = {}
+    for logical_id, fn in _resources(t, "AWS::Serverless::Function").items():
+        g = {"dynamodb": set(), "connections": set()}
+        for policy in fn["Properties"].get("Policies") or []:
+            if not isinstance(policy, dict) or set(policy) != {"Statement"}:
+                raise ValueError(f"{logical_id}: only inline Statement policies are understood, not {policy!r}")
+            for st in policy["Statement"]:
+                if st.get("Effect") != "Allow":
+                    raise ValueError(f"{logical_id}: only Allow statements are understood")
+                actions = _as_list(st["Action"])
+                resources = _as_list(st["Resource"])
+                for action in actions:
+                    service, name = action.split(":", 1)
+                    if service == "dynamodb":
+                        g["dynamodb"].update((name, _table_scope(r)) for r in resources)
+                    elif action == "execute-api:ManageConnections":
+                        for r in resources:
+                            m = re.search(r"/(POST|DELETE|GET)/@connections/\*$", r["Fn::Sub"])
+                            if not m:
+                                raise ValueError(f"{logical_id}: unsupported @connections resource {r!r}")
+                            g["connections"].add(m.group(1))
+                    elif service != "secretsmanager":
+                        raise ValueError(f"{logical_id}: unsupported action {action}")
+        out[_binary(t, logical_id)] = g
+    return out

@@ -14,3 +14,12 @@ def stack():
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) != 0:
                 pytest.exit(f"the local stack is not running (nothing on :{port}); run `make test`", returncode=2)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Tests marked `after_all` read what the whole run did: they go last."""
+    items.sort(key=lambda item: item.get_closest_marker("after_all") is not None)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "after_all: runs after every other test (it reads what they did)")

@@ -21,16 +21,21 @@ def test_each_trigger_drains_the_queue_at_once():
     async def body(session):
         tenant = Tenant(session)
         ann = await tenant.agent("ann", max_concurrent=1, status=None)  # offline, not connected
-        s1 = await start(tenant)
+        visitor, _ = await tenant.visitor()
+        s1 = (await visitor.ok("POST", "/sessions", {}))["session"]
         assert s1["state"] == "waiting", "nobody is online"
+        visitor_ws = await Ws.connect(session, visitor.token)
         await ann.ok("PUT", "/agents/me/status", {"status": "idle"})
         assert (await tenant.admin.ok("GET", f"/sessions/{s1['id']}"))["state"] == "waiting", "idle but not connected"
 
         ws = await Ws.connect(session, ann.token)  # trigger: connects while idle
         # API Gateway accepts no pushes to a connection inside its own
-        # $connect, so a connecting client lists its sessions (docs/protocol.md).
+        # $connect, so a connecting client lists its sessions (docs/protocol.md);
+        # the visitor, connected already, hears of it at once.
         mine = (await ann.ok("GET", "/sessions"))["items"]
         assert [x["id"] for x in mine] == [s1["id"]] and mine[0]["marker"] == "new"
+        await visitor_ws.wait_event("session.assigned", lambda e: e["session"]["id"] == s1["id"])
+        await visitor_ws.close()
 
         s2 = await start(tenant)
         assert s2["state"] == "waiting", "at its maximum of 1"
@@ -136,17 +141,35 @@ def test_a_connection_that_vanished_is_deleted_on_the_first_push():
         db = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=LOCAL_ENV["AWS_ENDPOINT_URL_DYNAMODB"],
                           aws_access_key_id="local", aws_secret_access_key="local")
         key = {"pk": {"S": f"T#{tenant.id}"}, "sk": {"S": "AGENT#ann"}}
-        stale = "stale-connection-id"
-        db.update_item(TableName="kefu", Key=key, UpdateExpression="SET conns.#c = :e",
-                       ExpressionAttributeNames={"#c": stale}, ExpressionAttributeValues={":e": {"N": "99999999999999"}})
-        db.put_item(TableName="kefu", Item={"pk": {"S": f"CONN#{stale}"}, "sk": {"S": "CONN"}, "id": {"S": stale},
-                                            "tenant": {"S": tenant.id}, "role": {"S": "agent"}, "userId": {"S": "ann"},
-                                            "connectedAt": {"N": "0"}, "expiresAtMs": {"N": "99999999999999"}})
+
+        def plant_stale(stale):
+            db.update_item(TableName="kefu", Key=key, UpdateExpression="SET conns.#c = :e",
+                           ExpressionAttributeNames={"#c": stale}, ExpressionAttributeValues={":e": {"N": "99999999999999"}})
+            db.put_item(TableName="kefu", Item={"pk": {"S": f"CONN#{stale}"}, "sk": {"S": "CONN"}, "id": {"S": stale},
+                                                "tenant": {"S": tenant.id}, "role": {"S": "agent"}, "userId": {"S": "ann"},
+                                                "connectedAt": {"N": "0"}, "expiresAtMs": {"N": "99999999999999"}})
+
+        def assert_removed(stale):
+            conns = db.get_item(TableName="kefu", Key=key, ConsistentRead=True)["Item"]["conns"]["M"]
+            assert stale not in conns and len(conns) == 1, conns
+            assert "Item" not in db.get_item(TableName="kefu", Key={"pk": {"S": f"CONN#{stale}"}, "sk": {"S": "CONN"}})
+
+        plant_stale("stale-connection-id")
         await ann.ok("PUT", "/agents/me/status", {"status": "idle"})  # pushes agent.updated to every connection
         await ws.wait_event("agent.updated")
-        conns = db.get_item(TableName="kefu", Key=key, ConsistentRead=True)["Item"]["conns"]["M"]
-        assert stale not in conns and len(conns) == 1, conns
-        assert "Item" not in db.get_item(TableName="kefu", Key={"pk": {"S": f"CONN#{stale}"}, "sk": {"S": "CONN"}})
+        assert_removed("stale-connection-id")
+
+        # The same on the message path: a visitor's message reaches the
+        # agent's live connection and removes the stale one.
+        visitor, _ = await tenant.visitor()
+        sid = (await visitor.ok("POST", "/sessions", {}))["session"]["id"]
+        await ws.wait_event("session.assigned", lambda e: e["session"]["id"] == sid)
+        plant_stale("stale-too")
+        visitor_ws = await Ws.connect(session, visitor.token)
+        await visitor_ws.send_message(sid, {"type": "text", "text": "anyone?"})
+        await ws.wait_event("message.new", lambda e: e["sessionId"] == sid)
+        assert_removed("stale-too")
+        await visitor_ws.close()
         await ws.close()
 
     run(body)

@@ -1,0 +1,84 @@
+"""IAM for the local stack: each function may do exactly what its role in
+template.yaml allows, as in the cloud.
+
+In Lambda every function runs with its own role. Locally each function signs
+with its own access key id, its binary name (`AWS_ACCESS_KEY_ID` in the
+function's `[package.metadata.lambda.env]`), and the local DynamoDB and the
+local `@connections` API refuse what that function's `Policies` do not grant,
+with the error AWS gives. Any other key id (the admin CLI, the tests, the
+table setup) is the operator and may do anything.
+
+Both servers also record which grants were used; `tests/test_privileges.py`
+reads them at `/_kefu/iam` after the suite and fails on a grant nothing used.
+"""
+
+import re
+import threading
+
+import template
+
+ACCOUNT = "000000000000"
+REGION = "us-east-1"
+
+# TransactWriteItems and TransactGetItems need the permission of each part.
+_TRANSACT_PARTS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem", "Get": "GetItem"}
+
+
+def identity(authorization):
+    """The access key id a SigV4 `Authorization` header was signed with."""
+    m = re.search(r"Credential=([^/,\s]+)/", authorization or "")
+    return m.group(1) if m else None
+
+
+def dynamodb_needs(action, body):
+    """[(action, "table" | "index")] that one DynamoDB API call needs."""
+    if action in ("TransactWriteItems", "TransactGetItems"):
+        return [(_TRANSACT_PARTS[next(iter(part))], "table") for part in body.get("TransactItems", [])]
+    if action in ("Query", "Scan") and body.get("IndexName"):
+        return [(action, "index")]
+    return [(action, "table")]
+
+
+class Grants:
+    """The template's grants, and the record of which ones were used."""
+
+    def __init__(self, path=template.TEMPLATE):
+        self.grants = template.grants(template.load(path))
+        self.lock = threading.Lock()
+        self.used = {}
+        self.denied = []
+
+    def is_function(self, who):
+        return who in self.grants
+
+    def check(self, who, service, needs, user_agent=""):
+        """The first need `who` lacks (None if all are granted). What the
+        functions themselves asked (the Rust SDK's user agent, not a test
+        probing with their key id) is recorded."""
+        if not self.is_function(who):
+            return None
+        granted = self.grants[who][service]
+        lacking = next((need for need in needs if need not in granted), None)
+        if "aws-sdk-rust" in (user_agent or ""):
+            with self.lock:
+                if lacking is None:
+                    self.used.setdefault(who, {}).setdefault(service, set()).update(needs)
+                else:
+                    self.denied.append({"function": who, "service": service,
+                                        "need": list(lacking) if isinstance(lacking, tuple) else lacking})
+        return lacking
+
+    def report(self):
+        """{"granted", "used", "denied"} per function, as JSON-ready lists."""
+        def listed(g):
+            return {service: sorted(list(x) if isinstance(x, tuple) else x for x in items) for service, items in g.items()}
+        with self.lock:
+            return {
+                "granted": {who: listed(g) for who, g in self.grants.items()},
+                "used": {who: listed(g) for who, g in self.used.items()},
+                "denied": list(self.denied),
+            }
+
+
+def role_arn(who):
+    return f"arn:aws:sts::{ACCOUNT}:assumed-role/{who}-role/{who}"
