@@ -272,3 +272,31 @@ async fn concurrent_requeues_put_a_session_back_once_and_free_capacity_once() {
     assert_eq!(db.get_agent(&t, "b").await.unwrap().unwrap().active, 1);
     assert!(db.queue_page(&t, 100, None).await.unwrap().items.is_empty());
 }
+
+#[tokio::test]
+#[ignore = "needs DynamoDB: run `make test`"]
+async fn an_agent_who_lost_a_session_cannot_post_in_it() {
+    let db = store().await;
+    let t = tenant();
+    agent(&db, &t, "a", 5).await;
+    agent(&db, &t, "b", 5).await;
+    let s = waiting_session(&db, &t, 1).await;
+    assert_eq!(db.assign(&t, &QueueEntry::of(&s), "a", AssignMode::Auto, 2).await.unwrap(), Assigned::Assigned);
+    // What agent a's send read: the session is a's.
+    let seen_by_a = db.get_session(&t, &s.id).await.unwrap().unwrap();
+    let a = Sender { kind: SenderKind::Agent, id: "a".into() };
+    assert!(matches!(db.append_message(&seen_by_a, a.clone(), "m1", text("hi"), 3).await.unwrap(), Appended::New(_)));
+
+    // Before a's next message commits, the session goes back and b takes it.
+    assert!(db.requeue_session(&seen_by_a, "a", 4).await.unwrap());
+    assert_eq!(db.assign(&t, &QueueEntry::of(&s), "b", AssignMode::Auto, 5).await.unwrap(), Assigned::Assigned);
+    let err = db.append_message(&seen_by_a, a, "m2", text("still here?"), 6).await.unwrap_err();
+    assert_eq!(err.code(), "not_assigned");
+
+    // b posts, and the history holds exactly what was allowed.
+    let b = Sender { kind: SenderKind::Agent, id: "b".into() };
+    let seen_by_b = db.get_session(&t, &s.id).await.unwrap().unwrap();
+    assert!(matches!(db.append_message(&seen_by_b, b, "m3", text("I'm b"), 7).await.unwrap(), Appended::New(_)));
+    let texts: Vec<_> = db.messages_after(&t, &s.id, 0, 10).await.unwrap().into_iter().map(|m| m.content).collect();
+    assert_eq!(texts, vec![text("hi"), text("I'm b")]);
+}

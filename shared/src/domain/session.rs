@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::message::SenderKind;
 use super::visitor::Visitor;
 use crate::auth::{Principal, Role};
 use crate::error::{Error, Result};
@@ -156,13 +157,23 @@ impl Session {
     /// Who may send a message in this session now.
     pub fn check_can_send(&self, who: &Principal) -> Result<()> {
         self.check_visible_to(who)?;
+        let kind = if who.role == Role::Visitor { SenderKind::Visitor } else { SenderKind::Agent };
+        self.check_sender(kind, &who.id)
+    }
+
+    /// The rule the store re-checks atomically as it appends: the session is
+    /// open, and an agent's message comes from the agent it is assigned to
+    /// now (not one who handed it off or had it taken back).
+    pub fn check_sender(&self, kind: SenderKind, id: &str) -> Result<()> {
         if self.state == SessionState::Closed {
             return Err(Error::conflict("session_closed", "the session is closed"));
         }
-        match who.role {
-            Role::Visitor => Ok(()),
-            _ if self.state == SessionState::Active && self.agent_id.as_deref() == Some(&who.id) => Ok(()),
-            _ => Err(Error::conflict("not_assigned", "only the agent the session is assigned to may send")),
+        match kind {
+            SenderKind::Visitor | SenderKind::System => Ok(()),
+            SenderKind::Agent if self.state == SessionState::Active && self.agent_id.as_deref() == Some(id) => Ok(()),
+            SenderKind::Agent => {
+                Err(Error::conflict("not_assigned", "only the agent the session is assigned to may send"))
+            }
         }
     }
 
@@ -257,6 +268,22 @@ mod tests {
         s.state = SessionState::Waiting;
         s.agent_id = None;
         assert!(s.check_can_send(&who("t", "v1", Role::Visitor)).is_ok());
+    }
+
+    #[test]
+    fn an_agent_who_handed_a_session_off_may_no_longer_send() {
+        let mut s = session();
+        // a1 still handled it (and may read it) but b2 holds it now.
+        s.agent_id = Some("b2".into());
+        s.handlers.push("b2".into());
+        assert_eq!(s.check_can_send(&who("t", "a1", Role::Agent)).unwrap_err().code(), "not_assigned");
+        assert_eq!(s.check_sender(SenderKind::Agent, "a1").unwrap_err().code(), "not_assigned");
+        assert!(s.check_sender(SenderKind::Agent, "b2").is_ok());
+        // Back in the queue: no agent may send until one takes it.
+        s.state = SessionState::Waiting;
+        s.agent_id = None;
+        assert_eq!(s.check_sender(SenderKind::Agent, "b2").unwrap_err().code(), "not_assigned");
+        assert!(s.check_sender(SenderKind::Visitor, "v1").is_ok());
     }
 
     #[test]

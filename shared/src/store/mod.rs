@@ -180,6 +180,7 @@ pub trait SessionStore: Send + Sync {
     async fn mark_read(&self, session: &Session) -> Result<()>;
 }
 
+#[derive(Debug)]
 pub enum Appended {
     New(Message),
     /// The client message id was used before: here is that message.
@@ -189,7 +190,9 @@ pub enum Appended {
 #[async_trait]
 pub trait MessageStore: Send + Sync {
     /// C3: gives the message the next sequence number, atomically with the
-    /// session's counter, so messages become visible in sequence order.
+    /// session's counter, so messages become visible in sequence order; the
+    /// same write checks `Session::check_sender` (`session_closed`,
+    /// `not_assigned`), so a sender who lost the session cannot post in it.
     async fn append_message(
         &self,
         session: &Session,

@@ -401,9 +401,7 @@ impl MessageStore for DynamoStore {
             if let Some(m) = self.message_by_client_id(&current, &sender, client_msg_id).await? {
                 return Ok(Appended::Duplicate(m));
             }
-            if current.state == SessionState::Closed {
-                return Err(Error::conflict("session_closed", "the session is closed"));
-            }
+            current.check_sender(sender.kind, &sender.id)?;
             let seq = current.last_seq + 1;
             let message = Message {
                 session_id: sid.clone(),
@@ -442,11 +440,20 @@ impl MessageStore for DynamoStore {
                 }
                 SenderKind::System => {}
             }
-            let cond = format!(
+            // The counter, and the sender's right to post (check_sender) as of this very write.
+            let mut cond = format!(
                 "{last_seq} = {} AND {state} <> {}",
                 e.value(n(current.last_seq)),
                 e.value(value(&SessionState::Closed)?)
             );
+            if sender.kind == SenderKind::Agent {
+                cond += &format!(
+                    " AND {state} = {} AND {} = {}",
+                    e.value(value(&SessionState::Active)?),
+                    e.name("agentId"),
+                    e.value(s(&sender.id))
+                );
+            }
             let bump = e.update(&self.table, keys::session(t, sid), update, Some(cond))?;
 
             let record = MessageRecord {
