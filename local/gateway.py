@@ -181,6 +181,11 @@ class WebSocketApi:
         if not 200 <= status < 300:
             return web.Response(status=status)
 
+        # Until here the connection is not open: pushes to it get 410 Gone, as
+        # on API Gateway until $connect returns. Tests lengthen that window
+        # (X-Kefu-Connect-Hold-Ms, at most 10 s) to race pushes against it.
+        hold = headers.get("X-Kefu-Connect-Hold-Ms", "0")
+        await asyncio.sleep(min(int(hold) if hold.isdigit() else 0, 10_000) / 1000)
         ws = web.WebSocketResponse(max_msg_size=MAX_WS_MESSAGE, autoping=True)
         await ws.prepare(request)
         conn = Connection(conn_id, ws, info["ip"], info["ua"])

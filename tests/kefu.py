@@ -66,8 +66,8 @@ class Ws:
         self.reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def connect(cls, session, token):
-        ws = await session.ws_connect(f"{WS}/?token={token}", autoping=True, max_msg_size=0)
+    async def connect(cls, session, token, headers=None):
+        ws = await session.ws_connect(f"{WS}/?token={token}", autoping=True, max_msg_size=0, headers=headers)
         return cls(ws, session)
 
     async def _read(self):

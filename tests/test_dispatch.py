@@ -173,3 +173,45 @@ def test_a_connection_that_vanished_is_deleted_on_the_first_push():
         await ws.close()
 
     run(body)
+
+
+def test_a_push_racing_a_connect_does_not_unregister_the_new_connection():
+    """A connection is recorded inside its $connect, and API Gateway answers
+    410 Gone to pushes until $connect returns. A push in that window must not
+    delete the fresh connection: an agent reloading its page while a visitor
+    writes would otherwise miss every later event. (The local gateway holds
+    this $connect open for 3 s to make the window wide.)"""
+
+    async def body(session):
+        tenant = Tenant(session)
+        ann = await tenant.agent("ann")
+        first = await Ws.connect(session, ann.token)
+        visitor, _ = await tenant.visitor()
+        sid = (await visitor.ok("POST", "/sessions", {}))["session"]["id"]
+        await first.wait_event("session.assigned", lambda e: e["session"]["id"] == sid)
+        visitor_ws = await Ws.connect(session, visitor.token)
+
+        db = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=LOCAL_ENV["AWS_ENDPOINT_URL_DYNAMODB"],
+                          aws_access_key_id="local", aws_secret_access_key="local")
+        key = {"pk": {"S": f"T#{tenant.id}"}, "sk": {"S": "AGENT#ann"}}
+        conns = lambda: db.get_item(TableName="kefu", Key=key, ConsistentRead=True)["Item"]["conns"]["M"]
+        connecting = asyncio.create_task(Ws.connect(session, ann.token, headers={"X-Kefu-Connect-Hold-Ms": "3000"}))
+        for _ in range(100):
+            if len(conns()) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert len(conns()) == 2, "the new connection is recorded while its $connect runs"
+        assert not connecting.done()
+
+        # This push reaches `first` and gets 410 Gone from the one connecting.
+        await visitor_ws.send_message(sid, {"type": "text", "text": "while you reload"})
+        await first.wait_event("message.new", lambda e: e["message"]["content"].get("text") == "while you reload")
+        assert len(conns()) == 2, "a Gone inside $connect deletes nothing"
+
+        second = await connecting
+        await visitor_ws.send_message(sid, {"type": "text", "text": "after"})
+        await second.wait_event("message.new", lambda e: e["message"]["content"].get("text") == "after")
+        for ws in (first, second, visitor_ws):
+            await ws.close()
+
+    run(body)

@@ -9,8 +9,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use kefu::auth::Role;
 use kefu::domain::{ids, Agent, AgentStatus, CloseReason, Content, Sender, SenderKind, Session, SessionState, Visitor};
 use kefu::store::{
-    AgentChange, AgentStore, Appended, AssignMode, Assigned, DynamoStore, MessageStore, Opened, QueueEntry,
-    SessionStore, VisitorStore,
+    AgentChange, AgentStore, Appended, AssignMode, Assigned, Connection, ConnectionStore, DynamoStore, MessageStore,
+    Opened, QueueEntry, Removal, SessionStore, VisitorStore,
 };
 
 async fn store() -> Arc<DynamoStore> {
@@ -299,4 +299,41 @@ async fn an_agent_who_lost_a_session_cannot_post_in_it() {
     assert!(matches!(db.append_message(&seen_by_b, b, "m3", text("I'm b"), 7).await.unwrap(), Appended::New(_)));
     let texts: Vec<_> = db.messages_after(&t, &s.id, 0, 10).await.unwrap().into_iter().map(|m| m.content).collect();
     assert_eq!(texts, vec![text("hi"), text("I'm b")]);
+}
+
+#[tokio::test]
+#[ignore = "needs DynamoDB: run `make test`"]
+async fn a_gone_push_removes_only_a_connection_past_its_connect() {
+    let db = store().await;
+    let t = tenant();
+    agent(&db, &t, "a", 5).await;
+    let conn = Connection {
+        id: ids::new_id("c"),
+        tenant: t.clone(),
+        role: Role::Agent,
+        user_id: "a".into(),
+        connected_at: 1_000,
+        expires_at_ms: i64::MAX / 2,
+    };
+    db.add_connection(&conn).await.unwrap();
+    let linked = |a: Agent| a.conns.contains_key(&conn.id);
+
+    // Connected after the cutoff: maybe still inside $connect, so kept.
+    let young = Removal::GoneIfConnectedBefore(1_000);
+    assert!(!db.remove_connection(&conn.owner(), &conn.id, young, 2_000).await.unwrap());
+    assert!(db.get_connection(&conn.id, 0).await.unwrap().is_some());
+    assert!(linked(db.get_agent(&t, "a").await.unwrap().unwrap()));
+
+    // Connected before it: removed, item and link; again is a no-op.
+    let settled = Removal::GoneIfConnectedBefore(1_001);
+    for _ in 0..2 {
+        assert!(db.remove_connection(&conn.owner(), &conn.id, settled, 2_000).await.unwrap());
+        assert!(db.get_connection(&conn.id, 0).await.unwrap().is_none());
+        assert!(!linked(db.get_agent(&t, "a").await.unwrap().unwrap()));
+    }
+
+    // $disconnect removes one of any age.
+    db.add_connection(&Connection { connected_at: 5_000, ..conn.clone() }).await.unwrap();
+    assert!(db.remove_connection(&conn.owner(), &conn.id, Removal::Closed, 5_001).await.unwrap());
+    assert!(db.get_connection(&conn.id, 0).await.unwrap().is_none());
 }

@@ -8,11 +8,18 @@ use crate::api::ws::WsEvent;
 use crate::auth::Principal;
 use crate::domain::AgentStatus;
 use crate::error::Result;
-use crate::store::Connection;
+use crate::store::{Connection, Removal};
 use crate::App;
 
 /// API Gateway closes every WebSocket connection after two hours.
 const MAX_CONNECTION_MS: i64 = 2 * 3600 * 1000 + 60_000;
+
+/// How long after its `$connect` began a connection may still be inside it.
+/// Its record is written during `$connect`, but API Gateway answers `410
+/// Gone` to pushes until `$connect` has returned, which it must within the
+/// 29-second integration timeout. A Gone in that window is not a deletion:
+/// only a push after it (or `$disconnect`) removes the connection.
+pub const CONNECT_WINDOW_MS: i64 = 30_000;
 
 #[instrument(skip(app, event), fields(connection = %event.request_context.connection_id))]
 pub async fn connect(app: &App, event: &WsEvent) -> Result<()> {
@@ -47,7 +54,7 @@ pub async fn connect(app: &App, event: &WsEvent) -> Result<()> {
 pub async fn disconnect(app: &App, event: &WsEvent) -> Result<()> {
     let id = &event.request_context.connection_id;
     if let Some(conn) = app.store.get_connection(id, i64::MIN).await? {
-        app.store.remove_connection(&conn, app.now()).await?;
+        app.store.remove_connection(&conn.owner(), &conn.id, Removal::Closed, app.now()).await?;
         tracing::info!(tenant = %conn.tenant, user = %conn.user_id, "disconnected");
     }
     Ok(())

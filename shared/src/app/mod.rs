@@ -21,7 +21,7 @@ use crate::config::{Config, TokenKeys};
 use crate::domain::{Agent, Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::push::{ApiGateway, Delivery, Gateway, NoGateway};
-use crate::store::{Connection, DynamoStore, Store};
+use crate::store::{DynamoStore, Owner, Removal, Store};
 
 /// What every function holds for its lifetime: built once per cold start,
 /// borrowed by every invocation.
@@ -160,17 +160,13 @@ impl App {
             match self.gateway.post(&conn, data.clone()).await {
                 Ok(Delivery::Delivered) => {}
                 Ok(Delivery::Gone) => {
-                    tracing::info!(tenant, connection = %conn, "connection gone; removing it");
-                    let gone = Connection {
-                        id: conn.clone(),
-                        tenant: tenant.to_string(),
-                        role,
-                        user_id: user_id.to_string(),
-                        connected_at: 0,
-                        expires_at_ms: 0,
-                    };
-                    if let Err(e) = self.store.remove_connection(&gone, self.now()).await {
-                        tracing::error!(error = %e, connection = %conn, "removing a gone connection failed");
+                    let owner = Owner { tenant: tenant.to_string(), role, user_id: user_id.to_string() };
+                    let now = self.now();
+                    let how = Removal::GoneIfConnectedBefore(now - connections::CONNECT_WINDOW_MS);
+                    match self.store.remove_connection(&owner, &conn, how, now).await {
+                        Ok(true) => tracing::info!(tenant, connection = %conn, "connection gone; removed it"),
+                        Ok(false) => tracing::info!(tenant, connection = %conn, "connection still connecting; kept it"),
+                        Err(e) => tracing::error!(error = %e, connection = %conn, "removing a gone connection failed"),
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, connection = %conn, "push failed"),

@@ -219,6 +219,32 @@ pub struct Connection {
     pub expires_at_ms: i64,
 }
 
+impl Connection {
+    pub fn owner(&self) -> Owner {
+        Owner { tenant: self.tenant.clone(), role: self.role, user_id: self.user_id.clone() }
+    }
+}
+
+/// Whose connections: an agent's or a visitor's (its record lists them).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Owner {
+    pub tenant: String,
+    pub role: Role,
+    /// Agent id or visitor id.
+    pub user_id: String,
+}
+
+/// Which connection to remove, and when.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Removal {
+    /// It closed (`$disconnect`): remove it whatever its age.
+    Closed,
+    /// A push found it gone: remove it only if it connected before this
+    /// instant (ms). A younger one may still be inside its own `$connect`,
+    /// which API Gateway answers `410 Gone` to while it is recorded already.
+    GoneIfConnectedBefore(i64),
+}
+
 #[async_trait]
 pub trait ConnectionStore: Send + Sync {
     async fn add_connection(&self, conn: &Connection) -> Result<()>;
@@ -226,8 +252,9 @@ pub trait ConnectionStore: Send + Sync {
     /// Counts one action of the connection in the one-second `window`:
     /// `false` (nothing counted) when it already had `limit` in it.
     async fn admit_action(&self, id: &str, window: i64, limit: u32) -> Result<bool>;
-    /// Idempotent: removing a gone connection twice is fine.
-    async fn remove_connection(&self, conn: &Connection, now_ms: i64) -> Result<()>;
+    /// Removes connection `id` of `owner` as `how` allows: `false` when it
+    /// was kept (still connecting). Idempotent: removing one twice is fine.
+    async fn remove_connection(&self, owner: &Owner, id: &str, how: Removal, now_ms: i64) -> Result<bool>;
 }
 
 #[async_trait]

@@ -4,16 +4,16 @@
 
 use async_trait::async_trait;
 
-use super::{delete, n, to_item, DynamoStore, Expr, Tx};
+use super::{n, to_item, DynamoStore, Expr, Tx};
 use crate::auth::Role;
 use crate::error::{Error, Result};
 use crate::store::keys::{self, Key};
-use crate::store::{Connection, ConnectionStore};
+use crate::store::{Connection, ConnectionStore, Owner, Removal};
 
-fn owner(conn: &Connection) -> Key {
-    match conn.role {
-        Role::Visitor => keys::visitor(&conn.tenant, &conn.user_id),
-        Role::Agent | Role::Admin => keys::agent(&conn.tenant, &conn.user_id),
+fn owner_key(owner: &Owner) -> Key {
+    match owner.role {
+        Role::Visitor => keys::visitor(&owner.tenant, &owner.user_id),
+        Role::Agent | Role::Admin => keys::agent(&owner.tenant, &owner.user_id),
     }
 }
 
@@ -31,7 +31,7 @@ impl ConnectionStore for DynamoStore {
         let mut e = Expr::default();
         let update = format!("SET {} = {}", e.path("conns", &conn.id), e.value(n(conn.expires_at_ms)));
         let cond = format!("attribute_exists({})", e.name(keys::PK));
-        let link = e.update(&self.table, owner(conn), update, Some(cond))?;
+        let link = e.update(&self.table, owner_key(&conn.owner()), update, Some(cond))?;
 
         match self.transact(vec![aws_sdk_dynamodb::types::TransactWriteItem::builder().put(put).build(), link]).await? {
             Tx::Committed => Ok(()),
@@ -62,19 +62,36 @@ impl ConnectionStore for DynamoStore {
         self.update_if(keys::connection(id), update, cond, e).await
     }
 
-    async fn remove_connection(&self, conn: &Connection, now_ms: i64) -> Result<()> {
+    async fn remove_connection(&self, owner: &Owner, id: &str, how: Removal, now_ms: i64) -> Result<bool> {
+        let drop_item = || -> Result<_> {
+            let mut e = Expr::default();
+            let condition = match how {
+                Removal::Closed => None,
+                Removal::GoneIfConnectedBefore(cutoff) => Some(format!(
+                    "attribute_not_exists({}) OR {} < {}",
+                    e.name(keys::PK),
+                    e.name("connectedAt"),
+                    e.value(n(cutoff))
+                )),
+            };
+            e.delete(&self.table, keys::connection(id), condition)
+        };
         let mut e = Expr::default();
-        let mut update = format!("REMOVE {}", e.path("conns", &conn.id));
-        if conn.role.is_staff() {
+        let mut update = format!("REMOVE {}", e.path("conns", id));
+        if owner.role.is_staff() {
             update += &format!(" SET {} = {}", e.name("lastDisconnectAt"), e.value(n(now_ms)));
         }
         let cond = format!("attribute_exists({})", e.name(keys::PK));
-        let unlink = e.update(&self.table, owner(conn), update, Some(cond))?;
-        let items = vec![delete(&self.table, keys::connection(&conn.id))?, unlink];
-        if let Tx::Failed(_) = self.transact(items).await? {
-            // The owner is gone; the connection item still must go.
-            self.transact(vec![delete(&self.table, keys::connection(&conn.id))?]).await?;
+        let unlink = e.update(&self.table, owner_key(owner), update, Some(cond))?;
+        let tx = self.transact(vec![drop_item()?, unlink]).await?;
+        if tx.failed_at(0) {
+            // Connected too recently: it may be inside its own $connect.
+            return Ok(false);
         }
-        Ok(())
+        if tx.failed_at(1) {
+            // The owner is gone; the connection item still must go.
+            return Ok(!self.transact(vec![drop_item()?]).await?.failed_at(0));
+        }
+        Ok(true)
     }
 }

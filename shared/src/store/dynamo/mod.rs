@@ -304,6 +304,18 @@ impl Expr {
             .map_err(|e| Error::Internal(e.to_string()))?;
         Ok(TransactWriteItem::builder().update(u).build())
     }
+
+    fn delete(self, table: &str, key: Key, condition: Option<String>) -> Result<TransactWriteItem> {
+        let d = Delete::builder()
+            .table_name(table)
+            .set_key(Some(key_item(key)))
+            .set_condition_expression(condition)
+            .set_expression_attribute_names(self.names())
+            .set_expression_attribute_values(self.values())
+            .build()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(TransactWriteItem::builder().delete(d).build())
+    }
 }
 
 fn put_new(table: &str, item: Item) -> Result<TransactWriteItem> {
@@ -317,12 +329,7 @@ fn put_new(table: &str, item: Item) -> Result<TransactWriteItem> {
 }
 
 fn delete(table: &str, key: Key) -> Result<TransactWriteItem> {
-    let d = Delete::builder()
-        .table_name(table)
-        .set_key(Some(key_item(key)))
-        .build()
-        .map_err(|e| Error::Internal(e.to_string()))?;
-    Ok(TransactWriteItem::builder().delete(d).build())
+    Expr::default().delete(table, key, None)
 }
 
 /// Page cursors are the last key, as opaque base64 JSON of its strings.
