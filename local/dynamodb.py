@@ -11,17 +11,24 @@ It also plays IAM for the functions (local/iam.py): a request signed with a
 function's key id is refused unless that function's role in template.yaml
 grants it; `GET /_kefu/iam` reports the grants the functions used.
 
+And it plays what moto does not: transactions idempotent by their
+ClientRequestToken, as in DynamoDB, and, on demand, the conflicts and lost
+responses real DynamoDB has (`Faults` below).
+
     python local/dynamodb.py [--port 8000]
 """
 
 import argparse
 import copy
+import hashlib
 import io
 import json
 import logging
 import os
+import random
 import sys
 import threading
+import time
 
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
@@ -113,44 +120,150 @@ def transact_write_items(self, transact_items):
 DynamoDBBackend.transact_write_items = transact_write_items
 
 
+class Faults:
+    """What real DynamoDB does under concurrency and a flaky network, on
+    demand (moto, serialised, never does either):
+
+    - `conflict`: this share of writes meets a transaction in flight on its
+      item: a plain write is refused with TransactionConflictException, a
+      transaction is cancelled with reason TransactionConflict; nothing is
+      written either way.
+    - `lost`: this share of transactions commits, but the response is lost
+      (HTTP 500), so the SDK resends it. The resend carries the same
+      ClientRequestToken, and DynamoDB answers it as the original: done.
+      (Only the first sending of a token is lost, as a network would rarely
+      lose a retry too.)
+
+    Set with `POST /_kefu/faults {"conflict": 0.1, "lost": 0.2}` (counters
+    reset); `GET /_kefu/faults` reports what was injected and seen.
+    """
+
+    def __init__(self):
+        self.set({})
+
+    def set(self, rates):
+        self.conflict = float(rates.get("conflict", 0))
+        self.lost = float(rates.get("lost", 0))
+        self.random = random.Random(rates.get("seed"))
+        self.counts = {"conflicts": 0, "lost": 0, "replayed": 0, "transactions": 0, "without_token": 0}
+
+    def report(self):
+        return {"rates": {"conflict": self.conflict, "lost": self.lost}, **self.counts}
+
+    def hit(self, rate):
+        return rate > 0 and self.random.random() < rate
+
+
+# How long DynamoDB remembers a ClientRequestToken.
+TOKEN_WINDOW_SECS = 600
+
+
 class Serialized:
-    """WSGI middleware: one request inside the app at a time, and each
-    function's request refused unless its role grants it (local/iam.py)."""
+    """WSGI middleware: one request inside the app at a time; each function's
+    request refused unless its role grants it (local/iam.py); transactions
+    idempotent by ClientRequestToken, as in DynamoDB; faults on demand."""
 
     def __init__(self, app, grants):
         self.app = app
         self.grants = grants
+        self.faults = Faults()
+        self.tokens = {}  # ClientRequestToken -> (payload digest, committed at)
         self.lock = threading.Lock()
 
     def __call__(self, environ, start_response):
-        if environ.get("PATH_INFO") == "/_kefu/iam":
+        path = environ.get("PATH_INFO")
+        if path == "/_kefu/iam":
             return respond(start_response, "200 OK", self.grants.report())
+        if path == "/_kefu/faults":
+            with self.lock:
+                if environ.get("REQUEST_METHOD") == "POST":
+                    self.faults.set(json.loads(read_body(environ) or b"{}"))
+                return respond(start_response, "200 OK", self.faults.report())
         target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if not target.startswith("DynamoDB_"):
+            with self.lock:
+                return list(self.app(environ, start_response))
+        action = target.split(".", 1)[1]
+        raw = read_body(environ)
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            body = {}
         who = iam.identity(environ.get("HTTP_AUTHORIZATION"))
-        if target.startswith("DynamoDB_") and self.grants.is_function(who):
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            raw = environ["wsgi.input"].read(length)
-            environ["wsgi.input"] = io.BytesIO(raw)
-            action = target.split(".", 1)[1]
-            try:
-                body = json.loads(raw or b"{}")
-            except ValueError:
-                body = {}
-            lacking = self.grants.check(who, "dynamodb", iam.dynamodb_needs(action, body), environ.get("HTTP_USER_AGENT"))
-            if lacking is not None:
-                name, scope = lacking
-                resource = f"arn:aws:dynamodb:{iam.REGION}:{iam.ACCOUNT}:table/{body.get('TableName', '?')}"
-                if scope == "index":
-                    resource += f"/index/{body.get('IndexName')}"
-                return respond(start_response, "400 Bad Request", {
-                    "__type": "com.amazon.coral.service#AccessDeniedException",
-                    "Message": f"User: {iam.role_arn(who)} is not authorized to perform: dynamodb:{name} "
-                               f"on resource: {resource} because no identity-based policy allows the dynamodb:{name} action",
-                })
+        lacking = self.grants.check(who, "dynamodb", iam.dynamodb_needs(action, body), environ.get("HTTP_USER_AGENT"))
+        if lacking is not None:
+            name, scope = lacking
+            resource = f"arn:aws:dynamodb:{iam.REGION}:{iam.ACCOUNT}:table/{body.get('TableName', '?')}"
+            if scope == "index":
+                resource += f"/index/{body.get('IndexName')}"
+            return respond(start_response, "400 Bad Request", {
+                "__type": "com.amazon.coral.service#AccessDeniedException",
+                "Message": f"User: {iam.role_arn(who)} is not authorized to perform: dynamodb:{name} "
+                           f"on resource: {resource} because no identity-based policy allows the dynamodb:{name} action",
+            })
         with self.lock:
+            if action == "TransactWriteItems":
+                return self.transact(environ, start_response, body, raw)
+            if action in ("PutItem", "UpdateItem", "DeleteItem") and self.faults.hit(self.faults.conflict):
+                self.faults.counts["conflicts"] += 1
+                return respond(start_response, "400 Bad Request", {
+                    "__type": "com.amazonaws.dynamodb.v20120810#TransactionConflictException",
+                    "message": "Transaction is ongoing for the item",
+                })
             # Consume the whole response inside the lock: the work happens
             # while the body is produced.
             return list(self.app(environ, start_response))
+
+    def transact(self, environ, start_response, body, raw):
+        f = self.faults
+        f.counts["transactions"] += 1
+        token = body.get("ClientRequestToken")
+        now = time.time()
+        self.tokens = {t: v for t, v in self.tokens.items() if now - v[1] < TOKEN_WINDOW_SECS}
+        payload = hashlib.sha256(json.dumps(body.get("TransactItems"), sort_keys=True).encode()).hexdigest()
+        if token is None:
+            f.counts["without_token"] += 1
+        elif token in self.tokens:
+            if self.tokens[token][0] != payload:
+                return respond(start_response, "400 Bad Request", {
+                    "__type": "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException",
+                    "message": "The request uses the same client token as a previous, but non-identical request.",
+                })
+            f.counts["replayed"] += 1
+            return respond(start_response, "200 OK", {})
+        if f.hit(f.conflict):
+            f.counts["conflicts"] += 1
+            n = len(body.get("TransactItems", []))
+            reasons = [{"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}]
+            reasons += [{"Code": "None"}] * (n - 1)
+            return respond(start_response, "400 Bad Request", {
+                "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons "
+                           f"[{', '.join(r['Code'] for r in reasons)}]",
+                "CancellationReasons": reasons,
+            })
+        status = []
+        out = list(self.app(environ, lambda s, h, exc=None: status.append((s, h))))
+        if not status[0][0].startswith("200"):
+            start_response(*status[0])
+            return out
+        if token is not None:
+            self.tokens[token] = (payload, now)
+            if f.hit(f.lost):
+                f.counts["lost"] += 1
+                return respond(start_response, "500 Internal Server Error", {
+                    "__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
+                    "message": "Internal server error (the local DynamoDB lost this response on purpose)",
+                })
+        start_response(*status[0])
+        return out
+
+
+def read_body(environ):
+    """The request body, left readable for the app."""
+    raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    environ["wsgi.input"] = io.BytesIO(raw)
+    return raw
 
 
 def respond(start_response, status, body):

@@ -1,91 +1,149 @@
 """B2/B3 under load: at least 100 visitors arrive at once for 3 agents with
 maximum 2. No agent ever holds more than 2, no session is assigned twice,
 the rest wait in the queue, and as sessions close the queue drains with no
-poll, until every session has been handled exactly once."""
+poll, until every session has been handled exactly once.
+
+Run twice: as is, and with the local DynamoDB injecting what real DynamoDB
+does and moto never does: writes refused for a transaction in flight on
+their item, and transactions whose commit's response is lost and which the
+SDK resends (local/dynamodb.py, `Faults`)."""
 
 import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import urllib.request
 from collections import Counter
 
-from kefu import Tenant, Ws, run
+import pytest
+
+from kefu import LOCAL_ENV, ROOT, Tenant, Ws, run
 
 VISITORS = 100
 AGENTS = ("a1", "a2", "a3")
 MAX = 2
 
 
-def test_a_hundred_visitors_at_once_never_overload_three_agents():
-    async def body(session):
-        tenant = Tenant(session)
-        agents = {a: await tenant.agent(a, max_concurrent=MAX) for a in AGENTS}
-        sockets = {a: await Ws.connect(session, h.token) for a, h in agents.items()}
-        visitors = await asyncio.gather(*(tenant.visitor(name=f"v{i}") for i in range(VISITORS)))
+FAULTS = LOCAL_ENV["AWS_ENDPOINT_URL_DYNAMODB"] + "/_kefu/faults"
 
-        # All at once.
-        started = await asyncio.gather(*(v.ok("POST", "/sessions", {}, expect=201) for v, _ in visitors))
-        ids = [s["session"]["id"] for s in started]
-        assert len(set(ids)) == VISITORS
 
-        async def check_invariants():
-            """Capacity, single assignment, nothing lost."""
-            listed = await tenant.admin.ok("GET", "/agents")
-            active = {a["id"]: a["active"] for a in listed if a["id"] in AGENTS}
-            assert all(n <= MAX for n in active.values()), active
-            open_ = await tenant.admin.ok("GET", "/sessions?scope=all&limit=100")
-            holders = Counter(s["agentId"] for s in open_["items"] if s["state"] == "active")
-            assert all(n <= MAX for n in holders.values()), holders
-            assert holders == Counter({a: n for a, n in active.items() if n}), (holders, active)
-            queue = (await tenant.admin.ok("GET", "/queue?limit=100"))["items"]
-            queued = [q["sessionId"] for q in queue]
-            assert len(queued) == len(set(queued))
-            assigned = {s["id"] for s in open_["items"] if s["state"] == "active"}
-            assert not assigned & set(queued), "a session is both assigned and queued"
-            return active, assigned, queued
+@contextlib.contextmanager
+def injected(rates):
+    """The local DynamoDB injects `rates` inside the block; yields its report."""
+    def call(data=None):
+        req = urllib.request.Request(FAULTS, data=json.dumps(data).encode() if data is not None else None)
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return json.load(r)
+    try:
+        call({})
+    except OSError:
+        pytest.skip("DynamoDB here is not the local stack's own; it injects no faults")
+    report = {}
+    call(rates)
+    try:
+        yield report
+    finally:
+        report.update(call())
+        call({})
 
-        active, assigned, queued = await check_invariants()
-        assert sum(active.values()) == len(AGENTS) * MAX, active
-        assert len(assigned) + len(queued) == VISITORS, "every session is assigned or queued"
-        # Oldest first: the queue is in arrival order.
+
+@pytest.mark.parametrize("faults", [None, {"conflict": 0.03, "lost": 0.1, "seed": 7}], ids=["calm", "conflicts-and-lost-responses"])
+def test_a_hundred_visitors_at_once_never_overload_three_agents(faults):
+    if faults is None:
+        run(burst)
+        return
+    with injected(faults) as report:
+        run(burst)
+    assert report["conflicts"] > 0 and report["lost"] > 0, report
+    assert report["without_token"] == 0, "every transaction carries a ClientRequestToken"
+    # Each lost response was resent by the SDK and recognised as done.
+    assert report["replayed"] == report["lost"], report
+
+
+def test_the_store_keeps_its_invariants_through_conflicts_and_lost_responses():
+    """The store tests (shared/tests/store.rs: capacity under concurrent
+    assignment, single assignment, message order, idempotent close and
+    requeue) again, with 3% of writes conflicting and 30% of
+    commits' responses lost."""
+    with injected({"conflict": 0.03, "lost": 0.3}) as report:
+        run_ = subprocess.run(["cargo", "test", "-q", "-p", "kefu-shared", "--test", "store", "--", "--include-ignored"],
+                              cwd=ROOT, env={**os.environ, **LOCAL_ENV}, capture_output=True, text=True)
+    assert run_.returncode == 0, run_.stdout[-4000:] + run_.stderr[-4000:]
+    assert report["conflicts"] > 0 and report["lost"] > 0 and report["replayed"] == report["lost"], report
+    assert report["without_token"] == 0, report
+
+
+async def burst(session):
+    tenant = Tenant(session)
+    agents = {a: await tenant.agent(a, max_concurrent=MAX) for a in AGENTS}
+    sockets = {a: await Ws.connect(session, h.token) for a, h in agents.items()}
+    visitors = await asyncio.gather(*(tenant.visitor(name=f"v{i}") for i in range(VISITORS)))
+
+    # All at once.
+    started = await asyncio.gather(*(v.ok("POST", "/sessions", {}, expect=201) for v, _ in visitors))
+    ids = [s["session"]["id"] for s in started]
+    assert len(set(ids)) == VISITORS
+
+    async def check_invariants():
+        """Capacity, single assignment, nothing lost."""
+        listed = await tenant.admin.ok("GET", "/agents")
+        active = {a["id"]: a["active"] for a in listed if a["id"] in AGENTS}
+        assert all(n <= MAX for n in active.values()), active
+        open_ = await tenant.admin.ok("GET", "/sessions?scope=all&limit=100")
+        holders = Counter(s["agentId"] for s in open_["items"] if s["state"] == "active")
+        assert all(n <= MAX for n in holders.values()), holders
+        assert holders == Counter({a: n for a, n in active.items() if n}), (holders, active)
         queue = (await tenant.admin.ok("GET", "/queue?limit=100"))["items"]
-        assert [q["queuedAt"] for q in queue] == sorted(q["queuedAt"] for q in queue)
+        queued = [q["sessionId"] for q in queue]
+        assert len(queued) == len(set(queued))
+        assigned = {s["id"] for s in open_["items"] if s["state"] == "active"}
+        assert not assigned & set(queued), "a session is both assigned and queued"
+        return active, assigned, queued
 
-        # Each agent was told of exactly the sessions it holds.
-        for a, ws in sockets.items():
-            for _ in range(active[a]):
-                await ws.wait_event("session.assigned")
+    active, assigned, queued = await check_invariants()
+    assert sum(active.values()) == len(AGENTS) * MAX, active
+    assert len(assigned) + len(queued) == VISITORS, "every session is assigned or queued"
+    # Oldest first: the queue is in arrival order.
+    queue = (await tenant.admin.ok("GET", "/queue?limit=100"))["items"]
+    assert [q["queuedAt"] for q in queue] == sorted(q["queuedAt"] for q in queue)
 
-        # Agents close what they hold; each close assigns the next waiting
-        # session at once (B3), and the agent is told by a push, not a poll.
-        handled = Counter()
-        closed = set()
-        while len(closed) < VISITORS:
-            mine = {a: [s["id"] for s in (await h.ok("GET", "/sessions"))["items"]] for a, h in agents.items()}
-            assert all(len(v) <= MAX for v in mine.values()), mine
-            batch = [(a, sid) for a, sids in mine.items() for sid in sids]
-            assert batch, f"stuck: {VISITORS - len(closed)} sessions neither closed nor assigned"
-            results = await asyncio.gather(*(agents[a].ok("POST", f"/sessions/{sid}/close") for a, sid in batch))
-            for (a, sid), r in zip(batch, results):
-                assert r["closed"] is True, (sid, r)
-                assert sid not in closed, "a session was handed out twice"
-                closed.add(sid)
-                handled[a] += 1
-            await check_invariants()
-            waiting = len((await tenant.admin.ok("GET", "/queue?limit=100"))["items"])
-            # Everything that could be assigned was assigned by the closes themselves.
-            assert waiting == max(0, VISITORS - len(closed) - len(AGENTS) * MAX), (waiting, len(closed))
+    # Each agent was told of exactly the sessions it holds.
+    for a, ws in sockets.items():
+        for _ in range(active[a]):
+            await ws.wait_event("session.assigned")
 
-        assert closed == set(ids)
-        history = []
-        cursor = None
-        while True:
-            page = await tenant.admin.ok("GET", "/sessions?state=closed&scope=all&limit=100" + (f"&cursor={cursor}" if cursor else ""))
-            history += page["items"]
-            cursor = page["nextCursor"]
-            if not cursor:
-                break
-        assert sorted(s["id"] for s in history) == sorted(ids)
-        assert all(len(s["handlers"]) == 1 for s in history), "each session was assigned exactly once"
-        assert Counter(s["agentId"] for s in history) == handled
-        for ws in sockets.values():
-            await ws.close()
+    # Agents close what they hold; each close assigns the next waiting
+    # session at once (B3), and the agent is told by a push, not a poll.
+    handled = Counter()
+    closed = set()
+    while len(closed) < VISITORS:
+        mine = {a: [s["id"] for s in (await h.ok("GET", "/sessions"))["items"]] for a, h in agents.items()}
+        assert all(len(v) <= MAX for v in mine.values()), mine
+        batch = [(a, sid) for a, sids in mine.items() for sid in sids]
+        assert batch, f"stuck: {VISITORS - len(closed)} sessions neither closed nor assigned"
+        results = await asyncio.gather(*(agents[a].ok("POST", f"/sessions/{sid}/close") for a, sid in batch))
+        for (a, sid), r in zip(batch, results):
+            assert r["closed"] is True, (sid, r)
+            assert sid not in closed, "a session was handed out twice"
+            closed.add(sid)
+            handled[a] += 1
+        await check_invariants()
+        waiting = len((await tenant.admin.ok("GET", "/queue?limit=100"))["items"])
+        # Everything that could be assigned was assigned by the closes themselves.
+        assert waiting == max(0, VISITORS - len(closed) - len(AGENTS) * MAX), (waiting, len(closed))
 
-    run(body)
+    assert closed == set(ids)
+    history = []
+    cursor = None
+    while True:
+        page = await tenant.admin.ok("GET", "/sessions?state=closed&scope=all&limit=100" + (f"&cursor={cursor}" if cursor else ""))
+        history += page["items"]
+        cursor = page["nextCursor"]
+        if not cursor:
+            break
+    assert sorted(s["id"] for s in history) == sorted(ids)
+    assert all(len(s["handlers"]) == 1 for s in history), "each session was assigned exactly once"
+    assert Counter(s["agentId"] for s in history) == handled
+    for ws in sockets.values():
+        await ws.close()

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::{storage, to_item, DynamoStore};
+use super::{storage, to_item, write, DynamoStore};
 use crate::domain::AuditEntry;
 use crate::error::Result;
 use crate::store::{keys, AuditStore, Page};
@@ -11,7 +11,8 @@ use crate::store::{keys, AuditStore, Page};
 impl AuditStore for DynamoStore {
     async fn record_audit(&self, entry: &AuditEntry) -> Result<()> {
         let item = to_item(entry, keys::audit_entry(&entry.tenant, entry.at, &entry.id))?;
-        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(storage)?;
+        let request = self.client.put_item().table_name(&self.table).set_item(Some(item));
+        write(|| request.clone().send()).await.map_err(storage)?;
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;
 
-use super::{from_item, is_condition_failed, n, s, storage, to_item, value, DynamoStore, Expr};
+use super::{from_item, is_condition_failed, n, s, storage, to_item, value, write, DynamoStore, Expr};
 use crate::domain::{Agent, SkillGroup, Tenant, Visitor};
 use crate::error::{Error, Result};
 use crate::store::keys::{self, Key};
@@ -18,14 +18,13 @@ impl DynamoStore {
         code: &'static str,
         what: &str,
     ) -> Result<()> {
-        let result = self
+        let request = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(to_item(value, key)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
+            .condition_expression("attribute_not_exists(pk)");
+        let result = write(|| request.clone().send()).await;
         match result {
             Ok(_) => Ok(()),
             Err(e) if is_condition_failed(&e) => Err(Error::conflict(code, format!("{what} already exists"))),
@@ -97,7 +96,7 @@ impl AgentStore for DynamoStore {
             return self.get_agent(tenant, id).await?.ok_or_else(|| Error::not_found("agent"));
         }
         let condition = format!("attribute_exists({})", e.name(keys::PK));
-        let result = self
+        let request = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -106,9 +105,8 @@ impl AgentStore for DynamoStore {
             .condition_expression(condition)
             .set_expression_attribute_names(e.names())
             .set_expression_attribute_values(e.values())
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
+            .return_values(ReturnValue::AllNew);
+        let result = write(|| request.clone().send()).await;
         match result {
             Ok(out) => from_item(out.attributes.unwrap_or_default()),
             Err(err) if is_condition_failed(&err) => Err(Error::not_found("agent")),
@@ -160,7 +158,7 @@ impl VisitorStore for DynamoStore {
             } else if sets.is_empty() {
                 return Ok(());
             }
-            let result = self
+            let request = self
                 .client
                 .update_item()
                 .table_name(&self.table)
@@ -168,9 +166,8 @@ impl VisitorStore for DynamoStore {
                 .update_expression(format!("SET {}", sets.join(", ")))
                 .condition_expression(condition)
                 .set_expression_attribute_names(e.names())
-                .set_expression_attribute_values(e.values())
-                .send()
-                .await;
+                .set_expression_attribute_values(e.values());
+            let result = write(|| request.clone().send()).await;
             match result {
                 Ok(_) => return Ok(()),
                 Err(err) if is_condition_failed(&err) && renew => continue,

@@ -50,7 +50,7 @@ impl DynamoStore {
 
     /// A conditional update: `false` when the condition did not hold.
     async fn update_if(&self, key: Key, update: String, condition: String, e: Expr) -> Result<bool> {
-        let result = self
+        let request = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -58,10 +58,8 @@ impl DynamoStore {
             .update_expression(update)
             .condition_expression(condition)
             .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .send()
-            .await;
-        match result {
+            .set_expression_attribute_values(e.values());
+        match write(|| request.clone().send()).await {
             Ok(_) => Ok(true),
             Err(err) if is_condition_failed(&err) => Ok(false),
             Err(err) => Err(storage(err)),
@@ -149,36 +147,76 @@ impl DynamoStore {
     /// Runs a transaction. A conflict with another transaction in flight is
     /// retried, with jitter, a few times; a condition that failed is reported
     /// per item.
+    ///
+    /// Each attempt carries its own `ClientRequestToken`: when the SDK
+    /// resends an attempt whose response was lost, or one DynamoDB still has
+    /// in progress, DynamoDB recognises it and answers as for the original
+    /// instead of applying it again (where its own conditions would now fail
+    /// and a committed change would be reported as refused).
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Tx> {
+        let mut token = uuid::Uuid::new_v4().to_string();
         for attempt in 0..TX_ATTEMPTS {
-            match self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await {
+            let sent = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .client_request_token(&token)
+                .send()
+                .await;
+            let err = match sent {
                 Ok(_) => return Ok(Tx::Committed),
-                Err(err) => {
-                    let reasons = cancellation_reasons(&err);
-                    let retry = match &reasons {
-                        Some(r) => {
-                            !r.iter().any(|c| c == "ConditionalCheckFailed")
-                                && r.iter().any(|c| c == "TransactionConflict")
-                        }
-                        None => is_conflict(&err),
-                    };
-                    if retry && attempt + 1 < TX_ATTEMPTS {
-                        backoff(attempt).await;
-                        continue;
-                    }
-                    return match reasons {
-                        Some(r) if r.iter().any(|c| c == "ConditionalCheckFailed") => Ok(Tx::Failed(r)),
-                        _ => Err(storage(err)),
-                    };
-                }
+                Err(err) => err,
+            };
+            let reasons = cancellation_reasons(&err);
+            let failed = reasons.as_ref().is_some_and(|r| r.iter().any(|c| c == "ConditionalCheckFailed"));
+            let conflict = match &reasons {
+                Some(r) => r.iter().any(|c| c == "TransactionConflict"),
+                None => is_conflict(&err),
+            };
+            if failed {
+                return Ok(Tx::Failed(reasons.unwrap_or_default()));
             }
+            if !conflict || attempt + 1 == TX_ATTEMPTS {
+                return Err(storage(err));
+            }
+            // Still in progress: the same attempt, asked again, learns how it
+            // ended. Cancelled by a conflict: nothing was written; a new one.
+            if err.code() != Some("TransactionInProgressException") {
+                token = uuid::Uuid::new_v4().to_string();
+            }
+            backoff(attempt).await;
         }
         unreachable!("the last attempt returns")
     }
 }
 
+/// Sends one plain write (`PutItem`, `UpdateItem`, `DeleteItem`); every
+/// plain write goes through here. DynamoDB refuses a write to an item a
+/// transaction is changing at that moment (`TransactionConflictException`),
+/// and the SDK does not retry that: this does, a few times, with jitter.
+async fn write<T, E, R, F, Fut>(send: F) -> std::result::Result<T, SdkError<E, R>>
+where
+    E: ProvideErrorMetadata,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, SdkError<E, R>>>,
+{
+    let mut attempt = 0;
+    loop {
+        match send().await {
+            Err(err) if is_conflict(&err) && attempt + 1 < WRITE_ATTEMPTS => {
+                backoff(attempt).await;
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Attempts of one plain write that meets transactions in flight.
+const WRITE_ATTEMPTS: u32 = 4;
+
 /// Attempts of one transaction that conflicts with others in flight.
-const TX_ATTEMPTS: u32 = 3;
+const TX_ATTEMPTS: u32 = 4;
 
 /// How a transaction ended when it did not fail outright.
 #[derive(Debug)]
@@ -203,6 +241,8 @@ fn cancellation_reasons(err: &SdkError<TransactWriteItemsError>) -> Option<Vec<S
     }
 }
 
+/// Another transaction held an item: nothing of this request was written
+/// (or, `TransactionInProgress`, this very transaction is still committing).
 fn is_conflict<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
     matches!(err.code(), Some("TransactionConflictException" | "TransactionInProgressException"))
 }
