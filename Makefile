@@ -7,17 +7,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 ADMIN := target/debug/kefu-admin
 
-# For the tools run from here (the admin CLI, table creation, store tests).
-# The functions' own local environment is in Cargo.toml's
-# [workspace.metadata.lambda.env]; keep the two in step.
-export AWS_ACCESS_KEY_ID ?= local
-export AWS_SECRET_ACCESS_KEY ?= local
-export AWS_REGION ?= us-east-1
-export AWS_DEFAULT_REGION ?= us-east-1
-export AWS_ENDPOINT_URL_DYNAMODB ?= http://127.0.0.1:8000
-export TABLE_NAME ?= kefu
-export JWT_SECRET ?= kefu-local-dev-secret
-export SAM_CLI_TELEMETRY ?= 0
+# Everything that talks to the local stack runs in its environment, defined
+# once in local/env (`local/stack.sh run`; see `local/stack.sh env`).
+STACK := local/stack.sh
+WITH_ENV := $(STACK) run
 
 # The functions `make package` builds: every crate under functions/.
 FUNCTIONS := $(notdir $(wildcard functions/*))
@@ -30,18 +23,18 @@ ARM64 := aarch64-unknown-linux-gnu
 ## from a script (no terminal) or with DETACH=1, it returns after the banner
 ## and the stack keeps running until `make stop`.
 dev: build
-	@local/stack.sh start reload
-	@$(ADMIN) seed-demo > .local/demo.json
+	@$(STACK) start reload
+	@$(WITH_ENV) $(ADMIN) seed-demo > .local/demo.json
 	@if [ -z "$(DETACH)" ] && [ -t 0 ] && [ -t 1 ]; then \
-		$(BIN)/python local/banner.py .local/demo.json follow && local/stack.sh follow; \
-	else $(BIN)/python local/banner.py .local/demo.json detached; fi
+		$(WITH_ENV) $(BIN)/python local/banner.py .local/demo.json follow && $(STACK) follow; \
+	else $(WITH_ENV) $(BIN)/python local/banner.py .local/demo.json detached; fi
 
 ## test: everything CI runs: lint, unit, store and end-to-end tests, on a
 ## stack that never reloads (tests never race a rebuild).
 test: lint build
-	@local/stack.sh start
-	cargo test --workspace -- --include-ignored
-	$(BIN)/python -m pytest tests -q
+	@$(STACK) start
+	$(WITH_ENV) cargo test --workspace -- --include-ignored
+	$(WITH_ENV) $(BIN)/python -m pytest tests -q
 
 tools: $(VENV)/.installed
 
@@ -56,30 +49,30 @@ build: tools
 
 lint: tools
 	$(BIN)/cfn-lint template.yaml
-	$(BIN)/sam validate --lint --region us-east-1
+	$(WITH_ENV) $(BIN)/sam validate --lint --region us-east-1
 	cargo fmt --all -- --check
 
 stack: build
-	@local/stack.sh start
+	@$(STACK) start
 
 stop:
-	@local/stack.sh stop
+	@$(STACK) stop
 
 ## logs: follow the running stack's logs (Ctrl-C stops the stack too).
 logs:
-	@local/stack.sh follow
+	@$(STACK) follow
 
 status:
-	@local/stack.sh status
+	@$(STACK) status
 
 ## tenant: make tenant ID=acme NAME="Acme Ltd" — a tenant and its first admin.
 tenant: build
 	@test -n "$(ID)" -a -n "$(NAME)" || { echo 'usage: make tenant ID=acme NAME="Acme Ltd"'; exit 2; }
-	@$(ADMIN) create-tenant "$(ID)" "$(NAME)"
+	@$(WITH_ENV) $(ADMIN) create-tenant "$(ID)" "$(NAME)"
 
 ## token: make token ID=acme AGENT=admin — a fresh token for an agent.
 token: build
-	@$(ADMIN) token "$(ID)" "$(AGENT)"
+	@$(WITH_ENV) $(ADMIN) token "$(ID)" "$(AGENT)"
 
 ## package: the arm64 release build of every function, as Lambda runs it
 ## (cargo-lambda, cross-linked with zig from PyPI): target/lambda/<name>/bootstrap.zip.

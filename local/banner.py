@@ -4,25 +4,28 @@
 """
 
 import json
+import os
 import sys
 
 demo = json.load(open(sys.argv[1]))
 follow = len(sys.argv) < 3 or sys.argv[2] == "follow"
+env = os.environ  # local/env, through local/stack.sh run
+http = f"http://127.0.0.1:{env['KEFU_HTTP_PORT']}"
 print(f"""
 Kefu is running locally.
 
-  HTTP API       http://127.0.0.1:3000
-  WebSocket API  ws://127.0.0.1:3001/?token=<token>
-  DynamoDB       http://127.0.0.1:8000   (moto; table "kefu")
-  Functions      http://127.0.0.1:9000   (cargo lambda watch: save a change, requests run it a moment later)
+  HTTP API       {http}
+  WebSocket API  ws://127.0.0.1:{env['KEFU_WS_PORT']}/?token=<token>
+  DynamoDB       {env['AWS_ENDPOINT_URL_DYNAMODB']}   (table "{env['TABLE_NAME']}")
+  Functions      http://127.0.0.1:{env['KEFU_LAMBDA_PORT']}   (cargo lambda watch: save a change, requests run it a moment later)
 
 Demo tenant "{demo['tenantId']}" (skill group "sales" with alice and bob, both idle):
 """)
 for who in ("admin", "alice", "bob"):
     t = demo[who]
     print(f"  {who:6} ({t['role']})\n    {t['token']}\n")
-print("""A visitor gets a token with:
-  curl -s -XPOST http://127.0.0.1:3000/visitor/token -d '{"tenantId":"demo","name":"Visitor"}'
+print(f"""A visitor gets a token with:
+  curl -s -XPOST {http}/visitor/token -d '{{"tenantId":"demo","name":"Visitor"}}'
 
 The protocol is in docs/protocol.md.
 """)

@@ -7,8 +7,8 @@ guarantees (conditional writes and transactions are atomic), which Kefu's
 capacity rules depend on. Any other DynamoDB-compatible endpoint (DynamoDB
 Local, AWS) works with Kefu unchanged; this is just the default.
 
-It also plays IAM for the functions (local/iam.py): a request signed with a
-function's key id is refused unless that function's role in template.yaml
+It also plays IAM for the functions (local/iam.py): a function's request is
+refused unless that function's role in template.yaml
 grants it; `GET /_kefu/iam` reports the grants the functions used.
 
 And it plays what moto does not: transactions idempotent by their
@@ -189,7 +189,7 @@ class Serialized:
             body = json.loads(raw or b"{}")
         except ValueError:
             body = {}
-        who = iam.identity(environ.get("HTTP_AUTHORIZATION"))
+        who = iam.identity(environ.get("HTTP_USER_AGENT"))
         lacking = self.grants.check(who, "dynamodb", iam.dynamodb_needs(action, body), environ.get("HTTP_USER_AGENT"))
         if lacking is not None:
             name, scope = lacking

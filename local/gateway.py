@@ -287,7 +287,7 @@ class WebSocketApi:
             if request.path.endswith("/_kefu/iam"):
                 return json_response(200, grants.report())
             if "/@connections/" in request.path:
-                who = iam.identity(request.headers.get("Authorization"))
+                who = iam.identity(request.headers.get("User-Agent"))
                 if grants.check(who, "connections", [request.method], request.headers.get("User-Agent")) is not None:
                     resource = f"arn:aws:execute-api:{iam.REGION}:{iam.ACCOUNT}:local/{self.stage}/{request.method}/@connections/*"
                     return json_response(403, {

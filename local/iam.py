@@ -1,12 +1,13 @@
 """IAM for the local stack: each function may do exactly what its role in
 template.yaml allows, as in the cloud.
 
-In Lambda every function runs with its own role. Locally each function signs
-with its own access key id, its binary name (`AWS_ACCESS_KEY_ID` in the
-function's `[package.metadata.lambda.env]`), and the local DynamoDB and the
-local `@connections` API refuse what that function's `Policies` do not grant,
-with the error AWS gives. Any other key id (the admin CLI, the tests, the
-table setup) is the operator and may do anything.
+In Lambda every function runs with its own role. Locally each function names
+itself in its SDK's user agent (`app/<binary>`: `AWS_SDK_UA_APP_ID` in the
+function's `[package.metadata.lambda.env]`; its credentials stay whatever the
+endpoint needs), and the local DynamoDB and the local `@connections` API
+refuse what that function's `Policies` do not grant, with the error AWS
+gives. Any other caller (the admin CLI, the tests, the table setup) is the
+operator and may do anything.
 
 Both servers also record which grants were used; `tests/test_privileges.py`
 reads them at `/_kefu/iam` after the suite and fails on a grant nothing used.
@@ -24,9 +25,9 @@ REGION = "us-east-1"
 _TRANSACT_PARTS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem", "Get": "GetItem"}
 
 
-def identity(authorization):
-    """The access key id a SigV4 `Authorization` header was signed with."""
-    m = re.search(r"Credential=([^/,\s]+)/", authorization or "")
+def identity(user_agent):
+    """The function a request's user agent names (`app/<binary>`), if any."""
+    m = re.search(r"(?:^|\s)app/([\w.-]+)", user_agent or "")
     return m.group(1) if m else None
 
 
@@ -54,7 +55,7 @@ class Grants:
     def check(self, who, service, needs, user_agent=""):
         """The first need `who` lacks (None if all are granted). What the
         functions themselves asked (the Rust SDK's user agent, not a test
-        probing with their key id) is recorded."""
+        probing in their name) is recorded."""
         if not self.is_function(who):
             return None
         granted = self.grants[who][service]

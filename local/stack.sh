@@ -1,38 +1,84 @@
 #!/usr/bin/env bash
-# The local stack: DynamoDB (moto, one request at a time) on :8000,
-# `cargo lambda watch` on :9000, and the local API Gateway on :3000 (HTTP) and
-# :3001 (WebSocket). Logs and pids go to .local/.
+# The local stack: DynamoDB (moto, one request at a time), `cargo lambda
+# watch`, and the local API Gateway (HTTP and WebSocket APIs), on the ports
+# of local/env. Logs and pids go to .local/.
 #
 #   local/stack.sh start [reload]   reload: functions rebuild when their code
 #                                   changes (make dev); without it they never
 #                                   do, so tests never race a rebuild (make test)
 #   local/stack.sh follow           show the logs until Ctrl-C, then stop
 #   local/stack.sh stop | status
+#   local/stack.sh env              the stack's environment, KEY=VALUE
+#   local/stack.sh run CMD...       run CMD in that environment
+#
+# It only ever uses processes it started itself: a port held by anything else
+# (another checkout's stack, say) is refused, never silently used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=.local
 BIN=$PWD/.venv/bin
 mkdir -p "$RUN"
 
-# Functions get their environment from [workspace.metadata.lambda.env] in
-# Cargo.toml; these are for the tools started here.
-export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-local} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-local}
-export AWS_REGION=${AWS_REGION:-us-east-1} AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-us-east-1}
-export AWS_ENDPOINT_URL_DYNAMODB=${AWS_ENDPOINT_URL_DYNAMODB:-http://127.0.0.1:8000} TABLE_NAME=${TABLE_NAME:-kefu}
+# local/env, under whatever the environment sets already.
+while IFS= read -r line; do
+  case "$line" in '' | '#'*) continue ;; esac
+  key=${line%%=*}
+  [ -n "${!key+x}" ] || export "$key=${line#*=}"
+done < local/env
+export WS_ENDPOINT=${WS_ENDPOINT:-http://127.0.0.1:$KEFU_WS_PORT}
+# Another DynamoDB (DynamoDB Local, AWS) when AWS_ENDPOINT_URL_DYNAMODB names
+# one; otherwise ours.
+OWN_DYNAMODB=
+if [ -z "${AWS_ENDPOINT_URL_DYNAMODB:-}" ]; then
+  export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$KEFU_DYNAMODB_PORT
+  OWN_DYNAMODB=1
+  # Our moto serves Secrets Manager too (the key rotation tests use it).
+  export AWS_ENDPOINT_URL_SECRETS_MANAGER=${AWS_ENDPOINT_URL_SECRETS_MANAGER:-$AWS_ENDPOINT_URL_DYNAMODB}
+fi
 # Instances per function: Lambda runs many at once, and so must we, or races
 # Lambda would expose stay hidden.
 CONCURRENCY=${KEFU_LAMBDA_CONCURRENCY:-8}
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# The process we started as `name` still runs (and, given a port, is what
+# listens on it: a socket of its own, per /proc).
+ours() { # name [port]
+  [ -f "$RUN/$1.pid" ] || return 1
+  local pid; pid=$(cat "$RUN/$1.pid")
+  kill -0 "$pid" 2>/dev/null || return 1
+  [ -n "${2:-}" ] || return 0
+  local inode
+  for inode in $(awk -v port="$(printf ':%04X' "$2")" 'substr($2, length($2) - 4) == port && $4 == "0A" { print $10 }' \
+                   /proc/net/tcp /proc/net/tcp6 2>/dev/null); do
+    ls -l "/proc/$pid/fd" 2>/dev/null | grep -q "socket:\[$inode\]" && return 0
+  done
+  return 1
+}
+
 wait_for() { # port name
   for _ in $(seq 1 600); do listening "$1" && return 0; sleep 0.2; done
   echo "$2 did not start on :$1; see $RUN/$2.log" >&2; exit 1
 }
 
+# Every port we are to serve is free or held by what we started: checked
+# before anything is started or stopped.
+check_ports() {
+  local bad=0 p
+  for p in ${OWN_DYNAMODB:+dynamodb:$KEFU_DYNAMODB_PORT} lambda:$KEFU_LAMBDA_PORT \
+           gateway:$KEFU_HTTP_PORT gateway:$KEFU_WS_PORT; do
+    if listening "${p#*:}" && ! ours "${p%%:*}" "${p#*:}"; then
+      echo "port ${p#*:} is in use by a process this checkout did not start;" \
+           "stop it, or give this stack other ports (KEFU_*_PORT, see local/env)" >&2
+      bad=1
+    fi
+  done
+  return $bad
+}
+
 launch() { # name port command...
   local name=$1 port=$2; shift 2
-  if listening "$port"; then echo "$name: already on :$port"; return; fi
+  if ours "$name" "$port"; then echo "$name: already on :$port"; return; fi
   # A new file: what a stopped predecessor still writes goes to the old one.
   rm -f "$RUN/$name.log"
   setsid "$@" >"$RUN/$name.log" 2>&1 < /dev/null &
@@ -42,35 +88,40 @@ launch() { # name port command...
 }
 
 start() {
-  # DynamoDB Local or any other compatible server already on :8000 is used as is.
-  launch dynamodb 8000 "$BIN/python" local/dynamodb.py --port 8000
+  check_ports
+  if [ -n "$OWN_DYNAMODB" ]; then
+    launch dynamodb "$KEFU_DYNAMODB_PORT" "$BIN/python" local/dynamodb.py --port "$KEFU_DYNAMODB_PORT"
+  else
+    echo "dynamodb: using $AWS_ENDPOINT_URL_DYNAMODB"
+  fi
   "$BIN/python" local/tables.py
   # Restart our watcher in the mode asked for (a stable one would not pick up
   # binaries rebuilt since it started).
   local reload=--ignore-changes
   [ "${1:-}" = reload ] && reload=
-  stop_one lambda 9000
-  launch lambda 9000 env PATH="$BIN:$PATH" "$BIN/cargo-lambda" lambda watch $reload \
-    --concurrency "$CONCURRENCY" --invoke-address 127.0.0.1 --invoke-port 9000
+  stop_one lambda "$KEFU_LAMBDA_PORT"
+  launch lambda "$KEFU_LAMBDA_PORT" env PATH="$BIN:$PATH" "$BIN/cargo-lambda" lambda watch $reload \
+    --concurrency "$CONCURRENCY" --invoke-address 127.0.0.1 --invoke-port "$KEFU_LAMBDA_PORT"
   # The gateway reads template.yaml and its own code at start: restart ours too.
-  stop_one gateway 3000
-  launch gateway 3000 "$BIN/python" local/gateway.py --http-port 3000 --ws-port 3001
-  wait_for 3001 gateway
+  stop_one gateway "$KEFU_HTTP_PORT"
+  launch gateway "$KEFU_HTTP_PORT" "$BIN/python" local/gateway.py --http-port "$KEFU_HTTP_PORT" \
+    --ws-port "$KEFU_WS_PORT" --lambda-url "http://127.0.0.1:$KEFU_LAMBDA_PORT"
+  wait_for "$KEFU_WS_PORT" gateway
 }
 
-stop_one() {
-  if [ -f "$RUN/$1.pid" ]; then
+stop_one() { # name [port]
+  if ours "$1"; then
     kill -- "-$(cat "$RUN/$1.pid")" 2>/dev/null || true
-    rm -f "$RUN/$1.pid"
     for _ in $(seq 1 50); do listening "${2:-0}" || break; sleep 0.1; done
     echo "$1: stopped"
   fi
+  rm -f "$RUN/$1.pid"
 }
 
 stop() {
-  stop_one gateway 3000
-  stop_one lambda 9000
-  stop_one dynamodb 8000
+  stop_one gateway "$KEFU_HTTP_PORT"
+  stop_one lambda "$KEFU_LAMBDA_PORT"
+  stop_one dynamodb "$KEFU_DYNAMODB_PORT"
 }
 
 follow() {
@@ -80,9 +131,25 @@ follow() {
 }
 
 status() {
-  for p in 8000:dynamodb 9000:lambda 3000:http-api 3001:websocket-api; do
-    if listening "${p%%:*}"; then echo "${p#*:}: up on :${p%%:*}"; else echo "${p#*:}: down"; fi
+  local p
+  for p in dynamodb:dynamodb:$KEFU_DYNAMODB_PORT lambda:lambda:$KEFU_LAMBDA_PORT \
+           gateway:http-api:$KEFU_HTTP_PORT gateway:websocket-api:$KEFU_WS_PORT; do
+    local name=${p%%:*} what=${p#*:}; local port=${what#*:}; what=${what%%:*}
+    if ! listening "$port"; then echo "$what: down"
+    elif ours "$name" "$port"; then echo "$what: up on :$port"
+    else echo "$what: :$port is held by a process this checkout did not start"; fi
   done
+}
+
+env_() {
+  while IFS= read -r line; do
+    case "$line" in '' | '#'*) continue ;; esac
+    local key=${line%%=*}
+    echo "$key=${!key}"
+  done < local/env
+  echo "WS_ENDPOINT=$WS_ENDPOINT"
+  echo "AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB"
+  [ -z "${AWS_ENDPOINT_URL_SECRETS_MANAGER:-}" ] || echo "AWS_ENDPOINT_URL_SECRETS_MANAGER=$AWS_ENDPOINT_URL_SECRETS_MANAGER"
 }
 
 case "${1:-}" in
@@ -90,5 +157,7 @@ case "${1:-}" in
   follow) follow ;;
   stop) stop ;;
   status) status ;;
-  *) echo "usage: $0 start [reload] | follow | stop | status" >&2; exit 2 ;;
+  env) env_ ;;
+  run) shift; exec "$@" ;;
+  *) echo "usage: $0 start [reload] | follow | stop | status | env | run CMD..." >&2; exit 2 ;;
 esac

@@ -10,7 +10,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(autouse=True, scope="session")
 def stack():
     """The tests drive the local stack (`local/stack.sh start`, as `make test` does)."""
-    for port in (3000, 3001, 8000, 9000):
+    from kefu import STACK_PORTS
+
+    for port in STACK_PORTS:
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) != 0:
                 pytest.exit(f"the local stack is not running (nothing on :{port}); run `make test`", returncode=2)

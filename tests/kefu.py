@@ -9,22 +9,47 @@ import uuid
 
 import aiohttp
 
-HTTP = os.environ.get("KEFU_HTTP", "http://127.0.0.1:3000")
-WS = os.environ.get("KEFU_WS", "ws://127.0.0.1:3001")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ADMIN_CLI = os.path.join(ROOT, "target", "debug", "kefu-admin")
 TIMEOUT = float(os.environ.get("KEFU_TEST_TIMEOUT", "30"))
 
+# The local stack's environment (local/env, as local/stack.sh derives it):
+# its ports, table, key, and the credentials the admin CLI and the tests use.
+LOCAL_ENV = dict(
+    line.split("=", 1)
+    for line in subprocess.run([os.path.join(ROOT, "local", "stack.sh"), "env"], check=True, capture_output=True,
+                               text=True).stdout.splitlines()
+)
+HTTP = f"http://127.0.0.1:{LOCAL_ENV['KEFU_HTTP_PORT']}"
+WS = f"ws://127.0.0.1:{LOCAL_ENV['KEFU_WS_PORT']}"
+STACK_PORTS = tuple(int(LOCAL_ENV[f"KEFU_{p}_PORT"]) for p in ("HTTP", "WS", "DYNAMODB", "LAMBDA"))
 
-# The admin CLI talks to the local stack's DynamoDB with the functions' secret.
-LOCAL_ENV = {
-    "AWS_ACCESS_KEY_ID": "local",
-    "AWS_SECRET_ACCESS_KEY": "local",
-    "AWS_REGION": "us-east-1",
-    "AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:8000",
-    "TABLE_NAME": "kefu",
-    "JWT_SECRET": "kefu-local-dev-secret",
-}
+
+TABLE = LOCAL_ENV["TABLE_NAME"]
+
+
+def dynamodb():
+    """A client of the local stack's DynamoDB, as its operator (not a function)."""
+    import boto3
+
+    return boto3.client("dynamodb", region_name=LOCAL_ENV["AWS_REGION"],
+                        endpoint_url=LOCAL_ENV["AWS_ENDPOINT_URL_DYNAMODB"],
+                        aws_access_key_id=LOCAL_ENV["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=LOCAL_ENV["AWS_SECRET_ACCESS_KEY"])
+
+
+async def eventually(check, timeout=5.0):
+    """`await check()` until it passes (no AssertionError), for at most
+    `timeout` seconds: for reads of an index, which trails its table on real
+    DynamoDB. Its last failure is raised."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            return await check()
+        except AssertionError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.1)
 
 
 def admin_cli(*args):

@@ -5,7 +5,7 @@ client gets exactly what it missed, and the closed session is in history."""
 
 import asyncio
 
-from kefu import Tenant, Ws, run
+from kefu import Tenant, Ws, eventually, run
 
 
 def text(t):
@@ -66,9 +66,12 @@ def test_visitor_and_agent_chat_from_assignment_to_history():
         assert [m["seq"] for m in page["messages"]] == [1, 2]
 
         # C1: in the agent's list with its unread count; reading clears it.
-        listed = await alice.ok("GET", "/sessions")
-        assert [x["id"] for x in listed["items"]] == [sid]
-        assert listed["items"][0]["unread"] == 1
+        # (Lists are read from an index, which trails the table: `eventually`.)
+        async def listed_unread():
+            listed = await alice.ok("GET", "/sessions")
+            assert [x["id"] for x in listed["items"]] == [sid]
+            assert listed["items"][0]["unread"] == 1
+        await eventually(listed_unread)
         read = await alice.ok("POST", f"/sessions/{sid}/read")
         assert read["unread"] == 0 and read.get("marker") is None
 
@@ -94,13 +97,15 @@ def test_visitor_and_agent_chat_from_assignment_to_history():
         ev = await visitor_ws.wait_event("session.closed")
         assert ev["sessionId"] == sid and ev["reason"] == "agent"
         await alice_ws.wait_event("session.closed")
-        assert (await alice.ok("GET", "/sessions"))["items"] == []
-        history = await alice.ok("GET", "/sessions?state=closed")
-        assert [x["id"] for x in history["items"]] == [sid]
-        found = await alice.ok("GET", "/sessions?state=closed&q=wang")
-        assert [x["id"] for x in found["items"]] == [sid]
-        assert (await alice.ok("GET", "/sessions?state=closed&q=nobody"))["items"] == []
-        assert (await tenant.admin.ok("GET", "/sessions?state=closed&scope=all"))["items"][0]["id"] == sid
+        async def in_history():
+            assert (await alice.ok("GET", "/sessions"))["items"] == []
+            history = await alice.ok("GET", "/sessions?state=closed")
+            assert [x["id"] for x in history["items"]] == [sid]
+            found = await alice.ok("GET", "/sessions?state=closed&q=wang")
+            assert [x["id"] for x in found["items"]] == [sid]
+            assert (await alice.ok("GET", "/sessions?state=closed&q=nobody"))["items"] == []
+            assert (await tenant.admin.ok("GET", "/sessions?state=closed&scope=all"))["items"][0]["id"] == sid
+        await eventually(in_history)
 
         # Close is idempotent; a closed session takes no more messages.
         assert (await alice.ok("POST", f"/sessions/{sid}/close"))["closed"] is False
@@ -195,15 +200,19 @@ def test_the_in_progress_list_puts_the_newest_activity_on_top():
         (v1, _), (v2, _) = await tenant.visitor(name="First"), await tenant.visitor(nickname="Second")
         s1 = (await v1.ok("POST", "/sessions", {}))["session"]["id"]
         s2 = (await v2.ok("POST", "/sessions", {}))["session"]["id"]
-        listed = (await agent.ok("GET", "/sessions"))["items"]
-        assert [x["id"] for x in listed] == [s2, s1], "the newest session comes in at the top"
-        assert [x["marker"] for x in listed] == ["new", "new"]
+        async def newest_on_top():
+            listed = (await agent.ok("GET", "/sessions"))["items"]
+            assert [x["id"] for x in listed] == [s2, s1], "the newest session comes in at the top"
+            assert [x["marker"] for x in listed] == ["new", "new"]
+        await eventually(newest_on_top)
         v1_ws = await Ws.connect(session, v1.token)
         await v1_ws.send_message(s1, text("me again"))
-        listed = (await agent.ok("GET", "/sessions"))["items"]
-        assert [x["id"] for x in listed] == [s1, s2], "a new message moves its session to the top"
-        assert [x["unread"] for x in listed] == [1, 0]
-        assert [x["id"] for x in (await agent.ok("GET", "/sessions?q=SEC"))["items"]] == [s2], "search by nickname"
+        async def moved_to_top():
+            listed = (await agent.ok("GET", "/sessions"))["items"]
+            assert [x["id"] for x in listed] == [s1, s2], "a new message moves its session to the top"
+            assert [x["unread"] for x in listed] == [1, 0]
+            assert [x["id"] for x in (await agent.ok("GET", "/sessions?q=SEC"))["items"]] == [s2], "search by nickname"
+        await eventually(moved_to_top)
         for ws in (agent_ws, v1_ws):
             await ws.close()
 

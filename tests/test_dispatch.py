@@ -4,9 +4,7 @@ session closing, a new group member."""
 
 import asyncio
 
-import boto3
-
-from kefu import LOCAL_ENV, Tenant, Ws, run
+from kefu import TABLE, Tenant, Ws, dynamodb, eventually, run
 
 GRACE_SECS = 3  # PRESENCE_GRACE_SECS of the local stack (Cargo.toml)
 
@@ -32,8 +30,10 @@ def test_each_trigger_drains_the_queue_at_once():
         # API Gateway accepts no pushes to a connection inside its own
         # $connect, so a connecting client lists its sessions (docs/protocol.md);
         # the visitor, connected already, hears of it at once.
-        mine = (await ann.ok("GET", "/sessions"))["items"]
-        assert [x["id"] for x in mine] == [s1["id"]] and mine[0]["marker"] == "new"
+        async def listed():
+            mine = (await ann.ok("GET", "/sessions"))["items"]
+            assert [x["id"] for x in mine] == [s1["id"]] and mine[0]["marker"] == "new"
+        await eventually(listed)
         await visitor_ws.wait_event("session.assigned", lambda e: e["session"]["id"] == s1["id"])
         await visitor_ws.close()
 
@@ -101,7 +101,9 @@ def test_presence_has_a_short_grace_then_a_gone_agent_gets_nothing():
         s = await start(tenant)
         assert s["state"] == "waiting", "an agent whose connections are gone is not dispatched to"
         ws = await Ws.connect(session, ann.token)
-        assert s["id"] in [x["id"] for x in (await ann.ok("GET", "/sessions"))["items"]]
+        async def listed():
+            assert s["id"] in [x["id"] for x in (await ann.ok("GET", "/sessions"))["items"]]
+        await eventually(listed)
         await ws.close()
 
     run(body)
@@ -138,21 +140,20 @@ def test_a_connection_that_vanished_is_deleted_on_the_first_push():
         tenant = Tenant(session)
         ann = await tenant.agent("ann")
         ws = await Ws.connect(session, ann.token)
-        db = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=LOCAL_ENV["AWS_ENDPOINT_URL_DYNAMODB"],
-                          aws_access_key_id="local", aws_secret_access_key="local")
+        db = dynamodb()
         key = {"pk": {"S": f"T#{tenant.id}"}, "sk": {"S": "AGENT#ann"}}
 
         def plant_stale(stale):
-            db.update_item(TableName="kefu", Key=key, UpdateExpression="SET conns.#c = :e",
+            db.update_item(TableName=TABLE, Key=key, UpdateExpression="SET conns.#c = :e",
                            ExpressionAttributeNames={"#c": stale}, ExpressionAttributeValues={":e": {"N": "99999999999999"}})
-            db.put_item(TableName="kefu", Item={"pk": {"S": f"CONN#{stale}"}, "sk": {"S": "CONN"}, "id": {"S": stale},
+            db.put_item(TableName=TABLE, Item={"pk": {"S": f"CONN#{stale}"}, "sk": {"S": "CONN"}, "id": {"S": stale},
                                                 "tenant": {"S": tenant.id}, "role": {"S": "agent"}, "userId": {"S": "ann"},
                                                 "connectedAt": {"N": "0"}, "expiresAtMs": {"N": "99999999999999"}})
 
         def assert_removed(stale):
-            conns = db.get_item(TableName="kefu", Key=key, ConsistentRead=True)["Item"]["conns"]["M"]
+            conns = db.get_item(TableName=TABLE, Key=key, ConsistentRead=True)["Item"]["conns"]["M"]
             assert stale not in conns and len(conns) == 1, conns
-            assert "Item" not in db.get_item(TableName="kefu", Key={"pk": {"S": f"CONN#{stale}"}, "sk": {"S": "CONN"}})
+            assert "Item" not in db.get_item(TableName=TABLE, Key={"pk": {"S": f"CONN#{stale}"}, "sk": {"S": "CONN"}})
 
         plant_stale("stale-connection-id")
         await ann.ok("PUT", "/agents/me/status", {"status": "idle"})  # pushes agent.updated to every connection
@@ -191,10 +192,9 @@ def test_a_push_racing_a_connect_does_not_unregister_the_new_connection():
         await first.wait_event("session.assigned", lambda e: e["session"]["id"] == sid)
         visitor_ws = await Ws.connect(session, visitor.token)
 
-        db = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=LOCAL_ENV["AWS_ENDPOINT_URL_DYNAMODB"],
-                          aws_access_key_id="local", aws_secret_access_key="local")
+        db = dynamodb()
         key = {"pk": {"S": f"T#{tenant.id}"}, "sk": {"S": "AGENT#ann"}}
-        conns = lambda: db.get_item(TableName="kefu", Key=key, ConsistentRead=True)["Item"]["conns"]["M"]
+        conns = lambda: db.get_item(TableName=TABLE, Key=key, ConsistentRead=True)["Item"]["conns"]["M"]
         connecting = asyncio.create_task(Ws.connect(session, ann.token, headers={"X-Kefu-Connect-Hold-Ms": "3000"}))
         for _ in range(100):
             if len(conns()) == 2:

@@ -1,8 +1,8 @@
 """Least privilege (issue 6.4): each function's role in template.yaml grants
 exactly the DynamoDB actions and `@connections` methods it uses.
 
-The local stack enforces the roles: each function signs with its own key id,
-and the local DynamoDB and `@connections` API refuse what its role does not
+The local stack enforces the roles: each function names itself in its user
+agent, and the local DynamoDB and `@connections` API refuse what its role does not
 grant, with AWS's error (local/iam.py). So every other test proves the
 grants suffice; the last test here proves none is spare, from the record of
 which grants the run used."""
@@ -14,13 +14,14 @@ import tomllib
 import urllib.request
 
 import boto3
+import botocore.config
 import botocore.exceptions
 import pytest
 
 from kefu import LOCAL_ENV
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ENDPOINTS = {"dynamodb": LOCAL_ENV["AWS_ENDPOINT_URL_DYNAMODB"], "connections": "http://127.0.0.1:3001"}
+ENDPOINTS = {"dynamodb": LOCAL_ENV["AWS_ENDPOINT_URL_DYNAMODB"], "connections": LOCAL_ENV["WS_ENDPOINT"]}
 
 
 def record(service):
@@ -31,20 +32,23 @@ def record(service):
         pytest.skip(f"the {service} endpoint is not the local stack's own; it enforces no roles")
 
 
-def client(service, key_id, **kw):
-    return boto3.client(service, region_name="us-east-1", aws_access_key_id=key_id, aws_secret_access_key="local", **kw)
+def client(service, who, **kw):
+    """A client that says it is function `who` (as the functions do, `app/<binary>` in its user agent)."""
+    return boto3.client(service, region_name=LOCAL_ENV["AWS_REGION"], aws_access_key_id=LOCAL_ENV["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=LOCAL_ENV["AWS_SECRET_ACCESS_KEY"],
+                        config=botocore.config.Config(user_agent_appid=who), **kw)
 
 
 def test_every_function_signs_with_its_own_identity_locally():
-    """A function without its own key id would run locally as the operator,
-    unrestricted: every function of the template must have one."""
+    """A function that does not name itself would run locally as the
+    operator, unrestricted: every function of the template must."""
     sys.path.insert(0, os.path.join(os.path.dirname(HERE), "local"))
     import template
 
     for binary in template.grants(template.load()):
         with open(os.path.join(os.path.dirname(HERE), "functions", binary, "Cargo.toml"), "rb") as f:
             env = tomllib.load(f)["package"]["metadata"]["lambda"]["env"]
-        assert env.get("AWS_ACCESS_KEY_ID") == binary, f"functions/{binary}/Cargo.toml: AWS_ACCESS_KEY_ID = {binary!r}"
+        assert env.get("AWS_SDK_UA_APP_ID") == binary, f"functions/{binary}/Cargo.toml: AWS_SDK_UA_APP_ID = {binary!r}"
 
 
 def test_a_function_may_do_only_what_its_role_grants():

@@ -11,9 +11,7 @@ import time
 import aiohttp
 import pytest
 
-from kefu import LOCAL_ENV, WS, Http, Tenant, Ws, admin_cli, run
-
-STACK_PORTS = (3000, 3001, 8000, 9000)
+from kefu import LOCAL_ENV, STACK_PORTS, WS, Http, Tenant, Ws, admin_cli, dynamodb, run
 # WS_ACTIONS_PER_SECOND in Cargo.toml's [workspace.metadata.lambda.env].
 LOCAL_WS_ACTIONS_PER_SECOND = 20
 
@@ -415,10 +413,7 @@ def test_one_connection_is_rate_limited_and_nothing_refused_is_stored():
 
 
 def visitor_item(tenant_id, visitor_id):
-    import boto3
-
-    db = boto3.client("dynamodb", endpoint_url=LOCAL_ENV["AWS_ENDPOINT_URL_DYNAMODB"], region_name="us-east-1",
-                      aws_access_key_id="local", aws_secret_access_key="local")
+    db = dynamodb()
     key = {"pk": {"S": f"T#{tenant_id}#V#{visitor_id}"}, "sk": {"S": "VISITOR"}}
     return db, key
 
