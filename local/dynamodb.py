@@ -19,6 +19,7 @@ responses real DynamoDB has (`Faults` below).
 """
 
 import argparse
+import collections
 import copy
 import hashlib
 import io
@@ -168,12 +169,22 @@ class Serialized:
         self.grants = grants
         self.faults = Faults()
         self.tokens = {}  # ClientRequestToken -> (payload digest, committed at)
+        self.requests = collections.Counter()
         self.lock = threading.Lock()
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO")
         if path == "/_kefu/iam":
             return respond(start_response, "200 OK", self.grants.report())
+        if path == "/_kefu/requests":
+            # Requests served, per function and action (POST resets).
+            with self.lock:
+                if environ.get("REQUEST_METHOD") == "POST":
+                    self.requests.clear()
+                out = {}
+                for (who, action), n in sorted(self.requests.items()):
+                    out.setdefault(who, {})[action] = n
+                return respond(start_response, "200 OK", out)
         if path == "/_kefu/faults":
             with self.lock:
                 if environ.get("REQUEST_METHOD") == "POST":
@@ -202,6 +213,7 @@ class Serialized:
                            f"on resource: {resource} because no identity-based policy allows the dynamodb:{name} action",
             })
         with self.lock:
+            self.requests[(who or "operator", action)] += 1
             if action == "TransactWriteItems":
                 return self.transact(environ, start_response, body, raw)
             if action in ("PutItem", "UpdateItem", "DeleteItem") and self.faults.hit(self.faults.conflict):

@@ -92,6 +92,7 @@ class Connection:
         self.last_active = self.connected_at
         self.source_ip = source_ip
         self.user_agent = user_agent
+        self.authorizer = None  # what the $connect authorizer returned
         self.lock = asyncio.Lock()
 
     async def send(self, text):
@@ -189,6 +190,7 @@ class WebSocketApi:
         ws = web.WebSocketResponse(max_msg_size=MAX_WS_MESSAGE, autoping=True)
         await ws.prepare(request)
         conn = Connection(conn_id, ws, info["ip"], info["ua"])
+        conn.authorizer = ctx.get("authorizer")
         self.connections[conn_id] = conn
         log.info("connected %s", conn_id)
         tasks = set()
@@ -208,6 +210,8 @@ class WebSocketApi:
             code = ws.close_code or 1005
             log.info("disconnected %s (%s)", conn_id, code)
             ctx = self.context(conn_id, "$disconnect", "DISCONNECT", info, connected_at)
+            if conn.authorizer is not None:
+                ctx["authorizer"] = conn.authorizer
             ctx["disconnectStatusCode"] = code
             ctx["disconnectReason"] = ""
             event = {"headers": headers, "requestContext": ctx, "isBase64Encoded": False}
@@ -233,6 +237,10 @@ class WebSocketApi:
         route = self.routes[route_key]
         ctx = self.context(conn.id, route_key, "MESSAGE", info, conn.connected_at)
         ctx["messageId"] = uuid.uuid4().hex
+        if conn.authorizer is not None:
+            # API Gateway hands the $connect authorizer's context to every
+            # later route of the connection.
+            ctx["authorizer"] = conn.authorizer
         event = {"requestContext": ctx, "body": body, "isBase64Encoded": is_base64}
         try:
             ok, out = await self.invoker.invoke(route["binary"], event)

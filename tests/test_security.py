@@ -11,7 +11,7 @@ import time
 import aiohttp
 import pytest
 
-from kefu import LOCAL_ENV, STACK_PORTS, WS, Http, Tenant, Ws, admin_cli, dynamodb, run
+from kefu import LOCAL_ENV, STACK_PORTS, WS, Http, Tenant, Ws, admin_cli, dynamodb, eventually, run
 # WS_ACTIONS_PER_SECOND in Cargo.toml's [workspace.metadata.lambda.env].
 LOCAL_WS_ACTIONS_PER_SECOND = 20
 
@@ -483,7 +483,12 @@ def test_visitors_see_agents_by_nickname_never_by_id():
                 {"kind": "visitor", "id": visitor_id},
                 {"kind": "agent", "nickname": "Lily"},
             ]
-        for what in (started, await visitor.ok("GET", f"/sessions/{sid}"), pushed, *seen):
+        async def listed():
+            items = (await visitor.ok("GET", "/sessions"))["items"]
+            assert [(x["id"], x["agent"]) for x in items] == [(sid, {"nickname": "Lily"})]
+            return items
+        mine = await eventually(listed)
+        for what in (started, await visitor.ok("GET", f"/sessions/{sid}"), pushed, mine, *seen):
             assert "emp-10482" not in json.dumps(what), what
         # Staff still see who is who.
         staff = await agent.ok("GET", f"/sessions/{sid}/messages")

@@ -341,3 +341,26 @@ async fn a_gone_push_removes_only_a_connection_past_its_connect() {
     assert!(db.remove_connection(&conn.owner(), &conn.id, Removal::Closed, 5_001).await.unwrap());
     assert!(db.get_connection(&conn.id, 0).await.unwrap().is_none());
 }
+
+#[tokio::test]
+#[ignore = "needs DynamoDB: run `make test`"]
+async fn marking_read_clears_only_what_the_agent_saw() {
+    let db = store().await;
+    let t = tenant();
+    agent(&db, &t, "a", 5).await;
+    let s = waiting_session(&db, &t, 1).await;
+    assert_eq!(db.assign(&t, &QueueEntry::of(&s), "a", AssignMode::Auto, 2).await.unwrap(), Assigned::Assigned);
+    let visitor = Sender { kind: SenderKind::Visitor, id: s.visitor_id.clone() };
+    let fresh = db.get_session(&t, &s.id).await.unwrap().unwrap();
+    db.append_message(&fresh, visitor.clone(), "m1", text("one"), 3).await.unwrap();
+    let seen = db.get_session(&t, &s.id).await.unwrap().unwrap();
+    assert_eq!(seen.unread, 1);
+
+    // Another message lands between the agent's read and its mark.
+    db.append_message(&seen, visitor, "m2", text("two"), 4).await.unwrap();
+    assert!(!db.mark_read(&seen).await.unwrap(), "the agent has not seen message 2");
+    let now = db.get_session(&t, &s.id).await.unwrap().unwrap();
+    assert_eq!(now.unread, 2);
+    assert!(db.mark_read(&now).await.unwrap());
+    assert_eq!(db.get_session(&t, &s.id).await.unwrap().unwrap().unread, 0);
+}

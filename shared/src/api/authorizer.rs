@@ -93,7 +93,7 @@ pub async fn authorize_http(app: &App, event: &HttpAuthorizerEvent) -> HttpAutho
 /// `Unauthorized`, which API Gateway answers with 401.
 pub async fn run_ws() -> std::result::Result<(), lambda_runtime::Error> {
     crate::telemetry::init();
-    let app = App::from_env().await?;
+    let app = App::for_authorizer().await?;
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<WsAuthorizerEvent>| {
         let app: Arc<App> = app.clone();
         async move {
@@ -109,7 +109,7 @@ pub async fn run_ws() -> std::result::Result<(), lambda_runtime::Error> {
 /// The HTTP authorizer function (simple responses).
 pub async fn run_http() -> std::result::Result<(), lambda_runtime::Error> {
     crate::telemetry::init();
-    let app = App::from_env().await?;
+    let app = App::for_authorizer().await?;
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<HttpAuthorizerEvent>| {
         let app: Arc<App> = app.clone();
         async move { Ok::<_, std::convert::Infallible>(authorize_http(&app, &event.payload).await) }

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::store::Connection;
+use crate::store::{Admission, Connection};
 use crate::App;
 
 /// API Gateway's WebSocket proxy event (the parts Kefu reads).
@@ -90,12 +90,10 @@ where
                 // A frame whose payload is wrong still gets its requestId back.
                 Err(e) => (request_id(&event), Err(e)),
                 Ok((request_id, action, payload)) => {
-                    let result = match app.store.get_connection(&event.request_context.connection_id, app.now()).await {
-                        Ok(Some(conn)) => match admit(&app, &conn).await {
-                            Ok(()) => handler(app.clone(), conn, payload).await,
-                            Err(e) => Err(e),
-                        },
-                        Ok(None) => {
+                    let result = match admit(&app, &event.request_context.connection_id).await {
+                        Ok(Admission::Admitted(conn)) => handler(app.clone(), conn, payload).await,
+                        Ok(Admission::Limited) => Err(rate_limited(app.config.ws_actions_per_second)),
+                        Ok(Admission::Unknown) => {
                             // Unknown, or past its token's expiry: close it.
                             let id = &event.request_context.connection_id;
                             if let Err(e) = app.gateway.close(id).await {
@@ -139,17 +137,15 @@ fn action(frame: &serde_json::Map<String, serde_json::Value>) -> Result<String> 
 
 /// One connection may not send more than `WS_ACTIONS_PER_SECOND` actions a
 /// second: the excess is refused before anything is read or stored, so one
-/// client cannot use up the stage's throttle that every tenant shares.
-async fn admit(app: &App, conn: &Connection) -> Result<()> {
-    let limit = app.config.ws_actions_per_second;
-    if app.store.admit_action(&conn.id, app.now() / 1000, limit).await? {
-        Ok(())
-    } else {
-        Err(Error::too_many(
-            "rate_limited",
-            format!("at most {limit} actions a second on one connection; slow down and resend"),
-        ))
-    }
+/// client cannot use up the stage's throttle that every tenant shares. The
+/// same write returns the connection (who is calling, until when).
+async fn admit(app: &App, connection_id: &str) -> Result<Admission> {
+    let now = app.now();
+    app.store.admit_action(connection_id, now / 1000, app.config.ws_actions_per_second, now).await
+}
+
+fn rate_limited(limit: u32) -> Error {
+    Error::too_many("rate_limited", format!("at most {limit} actions a second on one connection; slow down and resend"))
 }
 
 /// Splits a frame into its request id, action and typed payload.

@@ -20,12 +20,11 @@ use crate::error::Result;
 use crate::store::{AssignMode, Assigned, QueueEntry};
 use crate::App;
 
-/// Bounds one drain; the queue is drained further by the next trigger.
-const MAX_ROUNDS: usize = 20;
 /// A drain reads the queue a page at a time, from the head…
-const QUEUE_PAGE: u32 = 100;
-/// …and at most this many pages a round.
-const MAX_QUEUE_PAGES: usize = 5;
+const QUEUE_PAGE: u32 = 25;
+/// …and at most this many pages: a queue of thousands costs a drain no more
+/// than one of a hundred. Sessions further back wait for the next trigger.
+const MAX_QUEUE_PAGES: usize = 4;
 
 /// Drains after a triggering write has committed. The write's own result
 /// stands whatever happens here: a failed drain is logged, and the next
@@ -39,39 +38,38 @@ pub async fn drain_after(app: &App, tenant: &str, connecting: Option<&str>) {
 /// Assigns what can be assigned now; returns how many sessions it assigned.
 /// Pushes nothing to `connecting` (a connection inside its own `$connect`:
 /// API Gateway refuses pushes to it until the handshake is done).
+///
+/// The agents are read first: when nobody can take a session, the queue is
+/// not read at all. Then the queue, oldest first, a page at a time, until
+/// nobody has capacity left (usually within the first page) or the pages
+/// run out: later pages only while sessions ahead wait for agents of other
+/// skill groups.
 #[instrument(skip(app))]
 pub async fn drain(app: &App, tenant: &str, connecting: Option<&str>) -> Result<usize> {
     let grace = app.config.presence_grace_ms;
+    let mut agents = app.store.list_agents(tenant).await?;
+    let free = |agents: &[Agent]| {
+        let now = app.now();
+        agents.iter().any(|a| a.has_auto_capacity(now, grace))
+    };
     let mut assigned = 0;
-    for _ in 0..MAX_ROUNDS {
-        let mut page = app.store.queue_page(tenant, QUEUE_PAGE, None).await?;
-        if page.items.is_empty() {
+    let mut cursor = None;
+    for _ in 0..MAX_QUEUE_PAGES {
+        if !free(&agents) {
             break;
         }
-        let mut agents = app.store.list_agents(tenant).await?;
-        let mut progressed = false;
-        // The head of the queue first; further pages (bounded) only while
-        // sessions ahead wait for agents that are not free (their groups).
-        'pages: for pages in 1.. {
-            for entry in &page.items {
-                let now = app.now();
-                if !agents.iter().any(|a| a.has_auto_capacity(now, grace)) {
-                    break 'pages; // nobody can take anything more
-                }
-                if offer(app, tenant, entry, &mut agents, connecting).await? {
-                    assigned += 1;
-                    progressed = true;
-                }
+        let page = app.store.queue_page(tenant, QUEUE_PAGE, cursor.as_deref()).await?;
+        for entry in &page.items {
+            if !free(&agents) {
+                break;
             }
-            match page.next_cursor {
-                Some(cursor) if pages < MAX_QUEUE_PAGES => {
-                    page = app.store.queue_page(tenant, QUEUE_PAGE, Some(&cursor)).await?
-                }
-                _ => break,
+            if offer(app, tenant, entry, &mut agents, connecting).await? {
+                assigned += 1;
             }
         }
-        if !progressed {
-            break;
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
         }
     }
     if assigned > 0 {
@@ -99,8 +97,8 @@ async fn offer(
                 if let Some(a) = agents.iter_mut().find(|a| a.id == agent_id) {
                     a.active += 1;
                     a.last_assigned_at = now;
+                    announce(app, &entry.session_id, a, NotifyKind::NewSession, connecting).await;
                 }
-                announce(app, tenant, &entry.session_id, &agent_id, NotifyKind::NewSession, connecting).await;
                 return Ok(true);
             }
             Assigned::SessionTaken => return Ok(false),
@@ -118,31 +116,25 @@ async fn offer(
 }
 
 /// Tells the agent (all its connections) and the visitor that the session is
-/// now the agent's.
-pub async fn announce(
-    app: &App,
-    tenant: &str,
-    session_id: &str,
-    agent_id: &str,
-    kind: NotifyKind,
-    except: Option<&str>,
-) {
-    let (session, agent) =
-        match (app.store.get_session(tenant, session_id).await, app.store.get_agent(tenant, agent_id).await) {
-            (Ok(Some(s)), Ok(a)) => (s, a),
-            (s, a) => {
-                tracing::error!(tenant, session = session_id, ok = s.is_ok() && a.is_ok(), "announce: lookup failed");
-                return;
-            }
-        };
+/// now the agent's. `agent` is the record the caller read (its connections
+/// and nickname): no read of it again.
+pub async fn announce(app: &App, session_id: &str, agent: &Agent, kind: NotifyKind, except: Option<&str>) {
+    let session = match app.store.get_session(&agent.tenant, session_id).await {
+        Ok(Some(s)) => s,
+        result => {
+            let error = result.err().map(|e| e.to_string());
+            tracing::error!(tenant = %agent.tenant, session = session_id, ?error, "announce: session lookup failed");
+            return;
+        }
+    };
     let to_agent = Event::SessionAssigned {
         session: SessionView::Staff(&session),
         notify: Notify::new(kind, Some(session.unread)),
     };
-    app.push_to_agent_except(tenant, agent_id, &to_agent, except).await;
+    app.push_to_agent_record(agent, &to_agent, except).await;
     let to_visitor = Event::SessionAssigned {
-        session: SessionView::Visitor(VisitorSession::new(&session, agent.as_ref())),
+        session: SessionView::Visitor(VisitorSession::new(&session, Some(agent))),
         notify: Notify::none(),
     };
-    app.push_to_visitor(tenant, &session.visitor_id, &to_visitor).await;
+    app.push_to_visitor(&agent.tenant, &session.visitor_id, &to_visitor).await;
 }

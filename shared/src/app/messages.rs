@@ -126,14 +126,21 @@ pub async fn after(app: &App, who: &Principal, session_id: &str, after: u64, lim
     Ok(Batch { session_id: s.id, messages, has_more, last_seq: s.last_seq })
 }
 
-/// The nicknames of the agents who sent any of `messages` (one read each).
+/// The nicknames of the agents who sent any of `messages` (one read for all).
 async fn nicknames(app: &App, tenant: &str, messages: &[Message]) -> Result<HashMap<String, String>> {
+    let mut ids: Vec<String> =
+        messages.iter().filter(|m| m.sender.kind == SenderKind::Agent).map(|m| m.sender.id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    // A session's messages come from the few agents who handled it; more
+    // than a batch's worth is read a batch at a time.
     let mut names = HashMap::new();
-    for m in messages.iter().filter(|m| m.sender.kind == SenderKind::Agent) {
-        if !names.contains_key(&m.sender.id) {
-            if let Some(agent) = app.store.get_agent(tenant, &m.sender.id).await? {
-                names.insert(m.sender.id.clone(), agent.nickname);
-            }
+    for chunk in ids.chunks(100) {
+        for agent in app.store.get_agents(tenant, chunk).await? {
+            names.insert(agent.id, agent.nickname);
         }
     }
     Ok(names)

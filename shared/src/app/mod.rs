@@ -35,14 +35,26 @@ pub struct App {
 }
 
 impl App {
+    /// Everything a function needs, from the environment: the SDK's
+    /// configuration is loaded once, here, per cold start.
     pub async fn from_env() -> Result<Arc<App>> {
+        Self::build(true).await
+    }
+
+    /// What an authorizer needs: the table (the agent record is the
+    /// authority) and the keys; no API Gateway client.
+    pub async fn for_authorizer() -> Result<Arc<App>> {
+        Self::build(false).await
+    }
+
+    async fn build(pushes: bool) -> Result<Arc<App>> {
         let config = Config::from_env()?;
         let sdk = aws_config::load_from_env().await;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table.clone());
         let gateway: Arc<dyn Gateway> = match &config.ws_endpoint {
-            Some(endpoint) => Arc::new(ApiGateway::new(&sdk, endpoint)),
-            None => Arc::new(NoGateway),
+            Some(endpoint) if pushes => Arc::new(ApiGateway::new(&sdk, endpoint)),
+            _ => Arc::new(NoGateway),
         };
         let source: Option<Box<dyn KeySource>> = match &config.token_keys {
             TokenKeys::SecretsManager(arn) => {
@@ -156,8 +168,25 @@ impl App {
             Ok(d) => d,
             Err(e) => return tracing::error!(error = %e, "push: event did not serialize"),
         };
+        // Every connection at once: an agent with several tabs waits for
+        // the slowest push, not for their sum.
+        let mut posts = tokio::task::JoinSet::new();
         for conn in conns {
-            match self.gateway.post(&conn, data.clone()).await {
+            let (gateway, data) = (self.gateway.clone(), data.clone());
+            posts.spawn(async move {
+                let delivery = gateway.post(&conn, data).await;
+                (conn, delivery)
+            });
+        }
+        while let Some(joined) = posts.join_next().await {
+            let (conn, delivery) = match joined {
+                Ok(done) => done,
+                Err(e) => {
+                    tracing::error!(error = %e, "push task failed");
+                    continue;
+                }
+            };
+            match delivery {
                 Ok(Delivery::Delivered) => {}
                 Ok(Delivery::Gone) => {
                     let owner = Owner { tenant: tenant.to_string(), role, user_id: user_id.to_string() };

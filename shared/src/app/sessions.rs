@@ -138,10 +138,22 @@ pub async fn list(app: &App, who: &Principal, p: ListParams) -> Result<Page<Valu
         .store
         .list_sessions(&who.tenant, &SessionQuery { scope, open, search, limit: limit as u32, cursor: p.cursor })
         .await?;
-    let mut items = Vec::with_capacity(page.items.len());
-    for s in &page.items {
-        items.push(view(app, who, s).await?);
-    }
+    let items = if who.role == Role::Visitor {
+        // A visitor sees its agents by nickname: one read for all of them.
+        let mut ids: Vec<String> = page.items.iter().filter_map(|s| s.agent_id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        let agents = if ids.is_empty() { Vec::new() } else { app.store.get_agents(&who.tenant, &ids).await? };
+        page.items
+            .iter()
+            .map(|s| {
+                let agent = agents.iter().find(|a| Some(&a.id) == s.agent_id.as_ref());
+                Ok(serde_json::to_value(SessionView::Visitor(VisitorSession::new(s, agent)))?)
+            })
+            .collect::<Result<Vec<_>>>()?
+    } else {
+        page.items.iter().map(|s| Ok(serde_json::to_value(SessionView::Staff(s))?)).collect::<Result<Vec<_>>>()?
+    };
     Ok(Page { items, next_cursor: page.next_cursor })
 }
 
@@ -149,7 +161,9 @@ pub async fn list(app: &App, who: &Principal, p: ListParams) -> Result<Page<Valu
 pub async fn mark_read(app: &App, who: &Principal, id: &str) -> Result<Value> {
     who.require_staff()?;
     let s = get_visible(app, who, id).await?;
-    app.store.mark_read(&s).await?;
+    if !app.store.mark_read(&s).await? {
+        tracing::info!(session = id, "a message arrived as the session was read; its unread count stands");
+    }
     get(app, who, id).await
 }
 
@@ -203,7 +217,7 @@ pub async fn pickup(app: &App, who: &Principal, id: &str) -> Result<Value> {
     me.check_below_hard_cap()?;
     match app.store.assign(&who.tenant, &QueueEntry::of(&s), &who.id, AssignMode::Manual, app.now()).await? {
         Assigned::Assigned => {
-            dispatch::announce(app, &who.tenant, id, &who.id, NotifyKind::NewSession, None).await;
+            dispatch::announce(app, id, &me, NotifyKind::NewSession, None).await;
             get(app, who, id).await
         }
         Assigned::AgentUnavailable => Err(agent::at_hard_cap()),

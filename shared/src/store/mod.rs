@@ -41,6 +41,9 @@ pub struct AgentChange {
 pub trait AgentStore: Send + Sync {
     async fn create_agent(&self, agent: &Agent) -> Result<()>;
     async fn get_agent(&self, tenant: &str, id: &str) -> Result<Option<Agent>>;
+    /// Several agents in one request (at most 100 ids; unknown ones are
+    /// left out), read eventually consistently: for names, not capacity.
+    async fn get_agents(&self, tenant: &str, ids: &[String]) -> Result<Vec<Agent>>;
     /// All of a tenant's agents, strongly consistent (dispatch reads this).
     async fn list_agents(&self, tenant: &str) -> Result<Vec<Agent>>;
     /// `agent_not_found` if it does not exist.
@@ -176,8 +179,10 @@ pub trait SessionStore: Send + Sync {
     /// How many sessions wait, counting no further than `up_to`.
     async fn count_waiting(&self, tenant: &str, up_to: u32) -> Result<u32>;
     async fn list_sessions(&self, tenant: &str, query: &SessionQuery) -> Result<Page<Session>>;
-    /// C1: the agent has read everything: unread 0, `new` marker gone.
-    async fn mark_read(&self, session: &Session) -> Result<()>;
+    /// C1: the agent has read everything up to `session.last_seq`: unread 0,
+    /// `new` marker gone. `false` (nothing changed) when a message arrived
+    /// since, which the agent has not seen: its unread count stands.
+    async fn mark_read(&self, session: &Session) -> Result<bool>;
 }
 
 #[derive(Debug)]
@@ -225,6 +230,14 @@ impl Connection {
     }
 }
 
+/// What the rate limit made of one action.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Admission {
+    Admitted(Connection),
+    Limited,
+    Unknown,
+}
+
 /// Whose connections: an agent's or a visitor's (its record lists them).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Owner {
@@ -249,9 +262,12 @@ pub enum Removal {
 pub trait ConnectionStore: Send + Sync {
     async fn add_connection(&self, conn: &Connection) -> Result<()>;
     async fn get_connection(&self, id: &str, now_ms: i64) -> Result<Option<Connection>>;
-    /// Counts one action of the connection in the one-second `window`:
-    /// `false` (nothing counted) when it already had `limit` in it.
-    async fn admit_action(&self, id: &str, window: i64, limit: u32) -> Result<bool>;
+    /// Counts one action of connection `id` in the one-second `window` and
+    /// returns the connection, in one write (no read per frame):
+    /// `Admitted(conn)`; `Limited` (nothing counted) when it already had
+    /// `limit` actions in the window; `Unknown` when there is no such
+    /// connection or it is past its expiry at `now_ms`.
+    async fn admit_action(&self, id: &str, window: i64, limit: u32, now_ms: i64) -> Result<Admission>;
     /// Removes connection `id` of `owner` as `how` allows: `false` when it
     /// was kept (still connecting). Idempotent: removing one twice is fine.
     async fn remove_connection(&self, owner: &Owner, id: &str, how: Removal, now_ms: i64) -> Result<bool>;

@@ -4,11 +4,14 @@
 
 use async_trait::async_trait;
 
-use super::{n, to_item, DynamoStore, Expr, Tx};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
+
+use super::{from_item, n, storage, to_item, write, DynamoStore, Expr, Tx};
 use crate::auth::Role;
 use crate::error::{Error, Result};
 use crate::store::keys::{self, Key};
-use crate::store::{Connection, ConnectionStore, Owner, Removal};
+use crate::store::{Admission, Connection, ConnectionStore, Owner, Removal};
 
 fn owner_key(owner: &Owner) -> Key {
     match owner.role {
@@ -44,22 +47,61 @@ impl ConnectionStore for DynamoStore {
         Ok(self.get::<Connection>(keys::connection(id)).await?.filter(|c| c.expires_at_ms > now_ms))
     }
 
-    async fn admit_action(&self, id: &str, window: i64, limit: u32) -> Result<bool> {
-        // Usually one write: one more action in the current window…
-        let mut e = Expr::default();
-        let (w, c) = (e.name("rateWindow"), e.name("rateCount"));
-        let update = format!("SET {c} = {c} + {}", e.value(n(1)));
-        let cond = format!("{w} = {} AND {c} < {}", e.value(n(window)), e.value(n(limit as i64)));
-        if self.update_if(keys::connection(id), update, cond, e).await? {
-            return Ok(true);
+    async fn admit_action(&self, id: &str, window: i64, limit: u32, now_ms: i64) -> Result<Admission> {
+        // Usually one write: the first action of a new second (clients send
+        // far less than one a second), and otherwise one more in this one.
+        // Either returns the connection, so a frame costs no read.
+        let first = {
+            let mut e = Expr::default();
+            let (w, c) = (e.name("rateWindow"), e.name("rateCount"));
+            let now = e.value(n(window));
+            let update = format!("SET {w} = {now}, {c} = {}", e.value(n(1)));
+            let cond = format!("attribute_exists({}) AND (attribute_not_exists({w}) OR {w} < {now})", e.name(keys::PK));
+            (update, cond, e)
+        };
+        let more = {
+            let mut e = Expr::default();
+            let (w, c) = (e.name("rateWindow"), e.name("rateCount"));
+            let update = format!("SET {c} = {c} + {}", e.value(n(1)));
+            let cond = format!("{w} = {} AND {c} < {}", e.value(n(window)), e.value(n(limit as i64)));
+            (update, cond, e)
+        };
+        let mut seen = None;
+        for (update, cond, e) in [first, more] {
+            let request = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(super::key_item(keys::connection(id))))
+                .update_expression(update)
+                .condition_expression(cond)
+                .set_expression_attribute_names(e.names())
+                .set_expression_attribute_values(e.values())
+                .return_values(ReturnValue::AllNew)
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+            match write(|| request.clone().send()).await {
+                Ok(out) => {
+                    let conn: Connection = from_item(out.attributes.unwrap_or_default())?;
+                    // TTL deletes late: an expired connection is treated as gone.
+                    return Ok(if conn.expires_at_ms > now_ms {
+                        Admission::Admitted(conn)
+                    } else {
+                        Admission::Unknown
+                    });
+                }
+                Err(err) => match err.as_service_error() {
+                    Some(UpdateItemError::ConditionalCheckFailedException(f)) => match &f.item {
+                        None => return Ok(Admission::Unknown),
+                        Some(item) => seen = Some(from_item::<Connection>(item.clone())?),
+                    },
+                    _ => return Err(storage(err)),
+                },
+            }
         }
-        // …or the first of a new one. Failing both: at the limit.
-        let mut e = Expr::default();
-        let (w, c) = (e.name("rateWindow"), e.name("rateCount"));
-        let now = e.value(n(window));
-        let update = format!("SET {w} = {now}, {c} = {}", e.value(n(1)));
-        let cond = format!("attribute_exists({}) AND (attribute_not_exists({w}) OR {w} < {now})", e.name(keys::PK));
-        self.update_if(keys::connection(id), update, cond, e).await
+        Ok(match seen {
+            Some(conn) if conn.expires_at_ms > now_ms => Admission::Limited,
+            _ => Admission::Unknown,
+        })
     }
 
     async fn remove_connection(&self, owner: &Owner, id: &str, how: Removal, now_ms: i64) -> Result<bool> {

@@ -1,9 +1,9 @@
 //! Tenants, agents, skill groups and visitors.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnValue};
 
-use super::{from_item, is_condition_failed, n, s, storage, to_item, value, write, DynamoStore, Expr};
+use super::{from_item, is_condition_failed, n, s, storage, to_item, value, write, DynamoStore, Expr, Item};
 use crate::domain::{Agent, SkillGroup, Tenant, Visitor};
 use crate::error::{Error, Result};
 use crate::store::keys::{self, Key};
@@ -52,6 +52,36 @@ impl AgentStore for DynamoStore {
 
     async fn get_agent(&self, tenant: &str, id: &str) -> Result<Option<Agent>> {
         self.get(keys::agent(tenant, id)).await
+    }
+
+    async fn get_agents(&self, tenant: &str, ids: &[String]) -> Result<Vec<Agent>> {
+        if ids.len() > 100 {
+            return Err(Error::Internal("get_agents: at most 100 ids".into()));
+        }
+        let mut agents = Vec::with_capacity(ids.len());
+        let mut keys: Vec<Item> = ids.iter().map(|id| super::key_item(keys::agent(tenant, id))).collect();
+        // DynamoDB may leave some keys unprocessed under load: ask again for those.
+        for attempt in 0..4 {
+            if keys.is_empty() {
+                break;
+            }
+            if attempt > 0 {
+                super::backoff(attempt - 1).await;
+            }
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut keys)))
+                .build()
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            let out = self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(storage)?;
+            for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                agents.push(from_item(item)?);
+            }
+            keys = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
+        }
+        if !keys.is_empty() {
+            return Err(Error::Storage(format!("{} agents left unread after retries", keys.len())));
+        }
+        Ok(agents)
     }
 
     async fn list_agents(&self, tenant: &str) -> Result<Vec<Agent>> {

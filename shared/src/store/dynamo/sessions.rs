@@ -322,15 +322,11 @@ impl SessionStore for DynamoStore {
         Ok(Page { items, next_cursor: start.map(|k| encode_cursor(&k)) })
     }
 
-    async fn mark_read(&self, session: &Session) -> Result<()> {
+    async fn mark_read(&self, session: &Session) -> Result<bool> {
         let mut e = Expr::default();
         let update = format!("SET {} = {} REMOVE {}", e.name("unread"), e.value(n(0)), e.name("marker"));
-        let cond = format!("attribute_exists({})", e.name(keys::PK));
-        let item = e.update(&self.table, keys::session(&session.tenant, &session.id), update, Some(cond))?;
-        match self.transact(vec![item]).await? {
-            Tx::Committed => Ok(()),
-            Tx::Failed(_) => Err(Error::not_found("session")),
-        }
+        let cond = format!("{} = {}", e.name("lastSeq"), e.value(n(session.last_seq)));
+        self.update_if(keys::session(&session.tenant, &session.id), update, cond, e).await
     }
 }
 
@@ -398,10 +394,14 @@ impl MessageStore for DynamoStore {
         let (t, sid) = (&session.tenant, &session.id);
         let mut current = session.clone();
         for attempt in 0..MAX_ATTEMPTS {
-            if let Some(m) = self.message_by_client_id(&current, &sender, client_msg_id).await? {
-                return Ok(Appended::Duplicate(m));
+            if let Err(refused) = current.check_sender(sender.kind, &sender.id) {
+                // A resend of a message stored before the session closed (or
+                // changed hands) still gets its original back.
+                return match self.message_by_client_id(&current, &sender, client_msg_id).await? {
+                    Some(m) => Ok(Appended::Duplicate(m)),
+                    None => Err(refused),
+                };
             }
-            current.check_sender(sender.kind, &sender.id)?;
             let seq = current.last_seq + 1;
             let message = Message {
                 session_id: sid.clone(),
@@ -474,7 +474,13 @@ impl MessageStore for DynamoStore {
             if matches!(tx, Tx::Committed) {
                 return Ok(Appended::New(message));
             }
-            if !tx.failed_at(2) {
+            // A resend: this client id is taken (read only then, so a new
+            // message costs no read for it).
+            if tx.failed_at(2) {
+                if let Some(m) = self.message_by_client_id(&current, &sender, client_msg_id).await? {
+                    return Ok(Appended::Duplicate(m));
+                }
+            } else {
                 // Lost the race for the next number: pause a little so the
                 // competing writers de-synchronise, then read the new counter.
                 super::backoff(attempt.min(2) as u32).await;

@@ -1,0 +1,127 @@
+"""DynamoDB requests per operation: what each hot path costs, counted by the
+local DynamoDB per function and action (`/_kefu/requests`). Cost on DynamoDB
+is requests (and their size), so this is the figure to watch; latency on a
+shared machine is not.
+
+    local/stack.sh run .venv/bin/python tests/bench_requests.py
+
+Prints one line per step: the function(s) that served it and their requests.
+"""
+
+import asyncio
+import json
+import urllib.request
+import uuid
+
+import aiohttp
+
+from kefu import LOCAL_ENV, Tenant, Ws, eventually
+
+REQUESTS = LOCAL_ENV["AWS_ENDPOINT_URL_DYNAMODB"] + "/_kefu/requests"
+QUEUE = 50
+
+
+def counts(reset=False):
+    req = urllib.request.Request(REQUESTS, data=b"" if reset else None, method="POST" if reset else "GET")
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return json.load(r)
+
+
+async def step(name, action):
+    counts(reset=True)
+    await action()
+    await asyncio.sleep(0.3)  # pushes and drains that finish after the answer
+    got = {who: c for who, c in counts().items() if who != "operator"}
+    total = sum(n for c in got.values() for n in c.values())
+    detail = "; ".join(f"{who}: " + ", ".join(f"{a} {n}" for a, n in sorted(c.items())) for who, c in sorted(got.items()))
+    print(f"{name:58} {total:4}   {detail}")
+
+
+async def main():
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
+        tenant = Tenant(session)
+        ann = await tenant.agent("ann", max_concurrent=1)
+        bob = await tenant.agent("bob", max_concurrent=1, status="busy")
+        ann_tabs = [await Ws.connect(session, ann.token) for _ in range(3)]
+        bob_ws = await Ws.connect(session, bob.token)
+
+        visitor, _ = await tenant.visitor(name="Wang")
+        sid = None
+
+        async def start():
+            nonlocal sid
+            sid = (await visitor.ok("POST", "/sessions", {}))["session"]["id"]
+        await step("POST /sessions (assigned at once; agent has 3 tabs)", start)
+        vws = await Ws.connect(session, visitor.token)
+
+        async def visitor_says():
+            await vws.send_message(sid, {"type": "text", "text": "hello"})
+        await step("sendMessage by the visitor", visitor_says)
+
+        async def agent_says():
+            await ann_tabs[0].send_message(sid, {"type": "text", "text": "hi"})
+        await step("sendMessage by the agent", agent_says)
+
+        async def sync():
+            await vws.request("sync", sessionId=sid, afterSeq=0)
+        await step("sync (visitor, 2 messages)", sync)
+
+        async def read():
+            await ann.ok("POST", f"/sessions/{sid}/read")
+        await step("POST /sessions/{id}/read", read)
+
+        async def ping():
+            await vws.request("ping")
+        await step("ping", ping)
+
+        # A queue of QUEUE waiting sessions, nobody free (ann holds 1 of 1).
+        waiting = []
+        for i in range(QUEUE):
+            v, _ = await tenant.visitor(name=f"q{i}")
+            waiting.append(v)
+        for v in waiting:
+            await v.ok("POST", "/sessions", {})
+
+        async def busy_visitor_list():
+            await visitor.ok("GET", "/sessions?state=closed")
+        await step("GET /sessions?state=closed (visitor, 0 closed)", busy_visitor_list)
+
+        async def close():
+            await ann.ok("POST", f"/sessions/{sid}/close")
+        await step(f"close (queue of {QUEUE}; frees 1 slot: one assigned)", close)
+
+        async def status_noop():
+            await bob.ok("PUT", "/agents/me/status", {"status": "busy"})
+        await step(f"PUT /agents/me/status busy→busy (queue of {QUEUE - 1})", status_noop)
+
+        async def bob_idle():
+            await bob.ok("PUT", "/agents/me/status", {"status": "idle"})
+        await step(f"PUT /agents/me/status idle (queue of {QUEUE - 1}, takes 1)", bob_idle)
+
+        async def connect_full():
+            ws = await Ws.connect(session, bob.token)
+            await ws.close()
+        await step(f"WebSocket connect, agent at its maximum (queue of {QUEUE - 2})", connect_full)
+
+        async def queue_page():
+            await ann.ok("GET", "/queue")
+        await step(f"GET /queue (queue of {QUEUE - 2})", queue_page)
+
+        # A returning visitor with 10 closed sessions lists its history.
+        regular, _ = await tenant.visitor(name="Regular")
+        for _ in range(10):
+            s = (await regular.ok("POST", "/sessions", {}))["session"]["id"]
+            await regular.ok("POST", f"/sessions/{s}/close")
+
+        async def history():
+            async def ten():
+                assert len((await regular.ok("GET", "/sessions?state=closed"))["items"]) == 10
+            await eventually(ten)
+        await step("GET /sessions?state=closed (visitor, 10 closed)", history)
+
+        for ws in ann_tabs + [bob_ws, vws]:
+            await ws.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
