@@ -53,6 +53,24 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The defaults `from_env` falls back to, for tests that build an `App`
+    /// by hand (`App::in_memory`).
+    pub fn defaults(table: &str) -> Self {
+        Config {
+            table: table.to_string(),
+            token_keys: TokenKeys::None,
+            key_refresh_secs: 300,
+            ws_endpoint: None,
+            presence_grace_ms: 60_000,
+            ws_actions_per_second: 10,
+            visitor_token_ttl_secs: 30 * 24 * 3600,
+            visitor_idle_ttl_secs: 24 * 3600,
+            agent_token_ttl_secs: 12 * 3600,
+        }
+    }
+}
+
 /// The token keys' source. Functions that neither sign nor verify have none.
 #[derive(Clone)]
 pub enum TokenKeys {

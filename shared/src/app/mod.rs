@@ -76,6 +76,17 @@ impl App {
         Ok(Arc::new(App { store: Arc::new(store), gateway, keys, config, clock }))
     }
 
+    /// An app over an in-memory store, a recording gateway and a clock the
+    /// caller moves: the use cases, unit-tested without I/O.
+    pub fn in_memory(
+        store: Arc<crate::store::MemoryStore>,
+        gateway: Arc<crate::push::RecordingGateway>,
+        clock: Arc<crate::domain::ManualClock>,
+        config: Config,
+    ) -> App {
+        App { store, gateway, keys: None, config, clock }
+    }
+
     /// The token keys; only functions configured with them sign or verify.
     pub fn keyring(&self) -> Result<&Keyring> {
         self.keys

@@ -71,3 +71,64 @@ impl Gateway for NoGateway {
         Ok(())
     }
 }
+
+/// For unit tests of the use cases: records every push and close, and
+/// answers `Gone` for the connections it is told are gone.
+#[derive(Default)]
+pub struct RecordingGateway {
+    log: std::sync::Mutex<RecordedLog>,
+}
+
+#[derive(Default)]
+struct RecordedLog {
+    pushes: Vec<(String, serde_json::Value)>,
+    closed: Vec<String>,
+    gone: std::collections::HashSet<String>,
+}
+
+impl RecordingGateway {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn log(&self) -> std::sync::MutexGuard<'_, RecordedLog> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Pushes to `connection_id` answer `Gone` from now on.
+    pub fn set_gone(&self, connection_id: &str) {
+        self.log().gone.insert(connection_id.to_string());
+    }
+
+    /// The events pushed to a connection, in order.
+    pub fn events(&self, connection_id: &str) -> Vec<serde_json::Value> {
+        self.log().pushes.iter().filter(|(c, _)| c == connection_id).map(|(_, e)| e.clone()).collect()
+    }
+
+    /// The types of the events pushed to a connection, in order.
+    pub fn types(&self, connection_id: &str) -> Vec<String> {
+        self.events(connection_id).iter().map(|e| e["type"].as_str().unwrap_or_default().to_string()).collect()
+    }
+
+    pub fn closed(&self) -> Vec<String> {
+        self.log().closed.clone()
+    }
+}
+
+#[async_trait]
+impl Gateway for RecordingGateway {
+    async fn post(&self, connection_id: &str, data: Vec<u8>) -> Result<Delivery> {
+        let mut log = self.log();
+        if log.gone.contains(connection_id) {
+            return Ok(Delivery::Gone);
+        }
+        let event = serde_json::from_slice(&data).map_err(|e| Error::Internal(e.to_string()))?;
+        log.pushes.push((connection_id.to_string(), event));
+        Ok(Delivery::Delivered)
+    }
+
+    async fn close(&self, connection_id: &str) -> Result<()> {
+        self.log().closed.push(connection_id.to_string());
+        Ok(())
+    }
+}

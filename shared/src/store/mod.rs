@@ -3,6 +3,7 @@
 
 pub mod dynamo;
 pub mod keys;
+pub mod memory;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -14,6 +15,7 @@ use crate::domain::{
 use crate::error::Result;
 
 pub use dynamo::DynamoStore;
+pub use memory::MemoryStore;
 
 #[async_trait]
 pub trait TenantStore: Send + Sync {

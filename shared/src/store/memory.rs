@@ -1,0 +1,530 @@
+//! An in-memory implementation of every store trait, for unit tests of the
+//! use cases: the same rules as the DynamoDB one (each conditional write and
+//! transaction is one step under a lock, all or nothing), no I/O, so a use
+//! case's test runs in microseconds.
+//!
+//! What it does not play: DynamoDB's index lag, its conflicts and lost
+//! responses, and TTL (an expired item stays until read past its time, as
+//! with late TTL deletion). The store tests and the local stack cover those.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+use super::{
+    Admission, AgentChange, AgentStore, Appended, AssignMode, Assigned, AuditStore, Connection, ConnectionStore,
+    GroupStore, MessageStore, Opened, Owner, Page, QueueEntry, Removal, Scope, SessionQuery, SessionStore, TenantStore,
+    VisitorResume, VisitorStore,
+};
+use crate::auth::Role;
+use crate::domain::agent::HARD_CAP;
+use crate::domain::message::{Content, Message, Sender};
+use crate::domain::{
+    Agent, AgentStatus, AuditEntry, CloseReason, Marker, Session, SessionState, SkillGroup, Tenant, Visitor,
+};
+use crate::error::{Error, Result};
+
+type Id = (String, String); // (tenant, id)
+
+#[derive(Default)]
+struct State {
+    tenants: HashMap<String, Tenant>,
+    agents: BTreeMap<Id, Agent>,
+    groups: BTreeMap<Id, SkillGroup>,
+    visitors: HashMap<Id, Visitor>,
+    sessions: HashMap<Id, Session>,
+    /// (tenant, queued_at, session id): oldest first, as the queue partition.
+    queue: BTreeMap<(String, i64, String), QueueEntry>,
+    /// (tenant, session id, seq).
+    messages: BTreeMap<(String, String, u64), Message>,
+    /// (tenant, session id, sender id, client message id) → seq.
+    client_ids: HashMap<(String, String, String, String), u64>,
+    /// Connection and its rate-limit window (second, count).
+    connections: HashMap<String, (Connection, Option<(i64, u32)>)>,
+    audit: BTreeMap<(String, i64, String), AuditEntry>,
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+fn id(tenant: &str, id: &str) -> Id {
+    (tenant.to_string(), id.to_string())
+}
+
+fn exists(what: &str, code: &'static str) -> Error {
+    Error::conflict(code, format!("{what} already exists"))
+}
+
+/// Cursors: the list they belong to and an offset, opaque to clients.
+fn cursor(list: &str, offset: usize) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{list}\n{offset}"))
+}
+
+fn offset(list: &str, cursor: Option<&str>) -> Result<usize> {
+    let Some(c) = cursor else { return Ok(0) };
+    let bad = || Error::invalid("invalid_cursor", "cursor is not valid for this list");
+    let plain = String::from_utf8(URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?).map_err(|_| bad())?;
+    match plain.split_once('\n') {
+        Some((l, n)) if l == list => n.parse().map_err(|_| bad()),
+        _ => Err(bad()),
+    }
+}
+
+fn page<T: Clone>(list: &str, all: Vec<T>, limit: u32, from: Option<&str>) -> Result<Page<T>> {
+    let start = offset(list, from)?;
+    let end = (start + limit as usize).min(all.len());
+    let items = all.get(start..end).unwrap_or_default().to_vec();
+    Ok(Page { items, next_cursor: (end < all.len()).then(|| cursor(list, end)) })
+}
+
+#[async_trait]
+impl TenantStore for MemoryStore {
+    async fn create_tenant(&self, tenant: &Tenant) -> Result<()> {
+        self.with(|s| {
+            if s.tenants.contains_key(&tenant.id) {
+                return Err(exists("tenant", "tenant_exists"));
+            }
+            s.tenants.insert(tenant.id.clone(), tenant.clone());
+            Ok(())
+        })
+    }
+
+    async fn get_tenant(&self, tenant: &str) -> Result<Option<Tenant>> {
+        Ok(self.with(|s| s.tenants.get(tenant).cloned()))
+    }
+}
+
+#[async_trait]
+impl AgentStore for MemoryStore {
+    async fn create_agent(&self, agent: &Agent) -> Result<()> {
+        self.with(|s| {
+            let key = id(&agent.tenant, &agent.id);
+            if s.agents.contains_key(&key) {
+                return Err(exists("agent", "agent_exists"));
+            }
+            s.agents.insert(key, agent.clone());
+            Ok(())
+        })
+    }
+
+    async fn get_agent(&self, tenant: &str, agent: &str) -> Result<Option<Agent>> {
+        Ok(self.with(|s| s.agents.get(&id(tenant, agent)).cloned()))
+    }
+
+    async fn get_agents(&self, tenant: &str, ids: &[String]) -> Result<Vec<Agent>> {
+        Ok(self.with(|s| ids.iter().filter_map(|a| s.agents.get(&id(tenant, a)).cloned()).collect()))
+    }
+
+    async fn list_agents(&self, tenant: &str) -> Result<Vec<Agent>> {
+        Ok(self.with(|s| s.agents.values().filter(|a| a.tenant == tenant).cloned().collect()))
+    }
+
+    async fn update_agent(&self, tenant: &str, agent: &str, change: &AgentChange) -> Result<Agent> {
+        self.with(|s| {
+            let a = s.agents.get_mut(&id(tenant, agent)).ok_or_else(|| Error::not_found("agent"))?;
+            if let Some(v) = &change.nickname {
+                a.nickname = v.clone();
+            }
+            if let Some(v) = &change.real_name {
+                a.real_name = v.clone();
+            }
+            if let Some(v) = change.role {
+                a.role = v;
+            }
+            if let Some(v) = change.max_concurrent {
+                a.max_concurrent = v;
+            }
+            if let Some(v) = change.status {
+                a.status = v;
+            }
+            if let Some(v) = &change.groups {
+                a.groups = v.clone();
+            }
+            if let Some(v) = change.disabled {
+                a.disabled = v;
+            }
+            if let Some(v) = change.removed {
+                a.removed = v;
+            }
+            if change.bump_token_version {
+                a.token_version += 1;
+            }
+            Ok(a.clone())
+        })
+    }
+}
+
+#[async_trait]
+impl GroupStore for MemoryStore {
+    async fn create_group(&self, group: &SkillGroup) -> Result<()> {
+        self.with(|s| {
+            let key = id(&group.tenant, &group.id);
+            if s.groups.contains_key(&key) {
+                return Err(exists("skill group", "skill_group_exists"));
+            }
+            s.groups.insert(key, group.clone());
+            Ok(())
+        })
+    }
+
+    async fn get_group(&self, tenant: &str, group: &str) -> Result<Option<SkillGroup>> {
+        Ok(self.with(|s| s.groups.get(&id(tenant, group)).cloned()))
+    }
+
+    async fn list_groups(&self, tenant: &str) -> Result<Vec<SkillGroup>> {
+        Ok(self.with(|s| s.groups.values().filter(|g| g.tenant == tenant).cloned().collect()))
+    }
+}
+
+#[async_trait]
+impl VisitorStore for MemoryStore {
+    async fn create_visitor(&self, visitor: &Visitor) -> Result<()> {
+        self.with(|s| {
+            let key = id(&visitor.tenant, &visitor.id);
+            if s.visitors.contains_key(&key) {
+                return Err(exists("visitor", "visitor_exists"));
+            }
+            s.visitors.insert(key, visitor.clone());
+            Ok(())
+        })
+    }
+
+    async fn get_visitor(&self, tenant: &str, visitor: &str) -> Result<Option<Visitor>> {
+        Ok(self.with(|s| s.visitors.get(&id(tenant, visitor)).cloned()))
+    }
+
+    async fn resume_visitor(&self, tenant: &str, visitor: &str, resume: &VisitorResume<'_>) -> Result<()> {
+        self.with(|s| {
+            let v = s.visitors.get_mut(&id(tenant, visitor)).ok_or_else(|| Error::not_found("visitor"))?;
+            if let Some(name) = resume.name {
+                v.name = Some(name.to_string());
+            }
+            if let Some(nickname) = resume.nickname {
+                v.nickname = Some(nickname.to_string());
+            }
+            if v.expires_at.is_some() {
+                v.expires_at = Some(resume.expires_at);
+            }
+            Ok(())
+        })
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn open_session(&self, session: &Session) -> Result<Opened> {
+        self.with(|s| {
+            let v = s
+                .visitors
+                .get_mut(&id(&session.tenant, &session.visitor_id))
+                .ok_or_else(|| Error::not_found("visitor"))?;
+            if let Some(existing) = &v.active_session {
+                return Ok(Opened::Existing(existing.clone()));
+            }
+            v.active_session = Some(session.id.clone());
+            v.expires_at = None;
+            s.sessions.insert(id(&session.tenant, &session.id), session.clone());
+            s.queue.insert((session.tenant.clone(), session.queued_at, session.id.clone()), QueueEntry::of(session));
+            Ok(Opened::Created)
+        })
+    }
+
+    async fn get_session(&self, tenant: &str, session: &str) -> Result<Option<Session>> {
+        Ok(self.with(|s| s.sessions.get(&id(tenant, session)).cloned()))
+    }
+
+    async fn assign(
+        &self,
+        t: &str,
+        entry: &QueueEntry,
+        agent_id: &str,
+        mode: AssignMode,
+        now_ms: i64,
+    ) -> Result<Assigned> {
+        self.with(|s| {
+            let waiting = s.sessions.get(&id(t, &entry.session_id)).is_some_and(|x| x.state == SessionState::Waiting);
+            if !waiting {
+                return Ok(Assigned::SessionTaken);
+            }
+            let Some(agent) = s.agents.get_mut(&id(t, agent_id)) else { return Ok(Assigned::AgentUnavailable) };
+            let free = agent.active < HARD_CAP
+                && (mode == AssignMode::Manual
+                    || (agent.active < agent.max_concurrent && agent.status == AgentStatus::Idle));
+            if !free {
+                return Ok(Assigned::AgentUnavailable);
+            }
+            agent.active += 1;
+            agent.last_assigned_at = now_ms;
+            let session = s.sessions.get_mut(&id(t, &entry.session_id)).expect("checked above");
+            session.state = SessionState::Active;
+            session.agent_id = Some(agent_id.to_string());
+            session.assigned_at = Some(now_ms);
+            session.marker = Some(Marker::New);
+            session.last_activity_at = now_ms;
+            session.handlers.push(agent_id.to_string());
+            s.queue.remove(&(t.to_string(), entry.queued_at, entry.session_id.clone()));
+            Ok(Assigned::Assigned)
+        })
+    }
+
+    async fn requeue_session(&self, session: &Session, agent_id: &str, now_ms: i64) -> Result<bool> {
+        self.with(|s| {
+            let (t, sid) = (&session.tenant, &session.id);
+            let key = (t.clone(), session.queued_at, sid.clone());
+            let held = s
+                .sessions
+                .get(&id(t, sid))
+                .is_some_and(|x| x.state == SessionState::Active && x.agent_id.as_deref() == Some(agent_id));
+            let counted = s.agents.get(&id(t, agent_id)).is_some_and(|a| a.active > 0);
+            if !held || !counted || s.queue.contains_key(&key) {
+                return Ok(false);
+            }
+            let x = s.sessions.get_mut(&id(t, sid)).expect("checked above");
+            x.state = SessionState::Waiting;
+            x.last_activity_at = now_ms;
+            x.agent_id = None;
+            x.marker = None;
+            s.queue.insert(key, QueueEntry::of(session));
+            s.agents.get_mut(&id(t, agent_id)).expect("checked above").active -= 1;
+            Ok(true)
+        })
+    }
+
+    async fn close_session(&self, session: &Session, reason: CloseReason, now_ms: i64) -> Result<bool> {
+        self.with(|s| {
+            let (t, sid) = (&session.tenant, &session.id);
+            let Some(x) = s.sessions.get_mut(&id(t, sid)) else { return Err(Error::not_found("session")) };
+            if x.state == SessionState::Closed {
+                return Ok(false);
+            }
+            let was = x.state;
+            x.state = SessionState::Closed;
+            x.closed_at = Some(now_ms);
+            x.close_reason = Some(reason);
+            x.marker = None;
+            let (visitor, agent, queued_at) = (x.visitor_id.clone(), x.agent_id.clone(), x.queued_at);
+            if let Some(v) = s.visitors.get_mut(&id(t, &visitor)) {
+                v.active_session = None;
+            }
+            match (was, agent) {
+                (SessionState::Active, Some(a)) => {
+                    // As in DynamoDB: a count already at 0 stays there; the session still closes.
+                    if let Some(agent) = s.agents.get_mut(&id(t, &a)).filter(|a| a.active > 0) {
+                        agent.active -= 1;
+                    }
+                }
+                (SessionState::Waiting, _) => {
+                    s.queue.remove(&(t.clone(), queued_at, sid.clone()));
+                }
+                _ => {}
+            }
+            Ok(true)
+        })
+    }
+
+    async fn queue_page(&self, tenant: &str, limit: u32, from: Option<&str>) -> Result<Page<QueueEntry>> {
+        let all = self.with(|s| s.queue.iter().filter(|((t, _, _), _)| t == tenant).map(|(_, e)| e.clone()).collect());
+        page(&format!("queue/{tenant}"), all, limit, from)
+    }
+
+    async fn count_waiting(&self, tenant: &str, up_to: u32) -> Result<u32> {
+        Ok(self.with(|s| s.queue.keys().filter(|(t, _, _)| t == tenant).take(up_to as usize).count() as u32))
+    }
+
+    async fn list_sessions(&self, tenant: &str, q: &SessionQuery) -> Result<Page<Session>> {
+        let (list, mut all): (String, Vec<(i64, Session)>) = self.with(|s| {
+            let mine = |x: &Session| match &q.scope {
+                // An agent's lists hold what it has now (open) or had when it closed.
+                Scope::Agent(a) => {
+                    x.agent_id.as_deref() == Some(a.as_str())
+                        && if q.open { x.state == SessionState::Active } else { x.state == SessionState::Closed }
+                }
+                Scope::Tenant | Scope::Visitor(_) => (x.state != SessionState::Closed) == q.open,
+            } && match &q.scope {
+                Scope::Visitor(v) => &x.visitor_id == v,
+                _ => true,
+            };
+            let list = format!("sessions/{tenant}/{:?}/{}/{:?}", q.scope, q.open, q.search);
+            let found = s
+                .sessions
+                .values()
+                .filter(|x| x.tenant == tenant && mine(x))
+                .filter(|x| q.search.as_ref().is_none_or(|text| x.search_text().contains(text.as_str())))
+                .map(|x| {
+                    // The order of the index each list is read from, newest first.
+                    let at = match (&q.scope, x.closed_at) {
+                        (Scope::Visitor(_), _) => x.created_at,
+                        (_, Some(closed)) if !q.open => closed,
+                        _ => x.last_activity_at,
+                    };
+                    (at, x.clone())
+                })
+                .collect();
+            (list, found)
+        });
+        all.sort_by(|(a, x), (b, y)| b.cmp(a).then_with(|| y.id.cmp(&x.id)));
+        page(&list, all.into_iter().map(|(_, x)| x).collect(), q.limit, q.cursor.as_deref())
+    }
+
+    async fn mark_read(&self, session: &Session) -> Result<bool> {
+        self.with(|s| match s.sessions.get_mut(&id(&session.tenant, &session.id)) {
+            Some(x) if x.last_seq == session.last_seq => {
+                x.unread = 0;
+                x.marker = None;
+                Ok(true)
+            }
+            _ => Ok(false),
+        })
+    }
+}
+
+#[async_trait]
+impl MessageStore for MemoryStore {
+    async fn append_message(
+        &self,
+        session: &Session,
+        sender: Sender,
+        client_msg_id: &str,
+        content: Content,
+        now_ms: i64,
+    ) -> Result<Appended> {
+        self.with(|s| {
+            let (t, sid) = (&session.tenant, &session.id);
+            let client_key = (t.clone(), sid.clone(), sender.id.clone(), client_msg_id.to_string());
+            if let Some(seq) = s.client_ids.get(&client_key) {
+                let m = s.messages.get(&(t.clone(), sid.clone(), *seq)).cloned().expect("stored with its id");
+                return Ok(Appended::Duplicate(m));
+            }
+            let x = s.sessions.get_mut(&id(t, sid)).ok_or_else(|| Error::not_found("session"))?;
+            x.check_sender(sender.kind, &sender.id)?;
+            let seq = x.last_seq + 1;
+            x.last_seq = seq;
+            x.last_activity_at = now_ms;
+            x.last_message = Some(content.preview());
+            match sender.kind {
+                crate::domain::SenderKind::Visitor => {
+                    x.last_visitor_message_at = Some(now_ms);
+                    x.unread += 1;
+                }
+                crate::domain::SenderKind::Agent => x.last_agent_message_at = Some(now_ms),
+                crate::domain::SenderKind::System => {}
+            }
+            let message = Message {
+                session_id: sid.clone(),
+                seq,
+                client_msg_id: client_msg_id.to_string(),
+                sender,
+                content,
+                created_at: now_ms,
+            };
+            s.messages.insert((t.clone(), sid.clone(), seq), message.clone());
+            s.client_ids.insert(client_key, seq);
+            Ok(Appended::New(message))
+        })
+    }
+
+    async fn messages_after(&self, tenant: &str, session: &str, after: u64, limit: u32) -> Result<Vec<Message>> {
+        Ok(self.with(|s| {
+            s.messages
+                .range(
+                    (tenant.to_string(), session.to_string(), after + 1)
+                        ..=(tenant.to_string(), session.to_string(), u64::MAX),
+                )
+                .take(limit as usize)
+                .map(|(_, m)| m.clone())
+                .collect()
+        }))
+    }
+}
+
+fn owner_conns<'a>(s: &'a mut State, owner: &Owner) -> Option<&'a mut BTreeMap<String, i64>> {
+    match owner.role {
+        Role::Visitor => s.visitors.get_mut(&id(&owner.tenant, &owner.user_id)).map(|v| &mut v.conns),
+        Role::Agent | Role::Admin => s.agents.get_mut(&id(&owner.tenant, &owner.user_id)).map(|a| &mut a.conns),
+    }
+}
+
+#[async_trait]
+impl ConnectionStore for MemoryStore {
+    async fn add_connection(&self, conn: &Connection) -> Result<()> {
+        self.with(|s| {
+            let conns = owner_conns(s, &conn.owner())
+                .ok_or_else(|| Error::unauthorized("the token's user no longer exists"))?;
+            conns.insert(conn.id.clone(), conn.expires_at_ms);
+            s.connections.insert(conn.id.clone(), (conn.clone(), None));
+            Ok(())
+        })
+    }
+
+    async fn get_connection(&self, conn: &str, now_ms: i64) -> Result<Option<Connection>> {
+        Ok(self.with(|s| s.connections.get(conn).map(|(c, _)| c.clone()).filter(|c| c.expires_at_ms > now_ms)))
+    }
+
+    async fn admit_action(&self, conn: &str, window: i64, limit: u32, now_ms: i64) -> Result<Admission> {
+        Ok(self.with(|s| {
+            let Some((c, rate)) = s.connections.get_mut(conn) else { return Admission::Unknown };
+            if c.expires_at_ms <= now_ms {
+                return Admission::Unknown;
+            }
+            match rate {
+                Some((w, n)) if *w == window => {
+                    if *n >= limit {
+                        return Admission::Limited;
+                    }
+                    *n += 1;
+                }
+                _ => *rate = Some((window, 1)),
+            }
+            Admission::Admitted(c.clone())
+        }))
+    }
+
+    async fn remove_connection(&self, owner: &Owner, conn: &str, how: Removal, now_ms: i64) -> Result<bool> {
+        Ok(self.with(|s| {
+            if let (Removal::GoneIfConnectedBefore(cutoff), Some((c, _))) = (how, s.connections.get(conn)) {
+                if c.connected_at >= cutoff {
+                    return false;
+                }
+            }
+            s.connections.remove(conn);
+            if let Some(conns) = owner_conns(s, owner) {
+                conns.remove(conn);
+            }
+            if owner.role.is_staff() {
+                if let Some(a) = s.agents.get_mut(&id(&owner.tenant, &owner.user_id)) {
+                    a.last_disconnect_at = Some(now_ms);
+                }
+            }
+            true
+        }))
+    }
+}
+
+#[async_trait]
+impl AuditStore for MemoryStore {
+    async fn record_audit(&self, entry: &AuditEntry) -> Result<()> {
+        self.with(|s| s.audit.insert((entry.tenant.clone(), entry.at, entry.id.clone()), entry.clone()));
+        Ok(())
+    }
+
+    async fn list_audit(&self, tenant: &str, limit: u32, from: Option<&str>) -> Result<Page<AuditEntry>> {
+        let all =
+            self.with(|s| s.audit.iter().rev().filter(|((t, _, _), _)| t == tenant).map(|(_, e)| e.clone()).collect());
+        page(&format!("audit/{tenant}"), all, limit, from)
+    }
+}

@@ -1,0 +1,267 @@
+//! The use cases (dispatch, close, pickup, send), unit-tested over the
+//! in-memory store, a recording gateway and a clock moved by hand: no I/O,
+//! so each runs in well under a millisecond. The DynamoDB store's own rules
+//! are tested against DynamoDB in `store.rs`; the whole system end to end in
+//! `tests/` at the top.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kefu::app::{messages, sessions};
+use kefu::auth::{Principal, Role};
+use kefu::config::Config;
+use kefu::domain::{ids, Agent, AgentStatus, Clock, ManualClock, Tenant, Visitor};
+use kefu::push::RecordingGateway;
+use kefu::store::{AgentStore, Connection, ConnectionStore, GroupStore, MemoryStore, TenantStore, VisitorStore};
+use kefu::App;
+use serde_json::json;
+
+const T: &str = "acme";
+const START: i64 = 1_800_000_000_000;
+
+struct World {
+    app: App,
+    store: Arc<MemoryStore>,
+    pushes: Arc<RecordingGateway>,
+    clock: Arc<ManualClock>,
+}
+
+async fn world() -> World {
+    let store = Arc::new(MemoryStore::new());
+    let pushes = Arc::new(RecordingGateway::new());
+    let clock = Arc::new(ManualClock::at(START));
+    let app = App::in_memory(store.clone(), pushes.clone(), clock.clone(), Config::defaults("memory"));
+    store
+        .create_tenant(&Tenant { id: T.into(), name: "Acme".into(), settings: Default::default(), created_at: 0 })
+        .await
+        .unwrap();
+    World { app, store, pushes, clock }
+}
+
+impl World {
+    /// An idle agent with one live connection, `conn-<id>`.
+    async fn agent(&self, id: &str, max: u32, groups: &[&str]) -> Principal {
+        let mut a = Agent::new(T, id, &format!("{id}-nick"), id, Role::Agent, max, 0);
+        a.status = AgentStatus::Idle;
+        a.groups = groups.iter().map(|g| g.to_string()).collect();
+        self.store.create_agent(&a).await.unwrap();
+        self.connect(Role::Agent, id).await;
+        Principal { tenant: T.into(), id: id.into(), role: Role::Agent, channel: None }
+    }
+
+    async fn connect(&self, role: Role, user: &str) {
+        let now = self.clock.now_ms();
+        let conn = Connection {
+            id: format!("conn-{user}"),
+            tenant: T.into(),
+            role,
+            user_id: user.into(),
+            connected_at: now - 60_000,
+            expires_at_ms: now + 3_600_000,
+        };
+        self.store.add_connection(&conn).await.unwrap();
+    }
+
+    /// A connected visitor.
+    async fn visitor(&self, id: &str) -> Principal {
+        let v = Visitor {
+            tenant: T.into(),
+            id: id.into(),
+            name: Some(format!("{id} name")),
+            nickname: None,
+            channel: "web".into(),
+            active_session: None,
+            conns: BTreeMap::new(),
+            expires_at: None,
+            created_at: 0,
+        };
+        self.store.create_visitor(&v).await.unwrap();
+        self.connect(Role::Visitor, id).await;
+        Principal { tenant: T.into(), id: id.into(), role: Role::Visitor, channel: Some("web".into()) }
+    }
+
+    async fn start(&self, visitor: &Principal, group: Option<&str>) -> serde_json::Value {
+        let req = sessions::StartRequest { group_id: group.map(str::to_string) };
+        sessions::start(&self.app, visitor, req).await.unwrap().session
+    }
+
+    async fn active(&self, agent: &str) -> u32 {
+        self.store.get_agent(T, agent).await.unwrap().unwrap().active
+    }
+
+    async fn send(&self, who: &Principal, session: &str, text: &str) -> kefu::error::Result<messages::Sent> {
+        let req = messages::SendRequest {
+            session_id: session.into(),
+            client_msg_id: ids::new_id("c"),
+            message: json!({ "type": "text", "text": text }),
+        };
+        messages::send(&self.app, who, req).await
+    }
+}
+
+#[tokio::test]
+async fn a_new_session_goes_to_the_least_loaded_agent_and_both_parties_hear_of_it() {
+    let w = world().await;
+    w.agent("ann", 2, &[]).await;
+    w.agent("bob", 2, &[]).await;
+    let v1 = w.visitor("v1").await;
+    let first = w.start(&v1, None).await;
+    let first_agent = first["agent"]["nickname"].as_str().unwrap().trim_end_matches("-nick").to_string();
+    // The second goes to the other agent: fewer in progress wins.
+    w.clock.advance(1_000);
+    let v2 = w.visitor("v2").await;
+    let second = w.start(&v2, None).await;
+    assert_ne!(second["agent"]["nickname"], first["agent"]["nickname"]);
+    assert_eq!((w.active("ann").await, w.active("bob").await), (1, 1));
+
+    let holder = format!("conn-{first_agent}");
+    assert_eq!(w.pushes.types(&holder), ["session.assigned"]);
+    assert_eq!(w.pushes.types("conn-v1"), ["session.assigned"]);
+    let to_visitor = &w.pushes.events("conn-v1")[0];
+    assert_eq!(to_visitor["session"]["agent"], json!({ "nickname": format!("{first_agent}-nick") }));
+    assert!(!to_visitor.to_string().contains("\"agentId\""), "visitors never see agent ids");
+}
+
+#[tokio::test]
+async fn at_capacity_sessions_wait_and_a_close_hands_the_next_one_over() {
+    let w = world().await;
+    let ann = w.agent("ann", 1, &[]).await;
+    let (v1, v2, v3) = (w.visitor("v1").await, w.visitor("v2").await, w.visitor("v3").await);
+    let s1 = w.start(&v1, None).await;
+    w.clock.advance(10);
+    let s2 = w.start(&v2, None).await;
+    w.clock.advance(10);
+    let s3 = w.start(&v3, None).await;
+    assert_eq!(
+        (s1["state"].as_str(), s2["state"].as_str(), s3["state"].as_str()),
+        (Some("active"), Some("waiting"), Some("waiting"))
+    );
+
+    let closed = sessions::close(&w.app, &ann, s1["id"].as_str().unwrap()).await.unwrap();
+    assert!(closed.closed);
+    // The oldest waiting one is ann's now; the next still waits.
+    let got = sessions::get(&w.app, &ann, s2["id"].as_str().unwrap()).await.unwrap();
+    assert_eq!(got["state"], "active");
+    assert_eq!(w.active("ann").await, 1);
+    let queue = sessions::queue(&w.app, &ann, 50, None).await.unwrap();
+    assert_eq!(queue.items.iter().map(|q| q.session_id.as_str()).collect::<Vec<_>>(), [s3["id"].as_str().unwrap()]);
+    assert_eq!(w.pushes.types("conn-ann"), ["session.assigned", "session.closed", "session.assigned"]);
+    assert_eq!(w.pushes.types("conn-v1"), ["session.assigned", "session.closed"]);
+    // Closing again changes nothing and tells nobody twice.
+    assert!(!sessions::close(&w.app, &ann, s1["id"].as_str().unwrap()).await.unwrap().closed);
+    assert_eq!(w.pushes.types("conn-v1").len(), 2);
+}
+
+#[tokio::test]
+async fn an_agent_gone_past_the_grace_gets_nothing_and_pickup_is_bound_by_the_hard_cap_only() {
+    let w = world().await;
+    let ann = w.agent("ann", 1, &[]).await;
+    // Ann's connection closes; within the grace she is still dispatched to.
+    let owner = kefu::store::Owner { tenant: T.into(), role: Role::Agent, user_id: "ann".into() };
+    w.store.remove_connection(&owner, "conn-ann", kefu::store::Removal::Closed, w.clock.now_ms()).await.unwrap();
+    w.clock.advance(w.app.config.presence_grace_ms + 1);
+    let v1 = w.visitor("v1").await;
+    let s1 = w.start(&v1, None).await;
+    assert_eq!(s1["state"], "waiting", "nobody online");
+
+    // By hand, an agent takes it whatever its status and maximum.
+    let taken = sessions::pickup(&w.app, &ann, s1["id"].as_str().unwrap()).await.unwrap();
+    assert_eq!(taken["state"], "active");
+    let v2 = w.visitor("v2").await;
+    let s2 = w.start(&v2, None).await;
+    let again = sessions::pickup(&w.app, &ann, s2["id"].as_str().unwrap()).await.unwrap();
+    assert_eq!((again["state"].as_str(), w.active("ann").await), (Some("active"), 2), "past its own maximum of 1");
+    let twice = sessions::pickup(&w.app, &ann, s2["id"].as_str().unwrap()).await.unwrap_err();
+    assert_eq!(twice.code(), "session_not_waiting");
+}
+
+#[tokio::test]
+async fn skill_groups_route_sessions_and_hide_them_from_others() {
+    let w = world().await;
+    w.store
+        .create_group(&kefu::domain::SkillGroup {
+            tenant: T.into(),
+            id: "vip".into(),
+            name: "VIP".into(),
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+    let general = w.agent("gen", 5, &[]).await;
+    w.agent("vipper", 5, &["vip"]).await;
+    let v = w.visitor("v").await;
+    let s = w.start(&v, Some("vip")).await;
+    assert_eq!(s["agent"]["nickname"], "vipper-nick");
+    // An agent outside the group cannot see it, even by id.
+    let hidden = sessions::get(&w.app, &general, s["id"].as_str().unwrap()).await.unwrap_err();
+    assert_eq!(hidden.code(), "session_not_found");
+}
+
+#[tokio::test]
+async fn messages_are_numbered_in_order_pushed_to_both_and_resends_are_not_duplicated() {
+    let w = world().await;
+    let ann = w.agent("ann", 5, &[]).await;
+    let v = w.visitor("v").await;
+    let sid = w.start(&v, None).await["id"].as_str().unwrap().to_string();
+    let first = w.send(&v, &sid, "hello").await.unwrap();
+    let reply = w.send(&ann, &sid, "hi, how can I help?").await.unwrap();
+    assert_eq!((first.message.seq, reply.message.seq), (1, 2));
+
+    let resend = messages::SendRequest {
+        session_id: sid.clone(),
+        client_msg_id: first.message.client_msg_id.clone(),
+        message: json!({ "type": "text", "text": "hello" }),
+    };
+    let again = messages::send(&w.app, &v, resend).await.unwrap();
+    assert!(again.duplicate && again.message.seq == 1);
+
+    let to_agent: Vec<_> = w.pushes.events("conn-ann").into_iter().filter(|e| e["type"] == "message.new").collect();
+    assert_eq!(to_agent.len(), 2, "the resend pushed nothing");
+    assert_eq!(to_agent[0]["notify"]["kind"], "new_message");
+    let to_visitor: Vec<_> = w.pushes.events("conn-v").into_iter().filter(|e| e["type"] == "message.new").collect();
+    assert_eq!(to_visitor[1]["message"]["sender"], json!({ "kind": "agent", "nickname": "ann-nick" }));
+
+    let batch = messages::after(&w.app, &v, &sid, 0, 50).await.unwrap();
+    assert_eq!(batch.messages.len(), 2);
+    assert_eq!(batch.last_seq, 2);
+}
+
+#[tokio::test]
+async fn only_the_assigned_agent_sends_and_a_closed_session_takes_nothing() {
+    let w = world().await;
+    let ann = w.agent("ann", 5, &[]).await;
+    let bob = w.agent("bob", 0, &[]).await; // never dispatched to
+    let v = w.visitor("v").await;
+    let sid = w.start(&v, None).await["id"].as_str().unwrap().to_string();
+    assert_eq!(w.send(&bob, &sid, "me too").await.unwrap_err().code(), "session_not_found");
+    sessions::close(&w.app, &v, &sid).await.unwrap();
+    assert_eq!(w.send(&ann, &sid, "still there?").await.unwrap_err().code(), "session_closed");
+    assert_eq!(w.send(&v, &sid, "bye").await.unwrap_err().code(), "session_closed");
+}
+
+#[tokio::test]
+async fn a_gone_connection_is_removed_on_the_first_push_unless_it_is_still_connecting() {
+    let w = world().await;
+    w.agent("ann", 5, &[]).await;
+    // A second tab that vanished without $disconnect, long ago…
+    let stale = Connection {
+        id: "stale".into(),
+        tenant: T.into(),
+        role: Role::Agent,
+        user_id: "ann".into(),
+        connected_at: w.clock.now_ms() - 3_600_000,
+        expires_at_ms: w.clock.now_ms() + 3_600_000,
+    };
+    w.store.add_connection(&stale).await.unwrap();
+    w.pushes.set_gone("stale");
+    // …and one still inside its $connect (API Gateway answers Gone to it too).
+    let fresh = Connection { id: "fresh".into(), connected_at: w.clock.now_ms(), ..stale.clone() };
+    w.store.add_connection(&fresh).await.unwrap();
+    w.pushes.set_gone("fresh");
+
+    let v = w.visitor("v").await;
+    w.start(&v, None).await;
+    let conns = w.store.get_agent(T, "ann").await.unwrap().unwrap().conns;
+    assert!(!conns.contains_key("stale") && conns.contains_key("fresh") && conns.contains_key("conn-ann"));
+    assert_eq!(w.pushes.types("conn-ann"), ["session.assigned"]);
+}
