@@ -1,6 +1,7 @@
 //! Storage, behind one small trait per capability; `dynamo` implements them
 //! all on the single table (see `keys`).
 
+pub mod attrs;
 pub mod dynamo;
 pub mod keys;
 pub mod memory;

@@ -10,8 +10,17 @@ use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 use super::{from_item, n, storage, to_item, write, DynamoStore, Expr, Tx};
 use crate::auth::Role;
 use crate::error::{Error, Result};
+use crate::store::attrs;
 use crate::store::keys::{self, Key};
 use crate::store::{Admission, Connection, ConnectionStore, Owner, Removal};
+
+/// The owner's connection map: the same name on agents and visitors.
+fn conns_attr(owner: &Owner) -> &'static str {
+    match owner.role {
+        Role::Visitor => attrs::visitor::CONNS,
+        Role::Agent | Role::Admin => attrs::agent::CONNS,
+    }
+}
 
 fn owner_key(owner: &Owner) -> Key {
     match owner.role {
@@ -32,7 +41,8 @@ impl ConnectionStore for DynamoStore {
             .map_err(|e| Error::Internal(e.to_string()))?;
 
         let mut e = Expr::default();
-        let update = format!("SET {} = {}", e.path("conns", &conn.id), e.value(n(conn.expires_at_ms)));
+        let update =
+            format!("SET {} = {}", e.path(conns_attr(&conn.owner()), &conn.id), e.value(n(conn.expires_at_ms)));
         let cond = format!("attribute_exists({})", e.name(keys::PK));
         let link = e.update(&self.table, owner_key(&conn.owner()), update, Some(cond))?;
 
@@ -53,7 +63,7 @@ impl ConnectionStore for DynamoStore {
         // Either returns the connection, so a frame costs no read.
         let first = {
             let mut e = Expr::default();
-            let (w, c) = (e.name("rateWindow"), e.name("rateCount"));
+            let (w, c) = (e.name(attrs::connection::RATE_WINDOW), e.name(attrs::connection::RATE_COUNT));
             let now = e.value(n(window));
             let update = format!("SET {w} = {now}, {c} = {}", e.value(n(1)));
             let cond = format!("attribute_exists({}) AND (attribute_not_exists({w}) OR {w} < {now})", e.name(keys::PK));
@@ -61,7 +71,7 @@ impl ConnectionStore for DynamoStore {
         };
         let more = {
             let mut e = Expr::default();
-            let (w, c) = (e.name("rateWindow"), e.name("rateCount"));
+            let (w, c) = (e.name(attrs::connection::RATE_WINDOW), e.name(attrs::connection::RATE_COUNT));
             let update = format!("SET {c} = {c} + {}", e.value(n(1)));
             let cond = format!("{w} = {} AND {c} < {}", e.value(n(window)), e.value(n(limit as i64)));
             (update, cond, e)
@@ -112,16 +122,16 @@ impl ConnectionStore for DynamoStore {
                 Removal::GoneIfConnectedBefore(cutoff) => Some(format!(
                     "attribute_not_exists({}) OR {} < {}",
                     e.name(keys::PK),
-                    e.name("connectedAt"),
+                    e.name(attrs::connection::CONNECTED_AT),
                     e.value(n(cutoff))
                 )),
             };
             e.delete(&self.table, keys::connection(id), condition)
         };
         let mut e = Expr::default();
-        let mut update = format!("REMOVE {}", e.path("conns", id));
+        let mut update = format!("REMOVE {}", e.path(conns_attr(owner), id));
         if owner.role.is_staff() {
-            update += &format!(" SET {} = {}", e.name("lastDisconnectAt"), e.value(n(now_ms)));
+            update += &format!(" SET {} = {}", e.name(attrs::agent::LAST_DISCONNECT_AT), e.value(n(now_ms)));
         }
         let cond = format!("attribute_exists({})", e.name(keys::PK));
         let unlink = e.update(&self.table, owner_key(owner), update, Some(cond))?;

@@ -6,6 +6,7 @@ use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnValue};
 use super::{from_item, is_condition_failed, n, s, storage, to_item, value, write, DynamoStore, Expr, Item};
 use crate::domain::{Agent, SkillGroup, Tenant, Visitor};
 use crate::error::{Error, Result};
+use crate::store::attrs;
 use crate::store::keys::{self, Key};
 use crate::store::{AgentChange, AgentStore, GroupStore, TenantStore, VisitorResume, VisitorStore};
 
@@ -95,31 +96,32 @@ impl AgentStore for DynamoStore {
             sets.push(format!("{} = {}", e.name(attr), e.value(v)));
         };
         if let Some(v) = &change.nickname {
-            set(&mut e, "nickname", s(v));
+            set(&mut e, attrs::agent::NICKNAME, s(v));
         }
         if let Some(v) = &change.real_name {
-            set(&mut e, "realName", s(v));
+            set(&mut e, attrs::agent::REAL_NAME, s(v));
         }
         if let Some(v) = change.role {
-            set(&mut e, "role", value(&v)?);
+            set(&mut e, attrs::agent::ROLE, value(&v)?);
         }
         if let Some(v) = change.max_concurrent {
-            set(&mut e, "maxConcurrent", value(&v)?);
+            set(&mut e, attrs::agent::MAX_CONCURRENT, value(&v)?);
         }
         if let Some(v) = change.status {
-            set(&mut e, "status", value(&v)?);
+            set(&mut e, attrs::agent::STATUS, value(&v)?);
         }
         if let Some(v) = &change.groups {
-            set(&mut e, "groups", value(v)?);
+            set(&mut e, attrs::agent::GROUPS, value(v)?);
         }
         if let Some(v) = change.disabled {
-            set(&mut e, "disabled", value(&v)?);
+            set(&mut e, attrs::agent::DISABLED, value(&v)?);
         }
         if let Some(v) = change.removed {
-            set(&mut e, "removed", value(&v)?);
+            set(&mut e, attrs::agent::REMOVED, value(&v)?);
         }
         if change.bump_token_version {
-            let (version, zero, one) = (e.name("tokenVersion"), e.value(value(&0u32)?), e.value(value(&1u32)?));
+            let (version, zero, one) =
+                (e.name(attrs::agent::TOKEN_VERSION), e.value(value(&0u32)?), e.value(value(&1u32)?));
             sets.push(format!("{version} = if_not_exists({version}, {zero}) + {one}"));
         }
         if sets.is_empty() {
@@ -176,7 +178,7 @@ impl VisitorStore for DynamoStore {
         for renew in [true, false] {
             let mut e = Expr::default();
             let mut sets = Vec::new();
-            for (attr, v) in [("name", resume.name), ("nickname", resume.nickname)] {
+            for (attr, v) in [(attrs::visitor::NAME, resume.name), (attrs::visitor::NICKNAME, resume.nickname)] {
                 if let Some(v) = v {
                     sets.push(format!("{} = {}", e.name(attr), e.value(s(v))));
                 }

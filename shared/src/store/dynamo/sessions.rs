@@ -11,7 +11,7 @@ use crate::domain::agent::HARD_CAP;
 use crate::domain::session::Marker;
 use crate::domain::{AgentStatus, CloseReason, Content, Message, Sender, SenderKind, Session, SessionState};
 use crate::error::{Error, Result};
-use crate::store::keys;
+use crate::store::{attrs, keys};
 use crate::store::{
     Appended, AssignMode, Assigned, MessageStore, Opened, Page, QueueEntry, Scope, SessionQuery, SessionStore,
 };
@@ -30,10 +30,17 @@ impl SessionStore for DynamoStore {
         for _ in 0..3 {
             let mut e = Expr::default();
             // A visitor with a session is kept: its TTL goes.
-            let update =
-                format!("SET {} = {} REMOVE {}", e.name("activeSession"), e.value(s(sid)), e.name(keys::EXPIRES_AT));
-            let cond =
-                format!("attribute_exists({}) AND attribute_not_exists({})", e.name(keys::PK), e.name("activeSession"));
+            let update = format!(
+                "SET {} = {} REMOVE {}",
+                e.name(attrs::visitor::ACTIVE_SESSION),
+                e.value(s(sid)),
+                e.name(keys::EXPIRES_AT)
+            );
+            let cond = format!(
+                "attribute_exists({}) AND attribute_not_exists({})",
+                e.name(keys::PK),
+                e.name(attrs::visitor::ACTIVE_SESSION)
+            );
             let claim_visitor = e.update(&self.table, keys::visitor(t, &session.visitor_id), update, Some(cond))?;
 
             let mut item = to_item(session, keys::session(t, sid))?;
@@ -83,19 +90,19 @@ impl SessionStore for DynamoStore {
 
         // The agent's side: one more in-progress session, if capacity allows.
         let mut e = Expr::default();
-        let active = e.name("active");
+        let active = e.name(attrs::agent::ACTIVE);
         let update = format!(
             "SET {active} = {active} + {}, {} = {}",
             e.value(n(1)),
-            e.name("lastAssignedAt"),
+            e.name(attrs::agent::LAST_ASSIGNED_AT),
             e.value(n(now_ms))
         );
         let mut cond = format!("attribute_exists({}) AND {active} < {}", e.name(keys::PK), e.value(n(HARD_CAP)));
         if mode == AssignMode::Auto {
             cond = format!(
                 "{cond} AND {active} < {} AND {} = {}",
-                e.name("maxConcurrent"),
-                e.name("status"),
+                e.name(attrs::agent::MAX_CONCURRENT),
+                e.name(attrs::agent::STATUS),
                 e.value(value(&AgentStatus::Idle)?)
             );
         }
@@ -103,17 +110,17 @@ impl SessionStore for DynamoStore {
 
         // The session's side: from waiting to active with this agent.
         let mut e = Expr::default();
-        let state = e.name("state");
+        let state = e.name(attrs::session::STATE);
         let update = format!(
             "SET {state} = {}, {} = {}, {} = {}, {} = {}, {} = {}, {h} = list_append(if_not_exists({h}, {}), {}), {} = {}, {} = {}, {} = {}",
             e.value(value(&SessionState::Active)?),
-            e.name("agentId"),
+            e.name(attrs::session::AGENT_ID),
             e.value(s(agent_id)),
-            e.name("assignedAt"),
+            e.name(attrs::session::ASSIGNED_AT),
             e.value(n(now_ms)),
-            e.name("marker"),
+            e.name(attrs::session::MARKER),
             e.value(value(&Marker::New)?),
-            e.name("lastActivityAt"),
+            e.name(attrs::session::LAST_ACTIVITY_AT),
             e.value(n(now_ms)),
             e.value(AttributeValue::L(vec![])),
             e.value(AttributeValue::L(vec![s(agent_id)])),
@@ -123,7 +130,7 @@ impl SessionStore for DynamoStore {
             e.value(s(keys::by_time(now_ms, sid))),
             e.name(keys::GSI2SK),
             e.value(s(keys::by_time(now_ms, sid))),
-            h = e.name("handlers"),
+            h = e.name(attrs::session::HANDLERS),
         );
         let cond = format!("{state} = {}", e.value(value(&SessionState::Waiting)?));
         let claim = e.update(&self.table, keys::session(t, sid), update, Some(cond))?;
@@ -145,13 +152,13 @@ impl SessionStore for DynamoStore {
         // The session: back to waiting, out of the agent's list; its
         // handlers and messages stay.
         let mut e = Expr::default();
-        let (state, agent) = (e.name("state"), e.name("agentId"));
+        let (state, agent) = (e.name(attrs::session::STATE), e.name(attrs::session::AGENT_ID));
         let update = format!(
             "SET {state} = {}, {} = {} REMOVE {agent}, {}, {}, {}",
             e.value(value(&SessionState::Waiting)?),
-            e.name("lastActivityAt"),
+            e.name(attrs::session::LAST_ACTIVITY_AT),
             e.value(n(now_ms)),
-            e.name("marker"),
+            e.name(attrs::session::MARKER),
             e.name(keys::GSI1PK),
             e.name(keys::GSI1SK),
         );
@@ -163,7 +170,7 @@ impl SessionStore for DynamoStore {
         let entry = QueueEntry::of(session);
         let enqueue = put_new(&self.table, to_item(&entry, keys::queue_entry(t, entry.queued_at, sid))?)?;
         let mut e = Expr::default();
-        let active = e.name("active");
+        let active = e.name(attrs::agent::ACTIVE);
         let update = format!("SET {active} = {active} - {}", e.value(n(1)));
         let cond = format!("{active} > {}", e.value(n(0)));
         let free = e.update(&self.table, keys::agent(t, agent_id), update, Some(cond))?;
@@ -182,13 +189,13 @@ impl SessionStore for DynamoStore {
             }
             let mut items = Vec::new();
             let mut e = Expr::default();
-            let state = e.name("state");
+            let state = e.name(attrs::session::STATE);
             let mut update = format!(
                 "SET {state} = {}, {} = {}, {} = {}, {} = {}, {} = {}",
                 e.value(value(&SessionState::Closed)?),
-                e.name("closedAt"),
+                e.name(attrs::session::CLOSED_AT),
                 e.value(n(now_ms)),
-                e.name("closeReason"),
+                e.name(attrs::session::CLOSE_REASON),
                 e.value(value(&reason)?),
                 e.name(keys::GSI2PK),
                 e.value(s(keys::tenant_sessions(t, false))),
@@ -204,13 +211,13 @@ impl SessionStore for DynamoStore {
                     e.value(s(keys::by_time(now_ms, sid)))
                 );
             }
-            update += &format!(" REMOVE {}", e.name("marker"));
+            update += &format!(" REMOVE {}", e.name(attrs::session::MARKER));
             let cond = format!("{state} = {}", e.value(value(&current.state)?));
             items.push(e.update(&self.table, keys::session(t, sid), update, Some(cond))?);
 
             // The visitor may start a new session once this one is closed.
             let mut e = Expr::default();
-            let update = format!("REMOVE {}", e.name("activeSession"));
+            let update = format!("REMOVE {}", e.name(attrs::visitor::ACTIVE_SESSION));
             let cond = format!("attribute_exists({})", e.name(keys::PK));
             items.push(e.update(&self.table, keys::visitor(t, &current.visitor_id), update, Some(cond))?);
 
@@ -218,7 +225,7 @@ impl SessionStore for DynamoStore {
             match (current.state, &current.agent_id) {
                 (SessionState::Active, Some(agent)) if frees_agent => {
                     let mut e = Expr::default();
-                    let active = e.name("active");
+                    let active = e.name(attrs::agent::ACTIVE);
                     let update = format!("SET {active} = {active} - {}", e.value(n(1)));
                     let cond = format!("{active} > {}", e.value(n(0)));
                     items.push(e.update(&self.table, keys::agent(t, agent), update, Some(cond))?);
@@ -291,7 +298,11 @@ impl SessionStore for DynamoStore {
             let mut filters = Vec::new();
             if let Scope::Visitor(_) = q.scope {
                 let op = if q.open { "<>" } else { "=" };
-                filters.push(format!("{} {op} {}", e.name("state"), e.value(value(&SessionState::Closed)?)));
+                filters.push(format!(
+                    "{} {op} {}",
+                    e.name(attrs::session::STATE),
+                    e.value(value(&SessionState::Closed)?)
+                ));
             }
             if let Some(text) = &q.search {
                 filters.push(format!("contains({}, {})", e.name(keys::SEARCH), e.value(s(text))));
@@ -324,8 +335,13 @@ impl SessionStore for DynamoStore {
 
     async fn mark_read(&self, session: &Session) -> Result<bool> {
         let mut e = Expr::default();
-        let update = format!("SET {} = {} REMOVE {}", e.name("unread"), e.value(n(0)), e.name("marker"));
-        let cond = format!("{} = {}", e.name("lastSeq"), e.value(n(session.last_seq)));
+        let update = format!(
+            "SET {} = {} REMOVE {}",
+            e.name(attrs::session::UNREAD),
+            e.value(n(0)),
+            e.name(attrs::session::MARKER)
+        );
+        let cond = format!("{} = {}", e.name(attrs::session::LAST_SEQ), e.value(n(session.last_seq)));
         self.update_if(keys::session(&session.tenant, &session.id), update, cond, e).await
     }
 }
@@ -416,14 +432,14 @@ impl MessageStore for DynamoStore {
             // message n+1 can only commit after message n: a reader who sees
             // seq n has seen every seq before it.
             let mut e = Expr::default();
-            let last_seq = e.name("lastSeq");
-            let state = e.name("state");
+            let last_seq = e.name(attrs::session::LAST_SEQ);
+            let state = e.name(attrs::session::STATE);
             let mut update = format!(
                 "SET {last_seq} = {}, {} = {}, {} = {}, {} = {}, {} = {}",
                 e.value(n(seq)),
-                e.name("lastActivityAt"),
+                e.name(attrs::session::LAST_ACTIVITY_AT),
                 e.value(n(now_ms)),
-                e.name("lastMessage"),
+                e.name(attrs::session::LAST_MESSAGE),
                 e.value(s(content.preview())),
                 e.name(keys::GSI1SK),
                 e.value(s(keys::by_time(now_ms, sid))),
@@ -432,11 +448,12 @@ impl MessageStore for DynamoStore {
             );
             match sender.kind {
                 SenderKind::Visitor => {
-                    update += &format!(", {} = {}", e.name("lastVisitorMessageAt"), e.value(n(now_ms)));
-                    update += &format!(" ADD {} {}", e.name("unread"), e.value(n(1)));
+                    update +=
+                        &format!(", {} = {}", e.name(attrs::session::LAST_VISITOR_MESSAGE_AT), e.value(n(now_ms)));
+                    update += &format!(" ADD {} {}", e.name(attrs::session::UNREAD), e.value(n(1)));
                 }
                 SenderKind::Agent => {
-                    update += &format!(", {} = {}", e.name("lastAgentMessageAt"), e.value(n(now_ms)));
+                    update += &format!(", {} = {}", e.name(attrs::session::LAST_AGENT_MESSAGE_AT), e.value(n(now_ms)));
                 }
                 SenderKind::System => {}
             }
@@ -450,7 +467,7 @@ impl MessageStore for DynamoStore {
                 cond += &format!(
                     " AND {state} = {} AND {} = {}",
                     e.value(value(&SessionState::Active)?),
-                    e.name("agentId"),
+                    e.name(attrs::session::AGENT_ID),
                     e.value(s(&sender.id))
                 );
             }

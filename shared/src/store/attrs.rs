@@ -1,0 +1,172 @@
+//! The attribute names the DynamoDB store writes in update and condition
+//! expressions, in one place, each beside the item type whose serde name it
+//! is. Items are stored as serde serializes them (camelCase), so an
+//! expression naming `lastSeq` only works while `Session::last_seq` is
+//! serialized as `lastSeq`: the tests below serialize each type and fail if
+//! a name here is not one of its fields, so renaming a field cannot silently
+//! break a write.
+
+/// `domain::Session`.
+pub mod session {
+    pub const STATE: &str = "state";
+    pub const AGENT_ID: &str = "agentId";
+    pub const HANDLERS: &str = "handlers";
+    pub const MARKER: &str = "marker";
+    pub const ASSIGNED_AT: &str = "assignedAt";
+    pub const CLOSED_AT: &str = "closedAt";
+    pub const CLOSE_REASON: &str = "closeReason";
+    pub const LAST_SEQ: &str = "lastSeq";
+    pub const LAST_ACTIVITY_AT: &str = "lastActivityAt";
+    pub const LAST_MESSAGE: &str = "lastMessage";
+    pub const LAST_VISITOR_MESSAGE_AT: &str = "lastVisitorMessageAt";
+    pub const LAST_AGENT_MESSAGE_AT: &str = "lastAgentMessageAt";
+    pub const UNREAD: &str = "unread";
+}
+
+/// `domain::Agent`.
+pub mod agent {
+    pub const NICKNAME: &str = "nickname";
+    pub const REAL_NAME: &str = "realName";
+    pub const ROLE: &str = "role";
+    pub const STATUS: &str = "status";
+    pub const MAX_CONCURRENT: &str = "maxConcurrent";
+    pub const ACTIVE: &str = "active";
+    pub const GROUPS: &str = "groups";
+    pub const CONNS: &str = "conns";
+    pub const LAST_DISCONNECT_AT: &str = "lastDisconnectAt";
+    pub const LAST_ASSIGNED_AT: &str = "lastAssignedAt";
+    pub const DISABLED: &str = "disabled";
+    pub const TOKEN_VERSION: &str = "tokenVersion";
+    pub const REMOVED: &str = "removed";
+}
+
+/// `domain::Visitor`.
+pub mod visitor {
+    pub const NAME: &str = "name";
+    pub const NICKNAME: &str = "nickname";
+    pub const ACTIVE_SESSION: &str = "activeSession";
+    pub const CONNS: &str = "conns";
+}
+
+/// `store::Connection`.
+pub mod connection {
+    pub const CONNECTED_AT: &str = "connectedAt";
+    /// Not fields of `Connection`: the rate limit's own attributes, which
+    /// only the store reads and writes.
+    pub const RATE_WINDOW: &str = "rateWindow";
+    pub const RATE_COUNT: &str = "rateCount";
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde::Serialize;
+
+    use crate::auth::Role;
+    use crate::domain::{Agent, CloseReason, Marker, Session, SessionState, Visitor};
+    use crate::store::Connection;
+
+    /// The top-level field names `value` is stored under.
+    fn fields<T: Serialize>(value: &T) -> Vec<String> {
+        match serde_json::to_value(value).unwrap() {
+            serde_json::Value::Object(map) => map.keys().cloned().collect(),
+            other => panic!("not an object: {other}"),
+        }
+    }
+
+    fn assert_fields<T: Serialize>(value: &T, names: &[&str]) {
+        let have = fields(value);
+        for name in names {
+            assert!(
+                have.iter().any(|f| f == name),
+                "{name:?} is not a field of {}: {have:?}",
+                std::any::type_name::<T>()
+            );
+        }
+    }
+
+    #[test]
+    fn every_session_attribute_is_a_session_field() {
+        use super::session::*;
+        let visitor = Visitor {
+            tenant: "t".into(),
+            id: "v".into(),
+            name: Some("n".into()),
+            nickname: Some("k".into()),
+            channel: "web".into(),
+            active_session: Some("s".into()),
+            conns: BTreeMap::from([("c".into(), 1)]),
+            expires_at: Some(1),
+            created_at: 0,
+        };
+        let mut s = Session::waiting("s".into(), &visitor, "web".into(), None, 0);
+        s.state = SessionState::Closed;
+        s.agent_id = Some("a".into());
+        s.marker = Some(Marker::New);
+        s.assigned_at = Some(1);
+        s.closed_at = Some(2);
+        s.close_reason = Some(CloseReason::Agent);
+        s.last_message = Some("m".into());
+        s.last_visitor_message_at = Some(1);
+        s.last_agent_message_at = Some(1);
+        assert_fields(
+            &s,
+            &[
+                STATE,
+                AGENT_ID,
+                HANDLERS,
+                MARKER,
+                ASSIGNED_AT,
+                CLOSED_AT,
+                CLOSE_REASON,
+                LAST_SEQ,
+                LAST_ACTIVITY_AT,
+                LAST_MESSAGE,
+                LAST_VISITOR_MESSAGE_AT,
+                LAST_AGENT_MESSAGE_AT,
+                UNREAD,
+            ],
+        );
+        use super::visitor::{ACTIVE_SESSION, CONNS, NAME, NICKNAME};
+        assert_fields(&visitor, &[NAME, NICKNAME, ACTIVE_SESSION, CONNS]);
+    }
+
+    #[test]
+    fn every_agent_and_connection_attribute_is_a_field() {
+        use super::agent::*;
+        let mut a = Agent::new("t", "a", "n", "r", Role::Agent, 5, 0);
+        a.last_disconnect_at = Some(1);
+        assert_fields(
+            &a,
+            &[
+                NICKNAME,
+                REAL_NAME,
+                ROLE,
+                STATUS,
+                MAX_CONCURRENT,
+                ACTIVE,
+                GROUPS,
+                CONNS,
+                LAST_DISCONNECT_AT,
+                LAST_ASSIGNED_AT,
+                DISABLED,
+                TOKEN_VERSION,
+                REMOVED,
+            ],
+        );
+        let c = Connection {
+            id: "c".into(),
+            tenant: "t".into(),
+            role: Role::Agent,
+            user_id: "a".into(),
+            connected_at: 0,
+            expires_at_ms: 1,
+        };
+        assert_fields(&c, &[super::connection::CONNECTED_AT]);
+        let stored = fields(&c);
+        for own in [super::connection::RATE_WINDOW, super::connection::RATE_COUNT] {
+            assert!(!stored.iter().any(|f| f == own), "{own:?} would clash with a field of Connection");
+        }
+    }
+}
