@@ -2,7 +2,6 @@
 
 use kefu::api::ws;
 use kefu::app::{connections, messages};
-use serde_json::json;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -10,9 +9,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let who = connections::principal(&conn);
         let limit = req.limit.unwrap_or(messages::MAX_BATCH);
         let batch = messages::after(&app, &who, &req.session_id, req.after_seq, limit).await?;
-        let mut v = serde_json::to_value(batch)?;
-        v["type"] = json!("sync");
-        Ok(v)
+        Ok(ws::Reply::Sync(batch))
     })
     .await
 }

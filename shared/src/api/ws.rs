@@ -76,11 +76,12 @@ where
 /// up, `handler` called, and its result (or error) sent back as the route
 /// response, tagged with the frame's `requestId`. Errors leave the connection
 /// open and usable.
-pub async fn run_action<T, F, Fut>(handler: F) -> std::result::Result<(), lambda_runtime::Error>
+pub async fn run_action<T, R, F, Fut>(handler: F) -> std::result::Result<(), lambda_runtime::Error>
 where
     T: DeserializeOwned + Send,
+    R: Serialize,
     F: Fn(Arc<App>, Connection, T) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<serde_json::Value>> + Send,
+    Fut: Future<Output = Result<R>> + Send,
 {
     let handler = Arc::new(handler);
     run(move |app, event| {
@@ -91,7 +92,9 @@ where
                 Err(e) => (request_id(&event), Err(e)),
                 Ok((request_id, action, payload)) => {
                     let result = match admit(&app, &event.request_context.connection_id).await {
-                        Ok(Admission::Admitted(conn)) => handler(app.clone(), conn, payload).await,
+                        Ok(Admission::Admitted(conn)) => {
+                            handler(app.clone(), conn, payload).await.and_then(|reply| Ok(serde_json::to_value(reply)?))
+                        }
                         Ok(Admission::Limited) => Err(rate_limited(app.config.ws_actions_per_second)),
                         Ok(Admission::Unknown) => {
                             // Unknown, or past its token's expiry: close it.
@@ -148,6 +151,19 @@ fn rate_limited(limit: u32) -> Error {
     Error::too_many("rate_limited", format!("at most {limit} actions a second on one connection; slow down and resend"))
 }
 
+/// What an action answers on the caller's own connection, tagged with its
+/// `type` (docs/protocol.md): the use case's typed result, rendered here.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type")]
+pub enum Reply {
+    /// `sendMessage`: `{type, message, duplicate}`.
+    #[serde(rename = "message.sent")]
+    MessageSent(crate::app::messages::Sent),
+    /// `sync`: `{type, sessionId, messages, hasMore, lastSeq}`.
+    #[serde(rename = "sync")]
+    Sync(crate::app::messages::Batch),
+}
+
 /// Splits a frame into its request id, action and typed payload.
 pub fn frame<T: DeserializeOwned>(event: &WsEvent) -> Result<(Option<serde_json::Value>, String, T)> {
     let object = object(event)?;
@@ -195,6 +211,29 @@ pub fn default_route(event: &WsEvent) -> Result<serde_json::Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replies_render_the_documented_frames() {
+        use crate::app::messages::{Batch, Sent};
+        use crate::domain::{Content, Message, Sender, SenderKind};
+        let message = Message {
+            session_id: "s1".into(),
+            seq: 3,
+            client_msg_id: "c1".into(),
+            sender: Sender { kind: SenderKind::Visitor, id: "v1".into() },
+            content: Content::Text { text: "hi".into() },
+            created_at: 7,
+        };
+        let sent = serde_json::to_value(Reply::MessageSent(Sent { message, duplicate: true })).unwrap();
+        assert_eq!(sent["type"], "message.sent");
+        assert_eq!((sent["message"]["seq"].as_u64(), sent["duplicate"].as_bool()), (Some(3), Some(true)));
+        let batch = Batch { session_id: "s1".into(), messages: vec![], has_more: false, last_seq: 3 };
+        let sync = serde_json::to_value(Reply::Sync(batch)).unwrap();
+        assert_eq!(
+            sync,
+            serde_json::json!({"type": "sync", "sessionId": "s1", "messages": [], "hasMore": false, "lastSeq": 3})
+        );
+    }
 
     fn event(body: &str) -> WsEvent {
         serde_json::from_value(serde_json::json!({
