@@ -19,6 +19,11 @@ use serde_json::json;
 const T: &str = "acme";
 const START: i64 = 1_800_000_000_000;
 
+/// A result as the API renders it.
+fn wire<T: serde::Serialize>(value: T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap()
+}
+
 struct World {
     app: App,
     store: Arc<MemoryStore>,
@@ -82,7 +87,7 @@ impl World {
 
     async fn start(&self, visitor: &Principal, group: Option<&str>) -> serde_json::Value {
         let req = sessions::StartRequest { group_id: group.map(str::to_string) };
-        sessions::start(&self.app, visitor, req).await.unwrap().session
+        wire(sessions::start(&self.app, visitor, req).await.unwrap().session)
     }
 
     async fn active(&self, agent: &str) -> u32 {
@@ -140,7 +145,7 @@ async fn at_capacity_sessions_wait_and_a_close_hands_the_next_one_over() {
     let closed = sessions::close(&w.app, &ann, s1["id"].as_str().unwrap()).await.unwrap();
     assert!(closed.closed);
     // The oldest waiting one is ann's now; the next still waits.
-    let got = sessions::get(&w.app, &ann, s2["id"].as_str().unwrap()).await.unwrap();
+    let got = wire(sessions::get(&w.app, &ann, s2["id"].as_str().unwrap()).await.unwrap());
     assert_eq!(got["state"], "active");
     assert_eq!(w.active("ann").await, 1);
     let queue = sessions::queue(&w.app, &ann, 50, None).await.unwrap();
@@ -165,11 +170,11 @@ async fn an_agent_gone_past_the_grace_gets_nothing_and_pickup_is_bound_by_the_ha
     assert_eq!(s1["state"], "waiting", "nobody online");
 
     // By hand, an agent takes it whatever its status and maximum.
-    let taken = sessions::pickup(&w.app, &ann, s1["id"].as_str().unwrap()).await.unwrap();
+    let taken = wire(sessions::pickup(&w.app, &ann, s1["id"].as_str().unwrap()).await.unwrap());
     assert_eq!(taken["state"], "active");
     let v2 = w.visitor("v2").await;
     let s2 = w.start(&v2, None).await;
-    let again = sessions::pickup(&w.app, &ann, s2["id"].as_str().unwrap()).await.unwrap();
+    let again = wire(sessions::pickup(&w.app, &ann, s2["id"].as_str().unwrap()).await.unwrap());
     assert_eq!((again["state"].as_str(), w.active("ann").await), (Some("active"), 2), "past its own maximum of 1");
     let twice = sessions::pickup(&w.app, &ann, s2["id"].as_str().unwrap()).await.unwrap_err();
     assert_eq!(twice.code(), "session_not_waiting");

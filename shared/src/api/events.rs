@@ -12,7 +12,7 @@ use crate::domain::CloseReason;
 pub enum Event<'a> {
     /// A session was given to the agent (or, to the visitor: an agent joined).
     #[serde(rename = "session.assigned", rename_all = "camelCase")]
-    SessionAssigned { session: SessionView<'a>, notify: Notify },
+    SessionAssigned { session: SessionView, notify: Notify },
     #[serde(rename = "message.new", rename_all = "camelCase")]
     MessageNew { session_id: &'a str, message: MessageView, notify: Notify },
     #[serde(rename = "session.closed", rename_all = "camelCase")]
@@ -20,7 +20,7 @@ pub enum Event<'a> {
     /// To the visitor: its agent left (was removed) and the session is back
     /// in the queue, history intact, until another agent takes it.
     #[serde(rename = "session.requeued", rename_all = "camelCase")]
-    SessionRequeued { session: SessionView<'a>, notify: Notify },
+    SessionRequeued { session: SessionView, notify: Notify },
     /// The agent's own status or capacity changed (all its tabs follow).
     #[serde(rename = "agent.updated", rename_all = "camelCase")]
     AgentUpdated { agent: AgentView, notify: Notify },

@@ -5,9 +5,6 @@ use serde::Serialize;
 use crate::domain::session::{CloseReason, SessionState};
 use crate::domain::{Agent, AgentStatus, Content, Message, SenderKind, Session};
 
-/// Staff see the whole session record.
-pub type StaffSession<'a> = &'a Session;
-
 /// A visitor sees its session without the service's internals.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -99,12 +96,19 @@ pub enum MessageView {
     Visitor(VisitorMessage),
 }
 
-/// A session as the caller may see it.
+/// A session as the caller may see it: staff the whole record, a visitor
+/// its own view.
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
-pub enum SessionView<'a> {
-    Staff(StaffSession<'a>),
+pub enum SessionView {
+    Staff(Box<Session>),
     Visitor(VisitorSession),
+}
+
+impl SessionView {
+    pub fn staff(s: &Session) -> Self {
+        SessionView::Staff(Box::new(s.clone()))
+    }
 }
 
 /// An agent as colleagues and admins see it: no connection ids.

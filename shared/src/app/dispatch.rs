@@ -128,7 +128,7 @@ pub async fn announce(app: &App, session_id: &str, agent: &Agent, kind: NotifyKi
         }
     };
     let to_agent = Event::SessionAssigned {
-        session: SessionView::Staff(&session),
+        session: SessionView::staff(&session),
         notify: Notify::new(kind, Some(session.unread)),
     };
     app.push_to_agent_record(agent, &to_agent, except).await;

@@ -2,7 +2,6 @@
 //! and the queue.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use tracing::instrument;
 
 use super::dispatch;
@@ -26,7 +25,7 @@ pub struct StartRequest {
 
 #[derive(Debug, Serialize)]
 pub struct Started {
-    pub session: Value,
+    pub session: SessionView,
     /// `false`: the visitor already had this open session.
     pub created: bool,
 }
@@ -78,20 +77,20 @@ pub async fn get_visible(app: &App, who: &Principal, id: &str) -> Result<Session
 }
 
 /// The session as this caller is shown it.
-pub async fn view(app: &App, who: &Principal, s: &Session) -> Result<Value> {
+pub async fn view(app: &App, who: &Principal, s: &Session) -> Result<SessionView> {
     Ok(match who.role {
         Role::Visitor => {
             let agent = match &s.agent_id {
                 Some(a) => app.store.get_agent(&s.tenant, a).await?,
                 None => None,
             };
-            serde_json::to_value(SessionView::Visitor(VisitorSession::new(s, agent.as_ref())))?
+            SessionView::Visitor(VisitorSession::new(s, agent.as_ref()))
         }
-        _ => serde_json::to_value(SessionView::Staff(s))?,
+        _ => SessionView::staff(s),
     })
 }
 
-pub async fn get(app: &App, who: &Principal, id: &str) -> Result<Value> {
+pub async fn get(app: &App, who: &Principal, id: &str) -> Result<SessionView> {
     let s = get_visible(app, who, id).await?;
     view(app, who, &s).await
 }
@@ -109,7 +108,7 @@ pub struct ListParams {
 }
 
 /// C1 (open, newest activity first) and D7 (closed, newest first).
-pub async fn list(app: &App, who: &Principal, p: ListParams) -> Result<Page<Value>> {
+pub async fn list(app: &App, who: &Principal, p: ListParams) -> Result<Page<SessionView>> {
     let open = match p.state.as_deref() {
         None | Some("open") => true,
         Some("closed") => false,
@@ -148,17 +147,17 @@ pub async fn list(app: &App, who: &Principal, p: ListParams) -> Result<Page<Valu
             .iter()
             .map(|s| {
                 let agent = agents.iter().find(|a| Some(&a.id) == s.agent_id.as_ref());
-                Ok(serde_json::to_value(SessionView::Visitor(VisitorSession::new(s, agent)))?)
+                SessionView::Visitor(VisitorSession::new(s, agent))
             })
-            .collect::<Result<Vec<_>>>()?
+            .collect()
     } else {
-        page.items.iter().map(|s| Ok(serde_json::to_value(SessionView::Staff(s))?)).collect::<Result<Vec<_>>>()?
+        page.items.iter().map(SessionView::staff).collect()
     };
     Ok(Page { items, next_cursor: page.next_cursor })
 }
 
 /// C1: the agent opened the session: unread count and `new` marker clear.
-pub async fn mark_read(app: &App, who: &Principal, id: &str) -> Result<Value> {
+pub async fn mark_read(app: &App, who: &Principal, id: &str) -> Result<SessionView> {
     who.require_staff()?;
     let s = get_visible(app, who, id).await?;
     if !app.store.mark_read(&s).await? {
@@ -169,7 +168,7 @@ pub async fn mark_read(app: &App, who: &Principal, id: &str) -> Result<Value> {
 
 #[derive(Debug, Serialize)]
 pub struct Closed {
-    pub session: Value,
+    pub session: SessionView,
     /// `false`: it was already closed (close is idempotent).
     pub closed: bool,
 }
@@ -202,7 +201,7 @@ pub async fn close(app: &App, who: &Principal, id: &str) -> Result<Closed> {
 /// B4: an agent takes a waiting session by hand; only the hard cap (A4)
 /// applies.
 #[instrument(skip(app), fields(tenant = %who.tenant, agent = %who.id))]
-pub async fn pickup(app: &App, who: &Principal, id: &str) -> Result<Value> {
+pub async fn pickup(app: &App, who: &Principal, id: &str) -> Result<SessionView> {
     who.require_staff()?;
     ids::check("sessionId", id)?;
     let s = app.store.get_session(&who.tenant, id).await?.ok_or_else(|| Error::not_found("session"))?;
