@@ -137,6 +137,13 @@ async fn busy_agents_and_the_hard_cap_refuse_assignment() {
     assert_eq!(db.get_session(&t, &s.id).await.unwrap().unwrap().state, SessionState::Waiting);
 }
 
+/// A session assigned to `agent` (which must exist), as read after.
+async fn session_of(db: &DynamoStore, t: &str, agent: &str) -> Session {
+    let s = waiting_session(db, t, 1).await;
+    assert_eq!(db.assign(t, &QueueEntry::of(&s), agent, AssignMode::Auto, 2).await.unwrap(), Assigned::Assigned);
+    db.get_session(t, &s.id).await.unwrap().unwrap()
+}
+
 fn text(t: &str) -> Content {
     Content::Text { text: t.into() }
 }
@@ -249,9 +256,8 @@ async fn concurrent_requeues_put_a_session_back_once_and_free_capacity_once() {
     let t = tenant();
     agent(&db, &t, "a", 5).await;
     agent(&db, &t, "b", 5).await;
-    let s = waiting_session(&db, &t, 1).await;
-    assert_eq!(db.assign(&t, &QueueEntry::of(&s), "a", AssignMode::Auto, 2).await.unwrap(), Assigned::Assigned);
-    let active = db.get_session(&t, &s.id).await.unwrap().unwrap();
+    let active = session_of(&db, &t, "a").await;
+    let s = active.clone();
     let tasks: Vec<_> = (0..4)
         .map(|_| {
             let (db, s) = (db.clone(), active.clone());
@@ -284,10 +290,9 @@ async fn an_agent_who_lost_a_session_cannot_post_in_it() {
     let t = tenant();
     agent(&db, &t, "a", 5).await;
     agent(&db, &t, "b", 5).await;
-    let s = waiting_session(&db, &t, 1).await;
-    assert_eq!(db.assign(&t, &QueueEntry::of(&s), "a", AssignMode::Auto, 2).await.unwrap(), Assigned::Assigned);
     // What agent a's send read: the session is a's.
-    let seen_by_a = db.get_session(&t, &s.id).await.unwrap().unwrap();
+    let seen_by_a = session_of(&db, &t, "a").await;
+    let s = seen_by_a.clone();
     let a = Sender { kind: SenderKind::Agent, id: "a".into() };
     assert!(matches!(db.append_message(&seen_by_a, a.clone(), "m1", text("hi"), 3).await.unwrap(), Appended::New(_)));
 
@@ -348,10 +353,9 @@ async fn marking_read_clears_only_what_the_agent_saw() {
     let db = store().await;
     let t = tenant();
     agent(&db, &t, "a", 5).await;
-    let s = waiting_session(&db, &t, 1).await;
-    assert_eq!(db.assign(&t, &QueueEntry::of(&s), "a", AssignMode::Auto, 2).await.unwrap(), Assigned::Assigned);
+    let fresh = session_of(&db, &t, "a").await;
+    let s = fresh.clone();
     let visitor = Sender { kind: SenderKind::Visitor, id: s.visitor_id.clone() };
-    let fresh = db.get_session(&t, &s.id).await.unwrap().unwrap();
     db.append_message(&fresh, visitor.clone(), "m1", text("one"), 3).await.unwrap();
     let seen = db.get_session(&t, &s.id).await.unwrap().unwrap();
     assert_eq!(seen.unread, 1);

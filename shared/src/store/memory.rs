@@ -31,10 +31,10 @@ type Id = (String, String); // (tenant, id)
 
 #[derive(Default)]
 struct State {
-    tenants: HashMap<String, Tenant>,
+    tenants: BTreeMap<String, Tenant>,
     agents: BTreeMap<Id, Agent>,
     groups: BTreeMap<Id, SkillGroup>,
-    visitors: HashMap<Id, Visitor>,
+    visitors: BTreeMap<Id, Visitor>,
     sessions: HashMap<Id, Session>,
     /// (tenant, queued_at, session id): oldest first, as the queue partition.
     queue: BTreeMap<(String, i64, String), QueueEntry>,
@@ -66,8 +66,20 @@ fn id(tenant: &str, id: &str) -> Id {
     (tenant.to_string(), id.to_string())
 }
 
-fn exists(what: &str, code: &'static str) -> Error {
-    Error::conflict(code, format!("{what} already exists"))
+/// Puts a new record; `code` if one with the same key exists (as the
+/// DynamoDB store's conditional put).
+fn insert_new<K: Ord, V: Clone>(
+    map: &mut BTreeMap<K, V>,
+    key: K,
+    value: &V,
+    code: &'static str,
+    what: &str,
+) -> Result<()> {
+    if map.contains_key(&key) {
+        return Err(Error::conflict(code, format!("{what} already exists")));
+    }
+    map.insert(key, value.clone());
+    Ok(())
 }
 
 /// Cursors: the list they belong to and an offset, opaque to clients.
@@ -95,13 +107,7 @@ fn page<T: Clone>(list: &str, all: Vec<T>, limit: u32, from: Option<&str>) -> Re
 #[async_trait]
 impl TenantStore for MemoryStore {
     async fn create_tenant(&self, tenant: &Tenant) -> Result<()> {
-        self.with(|s| {
-            if s.tenants.contains_key(&tenant.id) {
-                return Err(exists("tenant", "tenant_exists"));
-            }
-            s.tenants.insert(tenant.id.clone(), tenant.clone());
-            Ok(())
-        })
+        self.with(|s| insert_new(&mut s.tenants, tenant.id.clone(), tenant, "tenant_exists", "tenant"))
     }
 
     async fn get_tenant(&self, tenant: &str) -> Result<Option<Tenant>> {
@@ -112,14 +118,7 @@ impl TenantStore for MemoryStore {
 #[async_trait]
 impl AgentStore for MemoryStore {
     async fn create_agent(&self, agent: &Agent) -> Result<()> {
-        self.with(|s| {
-            let key = id(&agent.tenant, &agent.id);
-            if s.agents.contains_key(&key) {
-                return Err(exists("agent", "agent_exists"));
-            }
-            s.agents.insert(key, agent.clone());
-            Ok(())
-        })
+        self.with(|s| insert_new(&mut s.agents, id(&agent.tenant, &agent.id), agent, "agent_exists", "agent"))
     }
 
     async fn get_agent(&self, tenant: &str, agent: &str) -> Result<Option<Agent>> {
@@ -173,12 +172,7 @@ impl AgentStore for MemoryStore {
 impl GroupStore for MemoryStore {
     async fn create_group(&self, group: &SkillGroup) -> Result<()> {
         self.with(|s| {
-            let key = id(&group.tenant, &group.id);
-            if s.groups.contains_key(&key) {
-                return Err(exists("skill group", "skill_group_exists"));
-            }
-            s.groups.insert(key, group.clone());
-            Ok(())
+            insert_new(&mut s.groups, id(&group.tenant, &group.id), group, "skill_group_exists", "skill group")
         })
     }
 
@@ -195,12 +189,7 @@ impl GroupStore for MemoryStore {
 impl VisitorStore for MemoryStore {
     async fn create_visitor(&self, visitor: &Visitor) -> Result<()> {
         self.with(|s| {
-            let key = id(&visitor.tenant, &visitor.id);
-            if s.visitors.contains_key(&key) {
-                return Err(exists("visitor", "visitor_exists"));
-            }
-            s.visitors.insert(key, visitor.clone());
-            Ok(())
+            insert_new(&mut s.visitors, id(&visitor.tenant, &visitor.id), visitor, "visitor_exists", "visitor")
         })
     }
 
