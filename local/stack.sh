@@ -19,12 +19,14 @@ RUN=.local
 BIN=$PWD/.venv/bin
 mkdir -p "$RUN"
 
+# local/env's KEY=VALUE lines (no blanks, no comments).
+env_lines() { grep -v -e '^$' -e '^#' local/env; }
+
 # local/env, under whatever the environment sets already.
 while IFS= read -r line; do
-  case "$line" in '' | '#'*) continue ;; esac
   key=${line%%=*}
   [ -n "${!key+x}" ] || export "$key=${line#*=}"
-done < local/env
+done < <(env_lines)
 export WS_ENDPOINT=${WS_ENDPOINT:-http://127.0.0.1:$KEFU_WS_PORT}
 # Another DynamoDB (DynamoDB Local, AWS) when AWS_ENDPOINT_URL_DYNAMODB names
 # one; otherwise ours.
@@ -143,10 +145,9 @@ status() {
 
 env_() {
   while IFS= read -r line; do
-    case "$line" in '' | '#'*) continue ;; esac
     local key=${line%%=*}
     echo "$key=${!key}"
-  done < local/env
+  done < <(env_lines)
   echo "WS_ENDPOINT=$WS_ENDPOINT"
   echo "AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB"
   [ -z "${AWS_ENDPOINT_URL_SECRETS_MANAGER:-}" ] || echo "AWS_ENDPOINT_URL_SECRETS_MANAGER=$AWS_ENDPOINT_URL_SECRETS_MANAGER"

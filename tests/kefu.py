@@ -15,11 +15,13 @@ TIMEOUT = float(os.environ.get("KEFU_TEST_TIMEOUT", "30"))
 
 # The local stack's environment (local/env, as local/stack.sh derives it):
 # its ports, table, key, and the credentials the admin CLI and the tests use.
-LOCAL_ENV = dict(
-    line.split("=", 1)
-    for line in subprocess.run([os.path.join(ROOT, "local", "stack.sh"), "env"], check=True, capture_output=True,
-                               text=True).stdout.splitlines()
-)
+def parse_env(text):
+    """`KEY=VALUE` lines (what `local/stack.sh env` prints) as a dict."""
+    return dict(line.split("=", 1) for line in text.splitlines())
+
+
+LOCAL_ENV = parse_env(subprocess.run([os.path.join(ROOT, "local", "stack.sh"), "env"], check=True,
+                                     capture_output=True, text=True).stdout)
 HTTP = f"http://127.0.0.1:{LOCAL_ENV['KEFU_HTTP_PORT']}"
 WS = f"ws://127.0.0.1:{LOCAL_ENV['KEFU_WS_PORT']}"
 STACK_PORTS = tuple(int(LOCAL_ENV[f"KEFU_{p}_PORT"]) for p in ("HTTP", "WS", "DYNAMODB", "LAMBDA"))

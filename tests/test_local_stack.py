@@ -6,7 +6,7 @@ import os
 import socket
 import subprocess
 
-from kefu import ROOT, STACK_PORTS
+from kefu import ROOT, STACK_PORTS, parse_env
 
 STACK = os.path.join(ROOT, "local", "stack.sh")
 
@@ -35,12 +35,12 @@ def test_a_port_held_by_another_process_is_refused_and_nothing_is_touched():
 
 
 def test_the_environment_is_local_env_under_what_is_set_already():
-    env = dict(line.split("=", 1) for line in stack("env", KEFU_WS_PORT="4101", TABLE_NAME="other").stdout.splitlines())
+    env = parse_env(stack("env", KEFU_WS_PORT="4101", TABLE_NAME="other").stdout)
     assert env["TABLE_NAME"] == "other" and env["KEFU_WS_PORT"] == "4101"
     assert env["WS_ENDPOINT"] == "http://127.0.0.1:4101", "pushes go to the gateway's own port"
     assert env["AWS_ENDPOINT_URL_DYNAMODB"] == f"http://127.0.0.1:{env['KEFU_DYNAMODB_PORT']}"
     # Pointed at another DynamoDB, everything uses it (and the stack starts no moto).
-    elsewhere = dict(line.split("=", 1) for line in stack("env", AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:8111").stdout.splitlines())
+    elsewhere = parse_env(stack("env", AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:8111").stdout)
     assert elsewhere["AWS_ENDPOINT_URL_DYNAMODB"] == "http://127.0.0.1:8111"
     # The functions run in it too: no Cargo.toml pins an endpoint, a port
     # or a table over it (a function's own section only names the function).

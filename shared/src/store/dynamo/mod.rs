@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::fmt::Debug;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
@@ -66,6 +67,18 @@ impl DynamoStore {
         }
     }
 
+    /// A strongly consistent Query of the base table: what every partition
+    /// read shares; each adds its order, limit and start.
+    fn query_table(&self, key_condition: impl Into<String>, e: &Expr) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression(key_condition)
+            .set_expression_attribute_names(e.names())
+            .set_expression_attribute_values(e.values())
+            .consistent_read(true)
+    }
+
     async fn get<T: DeserializeOwned>(&self, key: Key) -> Result<Option<T>> {
         let out = self
             .client
@@ -93,13 +106,7 @@ impl DynamoStore {
         let mut e = Expr::default();
         let cond = format!("{} = {}", e.name(keys::PK), e.value(s(pk)));
         let page = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression(cond)
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .consistent_read(true)
+            .query_table(cond, &e)
             .scan_index_forward(forward)
             .limit(limit as i32)
             .set_exclusive_start_key(start)
@@ -122,18 +129,8 @@ impl DynamoStore {
             if let Some(p) = sk_prefix {
                 cond = format!("{cond} AND begins_with({}, {})", e.name(keys::SK), e.value(s(p)));
             }
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression(cond)
-                .set_expression_attribute_names(e.names())
-                .set_expression_attribute_values(e.values())
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(storage)?;
+            let page =
+                self.query_table(cond, &e).set_exclusive_start_key(start.take()).send().await.map_err(storage)?;
             for item in page.items.unwrap_or_default() {
                 out.push(from_item(item)?);
             }

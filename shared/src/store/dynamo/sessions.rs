@@ -262,14 +262,8 @@ impl SessionStore for DynamoStore {
         // Keys only, a page at a time, and never past `up_to`.
         while counted < up_to {
             let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression(&cond)
-                .set_expression_attribute_names(e.names())
-                .set_expression_attribute_values(e.values())
+                .query_table(&cond, &e)
                 .select(aws_sdk_dynamodb::types::Select::Count)
-                .consistent_read(true)
                 .limit((up_to - counted) as i32)
                 .set_exclusive_start_key(start.take())
                 .send()
@@ -517,18 +511,7 @@ impl MessageStore for DynamoStore {
             e.value(s(keys::message_sk(after.saturating_add(1)))),
             e.value(s(keys::message_sk(999_999_999_999))),
         );
-        let page = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression(cond)
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .consistent_read(true)
-            .limit(limit as i32)
-            .send()
-            .await
-            .map_err(storage)?;
+        let page = self.query_table(cond, &e).limit(limit as i32).send().await.map_err(storage)?;
         page.items
             .unwrap_or_default()
             .into_iter()
