@@ -6,7 +6,7 @@ use kefu::app::connections;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     ws::run(|app, event| async move {
-        connections::connect(&app, &event).await?;
+        connections::connect(&app, event.connection_id(), &event.caller()?, event.token_expiry_ms()).await?;
         Ok(WsResponse::ok())
     })
     .await

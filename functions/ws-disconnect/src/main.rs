@@ -6,7 +6,7 @@ use kefu::app::connections;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     ws::run(|app, event| async move {
-        connections::disconnect(&app, &event).await?;
+        connections::disconnect(&app, event.connection_id()).await?;
         Ok(WsResponse::ok())
     })
     .await

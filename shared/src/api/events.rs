@@ -1,54 +1,59 @@
-//! Events pushed to WebSocket clients. C7: every event tells the frontend
-//! whether it is a new session, a transfer or a new message, and the unread
-//! count, so it can play a sound or raise a browser notification.
+//! The wire form of the notices pushed to WebSocket clients: each a JSON
+//! object tagged by `type`, with a `notify` block (see `docs/protocol.md`).
 
 use serde::Serialize;
 
-use super::views::{AgentView, MessageView, SessionView};
+use crate::app::notices::{Notice, Notify};
+use crate::app::views::{AgentView, MessageView, SessionView};
 use crate::domain::CloseReason;
 
 #[derive(Debug, Serialize)]
 #[serde(tag = "type")]
-pub enum Event<'a> {
-    /// A session was given to the agent (or, to the visitor: an agent joined).
+enum Event<'a> {
     #[serde(rename = "session.assigned", rename_all = "camelCase")]
-    SessionAssigned { session: SessionView, notify: Notify },
+    SessionAssigned { session: &'a SessionView, notify: Notify },
     #[serde(rename = "message.new", rename_all = "camelCase")]
-    MessageNew { session_id: &'a str, message: MessageView, notify: Notify },
+    MessageNew { session_id: &'a str, message: &'a MessageView, notify: Notify },
     #[serde(rename = "session.closed", rename_all = "camelCase")]
     SessionClosed { session_id: &'a str, reason: CloseReason, notify: Notify },
-    /// To the visitor: its agent left (was removed) and the session is back
-    /// in the queue, history intact, until another agent takes it.
     #[serde(rename = "session.requeued", rename_all = "camelCase")]
-    SessionRequeued { session: SessionView, notify: Notify },
-    /// The agent's own status or capacity changed (all its tabs follow).
+    SessionRequeued { session: &'a SessionView, notify: Notify },
     #[serde(rename = "agent.updated", rename_all = "camelCase")]
-    AgentUpdated { agent: AgentView, notify: Notify },
+    AgentUpdated { agent: &'a AgentView, notify: Notify },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NotifyKind {
-    NewSession,
-    Transfer,
-    NewMessage,
-}
-
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct Notify {
-    /// What to alert for; `null` when nothing calls for a sound.
-    pub kind: Option<NotifyKind>,
-    /// The session's unread count for the agent (staff events only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unread: Option<u32>,
-}
-
-impl Notify {
-    pub fn none() -> Self {
-        Notify::default()
+impl<'a> From<&'a Notice> for Event<'a> {
+    fn from(n: &'a Notice) -> Self {
+        match n {
+            Notice::Assigned { session, notify } => Event::SessionAssigned { session, notify: *notify },
+            Notice::MessageNew { session_id, message, notify } => {
+                Event::MessageNew { session_id, message, notify: *notify }
+            }
+            Notice::Closed { session_id, reason } => {
+                Event::SessionClosed { session_id, reason: *reason, notify: Notify::none() }
+            }
+            Notice::Requeued { session } => Event::SessionRequeued { session, notify: Notify::none() },
+            Notice::AgentUpdated { agent } => Event::AgentUpdated { agent, notify: Notify::none() },
+        }
     }
+}
 
-    pub fn new(kind: NotifyKind, unread: Option<u32>) -> Self {
-        Notify { kind: Some(kind), unread }
+/// A notice as the bytes pushed to a connection.
+pub fn encode(notice: &Notice) -> serde_json::Result<Vec<u8>> {
+    serde_json::to_vec(&Event::from(notice))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_is_tagged_and_carries_notify() {
+        let closed = Notice::Closed { session_id: "s1".into(), reason: CloseReason::Agent };
+        let v: serde_json::Value = serde_json::from_slice(&encode(&closed).unwrap()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"type": "session.closed", "sessionId": "s1", "reason": "agent", "notify": {"kind": null}})
+        );
     }
 }

@@ -4,5 +4,4 @@
 pub mod authorizer;
 pub mod events;
 pub mod http;
-pub mod views;
 pub mod ws;

@@ -45,6 +45,24 @@ pub struct WsResponse {
     pub body: Option<String>,
 }
 
+impl WsEvent {
+    pub fn connection_id(&self) -> &str {
+        &self.request_context.connection_id
+    }
+
+    /// On `$connect`: who the authorizer let in.
+    pub fn caller(&self) -> Result<crate::auth::Principal> {
+        let ctx = &self.request_context.authorizer;
+        crate::auth::Principal::from_context(|k| ctx.get(k).and_then(|v| v.as_str()).map(str::to_string))
+    }
+
+    /// On `$connect`: when the caller's token expires (epoch ms).
+    pub fn token_expiry_ms(&self) -> Option<i64> {
+        let exp = self.request_context.authorizer.get("exp")?;
+        exp.as_str()?.parse::<i64>().ok().map(|secs| secs * 1000)
+    }
+}
+
 impl WsResponse {
     pub fn ok() -> Self {
         WsResponse { status_code: 200, body: None }

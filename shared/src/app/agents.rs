@@ -4,9 +4,9 @@
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
+use super::notices::Notice;
+use super::views::AgentView;
 use super::{audit, dispatch};
-use crate::api::events::{Event, Notify};
-use crate::api::views::AgentView;
 use crate::auth::{Principal, Role};
 use crate::domain::agent::{check_max_concurrent, clean_name};
 use crate::domain::{ids, Agent, AgentStatus, AuditAction};
@@ -125,7 +125,7 @@ pub async fn update(app: &App, who: &Principal, id: &str, req: UpdateAgent) -> R
     changed(app, &after).await;
     if after.role != before.role {
         // Connections hold the role they were authorized with: reconnect.
-        app.close_agent_connections(&after).await;
+        app.notify.close_agent_connections(&after).await;
         let detail = format!("{} -> {}", before.role.as_str(), after.role.as_str());
         audit::record(app, &who.tenant, &who.id, AuditAction::RoleChanged, id, Some(detail)).await?;
     }
@@ -157,8 +157,8 @@ pub async fn set_status(app: &App, who: &Principal, req: SetStatus) -> Result<Ag
 
 /// Every tab of the agent follows its status and maximum.
 async fn changed(app: &App, agent: &Agent) {
-    let event = Event::AgentUpdated { agent: AgentView::new(agent, app.now()), notify: Notify::none() };
-    app.push_to_agent(&agent.tenant, &agent.id, &event).await;
+    let notice = Notice::AgentUpdated { agent: AgentView::new(agent, app.now()) };
+    app.notify.to_agent(&agent.tenant, &agent.id, &notice).await;
 }
 
 #[derive(Debug, Serialize)]
@@ -209,7 +209,7 @@ pub async fn set_disabled(app: &App, who: &Principal, id: &str, disabled: bool) 
     let agent = app.store.update_agent(&who.tenant, id, &change).await?;
     tracing::info!(agent = %id, disabled, "agent access changed");
     if disabled {
-        app.close_agent_connections(&agent).await;
+        app.notify.close_agent_connections(&agent).await;
     }
     let action = if disabled { AuditAction::Disabled } else { AuditAction::Enabled };
     audit::record(app, &who.tenant, &who.id, action, id, None).await?;
@@ -234,7 +234,7 @@ pub async fn remove(app: &App, who: &Principal, id: &str) -> Result<AgentView> {
         ..AgentChange::default()
     };
     let agent = app.store.update_agent(&who.tenant, id, &change).await?;
-    app.close_agent_connections(&agent).await;
+    app.notify.close_agent_connections(&agent).await;
     let requeued = super::sessions::requeue_all(app, &agent).await?;
     tracing::info!(agent = %id, requeued, "agent removed");
     let detail = format!("{requeued} sessions back in the queue");
@@ -257,7 +257,7 @@ pub async fn revoke_tokens(app: &App, who: &Principal, id: &str) -> Result<Agent
     let change = AgentChange { bump_token_version: true, ..AgentChange::default() };
     let agent = app.store.update_agent(&who.tenant, id, &change).await?;
     tracing::info!(agent = %id, version = agent.token_version, "tokens revoked");
-    app.close_agent_connections(&agent).await;
+    app.notify.close_agent_connections(&agent).await;
     audit::record(app, &who.tenant, &who.id, AuditAction::TokensRevoked, id, None).await?;
     Ok(AgentView::new(&agent, app.now()))
 }

@@ -13,8 +13,8 @@
 
 use tracing::instrument;
 
-use crate::api::events::{Event, Notify, NotifyKind};
-use crate::api::views::{SessionView, VisitorSession};
+use super::notices::{Notice, Notify, NotifyKind};
+use super::views::{SessionView, VisitorSession};
 use crate::domain::{dispatch, Agent};
 use crate::error::Result;
 use crate::store::{AssignMode, Assigned, QueueEntry};
@@ -127,14 +127,12 @@ pub async fn announce(app: &App, session_id: &str, agent: &Agent, kind: NotifyKi
             return;
         }
     };
-    let to_agent = Event::SessionAssigned {
-        session: SessionView::staff(&session),
-        notify: Notify::new(kind, Some(session.unread)),
-    };
-    app.push_to_agent_record(agent, &to_agent, except).await;
-    let to_visitor = Event::SessionAssigned {
+    let to_agent =
+        Notice::Assigned { session: SessionView::staff(&session), notify: Notify::new(kind, Some(session.unread)) };
+    app.notify.to_agent_record(agent, &to_agent, except).await;
+    let to_visitor = Notice::Assigned {
         session: SessionView::Visitor(VisitorSession::new(&session, Some(agent))),
         notify: Notify::none(),
     };
-    app.push_to_visitor(&agent.tenant, &session.visitor_id, &to_visitor).await;
+    app.notify.to_visitor(&agent.tenant, &session.visitor_id, &to_visitor).await;
 }

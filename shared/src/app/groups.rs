@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::dispatch;
-use crate::api::views::AgentView;
+use super::views::AgentView;
 use crate::auth::Principal;
 use crate::domain::agent::clean_name;
 use crate::domain::{ids, AgentStatus, SkillGroup};

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
-use crate::api::events::{Event, Notify, NotifyKind};
-use crate::api::views::{MessageView, VisitorMessage};
+use super::notices::{Notice, Notify, NotifyKind};
+use super::views::{MessageView, VisitorMessage};
 use crate::auth::{Principal, Role};
 use crate::domain::ids;
 use crate::domain::message::{Content, Message, Sender, SenderKind};
@@ -55,23 +55,24 @@ pub async fn send(app: &App, who: &Principal, req: SendRequest) -> Result<Sent> 
     // One read of the session's agent serves its push and, when it wrote the
     // message, the nickname the visitor sees it by.
     let agent = match &fresh.agent_id {
-        Some(id) => app.agent_for_push(&fresh.tenant, id).await,
+        Some(id) => app.notify.agent(&fresh.tenant, id).await,
         None => None,
     };
     if let Some(agent) = &agent {
         let kind = if kind == SenderKind::Visitor { Some(NotifyKind::NewMessage) } else { None };
-        let event = Event::MessageNew {
-            session_id: &fresh.id,
+        let notice = Notice::MessageNew {
+            session_id: fresh.id.clone(),
             message: MessageView::Staff(message.clone()),
             notify: Notify { kind, unread: Some(fresh.unread) },
         };
-        app.push_to_agent_record(agent, &event, None).await;
+        app.notify.to_agent_record(agent, &notice, None).await;
     }
     let nickname = agent.filter(|a| kind == SenderKind::Agent && a.id == who.id).map(|a| a.nickname);
     let kind = if kind == SenderKind::Agent { Some(NotifyKind::NewMessage) } else { None };
     let seen = MessageView::Visitor(VisitorMessage::new(&message, nickname.as_deref()));
-    let event = Event::MessageNew { session_id: &fresh.id, message: seen, notify: Notify { kind, unread: None } };
-    app.push_to_visitor(&fresh.tenant, &fresh.visitor_id, &event).await;
+    let notice =
+        Notice::MessageNew { session_id: fresh.id.clone(), message: seen, notify: Notify { kind, unread: None } };
+    app.notify.to_visitor(&fresh.tenant, &fresh.visitor_id, &notice).await;
     Ok(Sent { message, duplicate: false })
 }
 

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
 use super::dispatch;
-use crate::api::events::{Event, Notify, NotifyKind};
-use crate::api::views::{SessionView, VisitorSession};
+use super::notices::{Notice, NotifyKind};
+use super::views::{SessionView, VisitorSession};
 use crate::auth::{Principal, Role};
 use crate::domain::session::SessionState;
 use crate::domain::tenant::DEFAULT_MAX_WAITING;
@@ -186,11 +186,11 @@ pub async fn close(app: &App, who: &Principal, id: &str) -> Result<Closed> {
     let fresh = get_visible(app, who, id).await?;
     if closed {
         tracing::info!(session = %id, ?reason, "session closed");
-        let event = Event::SessionClosed { session_id: id, reason, notify: Notify::none() };
+        let notice = Notice::Closed { session_id: id.to_string(), reason };
         if let Some(a) = &fresh.agent_id {
-            app.push_to_agent(&s.tenant, a, &event).await;
+            app.notify.to_agent(&s.tenant, a, &notice).await;
         }
-        app.push_to_visitor(&s.tenant, &s.visitor_id, &event).await;
+        app.notify.to_visitor(&s.tenant, &s.visitor_id, &notice).await;
         if fresh.agent_id.is_some() {
             dispatch::drain_after(app, &s.tenant, None).await;
         }
@@ -259,11 +259,8 @@ pub async fn requeue_all(app: &App, agent: &agent::Agent) -> Result<u32> {
             if app.store.requeue_session(&s, &agent.id, app.now()).await? {
                 requeued += 1;
                 let waiting = Session { state: SessionState::Waiting, agent_id: None, ..s };
-                let event = Event::SessionRequeued {
-                    session: SessionView::Visitor(VisitorSession::new(&waiting, None)),
-                    notify: Notify::none(),
-                };
-                app.push_to_visitor(&waiting.tenant, &waiting.visitor_id, &event).await;
+                let notice = Notice::Requeued { session: SessionView::Visitor(VisitorSession::new(&waiting, None)) };
+                app.notify.to_visitor(&waiting.tenant, &waiting.visitor_id, &notice).await;
             }
         }
         let left = app.store.get_agent(&agent.tenant, &agent.id).await?.map_or(0, |a| a.active);

@@ -8,6 +8,9 @@ use aws_sdk_apigatewaymanagement::Client;
 
 use crate::error::{Error, Result};
 
+mod notifier;
+pub use notifier::{Notifier, CONNECT_WINDOW_MS};
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Delivery {
     Delivered,

@@ -1,0 +1,63 @@
+//! What the use cases tell clients, as typed values. The notifier delivers
+//! them; `api::events` gives them their wire form. C7: every notice says
+//! whether it is a new session, a transfer or a new message, and the unread
+//! count, so the frontend can play a sound or raise a browser notification.
+
+use serde::Serialize;
+
+use super::views::{AgentView, MessageView, SessionView};
+use crate::domain::CloseReason;
+
+#[derive(Debug)]
+pub enum Notice {
+    /// A session was given to the agent (or, to the visitor: an agent joined).
+    Assigned {
+        session: SessionView,
+        notify: Notify,
+    },
+    MessageNew {
+        session_id: String,
+        message: MessageView,
+        notify: Notify,
+    },
+    Closed {
+        session_id: String,
+        reason: CloseReason,
+    },
+    /// To the visitor: its agent left (was removed) and the session is back
+    /// in the queue, history intact, until another agent takes it.
+    Requeued {
+        session: SessionView,
+    },
+    /// The agent's own status or capacity changed (all its tabs follow).
+    AgentUpdated {
+        agent: AgentView,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyKind {
+    NewSession,
+    Transfer,
+    NewMessage,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Notify {
+    /// What to alert for; `None` when nothing calls for a sound.
+    pub kind: Option<NotifyKind>,
+    /// The session's unread count for the agent (staff notices only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread: Option<u32>,
+}
+
+impl Notify {
+    pub fn none() -> Self {
+        Notify::default()
+    }
+
+    pub fn new(kind: NotifyKind, unread: Option<u32>) -> Self {
+        Notify { kind: Some(kind), unread }
+    }
+}
