@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use super::{from_item, n, storage, to_item, write, DynamoStore, Expr, Tx};
+use super::expr::{Cond, Path, Update};
+use super::{delete_if, from_item, n, storage, to_item, update, write, DynamoStore, Tx};
 use crate::auth::Role;
 use crate::error::{Error, Result};
 use crate::store::attrs;
@@ -40,11 +41,12 @@ impl ConnectionStore for DynamoStore {
             .build()
             .map_err(|e| Error::Internal(e.to_string()))?;
 
-        let mut e = Expr::default();
-        let update =
-            format!("SET {} = {}", e.path(conns_attr(&conn.owner()), &conn.id), e.value(n(conn.expires_at_ms)));
-        let cond = format!("attribute_exists({})", e.name(keys::PK));
-        let link = e.update(&self.table, owner_key(&conn.owner()), update, Some(cond))?;
+        let link = update(
+            &self.table,
+            owner_key(&conn.owner()),
+            Update::new().set(Path::entry(conns_attr(&conn.owner()), &conn.id), n(conn.expires_at_ms)),
+            Some(Cond::exists(keys::PK)),
+        )?;
 
         match self.transact(vec![aws_sdk_dynamodb::types::TransactWriteItem::builder().put(put).build(), link]).await? {
             Tx::Committed => Ok(()),
@@ -61,32 +63,16 @@ impl ConnectionStore for DynamoStore {
         // Usually one write: the first action of a new second (clients send
         // far less than one a second), and otherwise one more in this one.
         // Either returns the connection, so a frame costs no read.
-        let first = {
-            let mut e = Expr::default();
-            let (w, c) = (e.name(attrs::connection::RATE_WINDOW), e.name(attrs::connection::RATE_COUNT));
-            let now = e.value(n(window));
-            let update = format!("SET {w} = {now}, {c} = {}", e.value(n(1)));
-            let cond = format!("attribute_exists({}) AND (attribute_not_exists({w}) OR {w} < {now})", e.name(keys::PK));
-            (update, cond, e)
-        };
-        let more = {
-            let mut e = Expr::default();
-            let (w, c) = (e.name(attrs::connection::RATE_WINDOW), e.name(attrs::connection::RATE_COUNT));
-            let update = format!("SET {c} = {c} + {}", e.value(n(1)));
-            let cond = format!("{w} = {} AND {c} < {}", e.value(n(window)), e.value(n(limit as i64)));
-            (update, cond, e)
-        };
+        let (w, c) = (attrs::connection::RATE_WINDOW, attrs::connection::RATE_COUNT);
+        let first = (
+            Update::new().set(w, n(window)).set(c, n(1)),
+            Cond::exists(keys::PK).and(Cond::missing(w).or(Cond::lt(w, n(window)))),
+        );
+        let more = (Update::new().increment(c, 1), Cond::eq(w, n(window)).and(Cond::lt(c, n(limit))));
         let mut seen = None;
-        for (update, cond, e) in [first, more] {
+        for (change, cond) in [first, more] {
             let request = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(super::key_item(keys::connection(id))))
-                .update_expression(update)
-                .condition_expression(cond)
-                .set_expression_attribute_names(e.names())
-                .set_expression_attribute_values(e.values())
+                .update_item(keys::connection(id), &change, Some(&cond))
                 .return_values(ReturnValue::AllNew)
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
             match write(|| request.clone().send()).await {
@@ -115,26 +101,20 @@ impl ConnectionStore for DynamoStore {
     }
 
     async fn remove_connection(&self, owner: &Owner, id: &str, how: Removal, now_ms: i64) -> Result<bool> {
-        let drop_item = || -> Result<_> {
-            let mut e = Expr::default();
+        let drop_item = || {
             let condition = match how {
                 Removal::Closed => None,
-                Removal::GoneIfConnectedBefore(cutoff) => Some(format!(
-                    "attribute_not_exists({}) OR {} < {}",
-                    e.name(keys::PK),
-                    e.name(attrs::connection::CONNECTED_AT),
-                    e.value(n(cutoff))
-                )),
+                Removal::GoneIfConnectedBefore(cutoff) => {
+                    Some(Cond::missing(keys::PK).or(Cond::lt(attrs::connection::CONNECTED_AT, n(cutoff))))
+                }
             };
-            e.delete(&self.table, keys::connection(id), condition)
+            delete_if(&self.table, keys::connection(id), condition)
         };
-        let mut e = Expr::default();
-        let mut update = format!("REMOVE {}", e.path(conns_attr(owner), id));
+        let mut unlink = Update::new().remove(Path::entry(conns_attr(owner), id));
         if owner.role.is_staff() {
-            update += &format!(" SET {} = {}", e.name(attrs::agent::LAST_DISCONNECT_AT), e.value(n(now_ms)));
+            unlink = unlink.set(attrs::agent::LAST_DISCONNECT_AT, n(now_ms));
         }
-        let cond = format!("attribute_exists({})", e.name(keys::PK));
-        let unlink = e.update(&self.table, owner_key(owner), update, Some(cond))?;
+        let unlink = update(&self.table, owner_key(owner), unlink, Some(Cond::exists(keys::PK)))?;
         let tx = self.transact(vec![drop_item()?, unlink]).await?;
         if tx.failed_at(0) {
             // Connected too recently: it may be inside its own $connect.

@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnValue};
 
-use super::{from_item, is_condition_failed, n, s, storage, to_item, value, write, DynamoStore, Expr, Item};
+use super::expr::{Cond, Rendered, Update};
+use super::{from_item, is_condition_failed, n, s, storage, to_item, value, write, DynamoStore, Item};
 use crate::domain::{Agent, SkillGroup, Tenant, Visitor};
 use crate::error::{Error, Result};
 use crate::store::attrs;
@@ -19,12 +20,14 @@ impl DynamoStore {
         code: &'static str,
         what: &str,
     ) -> Result<()> {
+        let new = Rendered::write(None, Some(&Cond::missing(keys::PK)));
         let request = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(to_item(value, key)?))
-            .condition_expression("attribute_not_exists(pk)");
+            .set_condition_expression(new.condition.clone())
+            .set_expression_attribute_names(new.names());
         let result = write(|| request.clone().send()).await;
         match result {
             Ok(_) => Ok(()),
@@ -90,53 +93,39 @@ impl AgentStore for DynamoStore {
     }
 
     async fn update_agent(&self, tenant: &str, id: &str, change: &AgentChange) -> Result<Agent> {
-        let mut e = Expr::default();
-        let mut sets = Vec::new();
-        let mut set = |e: &mut Expr, attr: &str, v: aws_sdk_dynamodb::types::AttributeValue| {
-            sets.push(format!("{} = {}", e.name(attr), e.value(v)));
-        };
+        let mut u = Update::new();
         if let Some(v) = &change.nickname {
-            set(&mut e, attrs::agent::NICKNAME, s(v));
+            u = u.set(attrs::agent::NICKNAME, s(v));
         }
         if let Some(v) = &change.real_name {
-            set(&mut e, attrs::agent::REAL_NAME, s(v));
+            u = u.set(attrs::agent::REAL_NAME, s(v));
         }
         if let Some(v) = change.role {
-            set(&mut e, attrs::agent::ROLE, value(&v)?);
+            u = u.set(attrs::agent::ROLE, value(&v)?);
         }
         if let Some(v) = change.max_concurrent {
-            set(&mut e, attrs::agent::MAX_CONCURRENT, value(&v)?);
+            u = u.set(attrs::agent::MAX_CONCURRENT, value(&v)?);
         }
         if let Some(v) = change.status {
-            set(&mut e, attrs::agent::STATUS, value(&v)?);
+            u = u.set(attrs::agent::STATUS, value(&v)?);
         }
         if let Some(v) = &change.groups {
-            set(&mut e, attrs::agent::GROUPS, value(v)?);
+            u = u.set(attrs::agent::GROUPS, value(v)?);
         }
         if let Some(v) = change.disabled {
-            set(&mut e, attrs::agent::DISABLED, value(&v)?);
+            u = u.set(attrs::agent::DISABLED, value(&v)?);
         }
         if let Some(v) = change.removed {
-            set(&mut e, attrs::agent::REMOVED, value(&v)?);
+            u = u.set(attrs::agent::REMOVED, value(&v)?);
         }
         if change.bump_token_version {
-            let (version, zero, one) =
-                (e.name(attrs::agent::TOKEN_VERSION), e.value(value(&0u32)?), e.value(value(&1u32)?));
-            sets.push(format!("{version} = if_not_exists({version}, {zero}) + {one}"));
+            u = u.count(attrs::agent::TOKEN_VERSION, 1);
         }
-        if sets.is_empty() {
+        if u.is_empty() {
             return self.get_agent(tenant, id).await?.ok_or_else(|| Error::not_found("agent"));
         }
-        let condition = format!("attribute_exists({})", e.name(keys::PK));
         let request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(super::key_item(keys::agent(tenant, id))))
-            .update_expression(format!("SET {}", sets.join(", ")))
-            .condition_expression(condition)
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
+            .update_item(keys::agent(tenant, id), &u, Some(&Cond::exists(keys::PK)))
             .return_values(ReturnValue::AllNew);
         let result = write(|| request.clone().send()).await;
         match result {
@@ -176,29 +165,20 @@ impl VisitorStore for DynamoStore {
         // A visitor that has started a session has no idle deadline any more
         // (and must not get one back): renew only one that still has it.
         for renew in [true, false] {
-            let mut e = Expr::default();
-            let mut sets = Vec::new();
+            let mut u = Update::new();
             for (attr, v) in [(attrs::visitor::NAME, resume.name), (attrs::visitor::NICKNAME, resume.nickname)] {
                 if let Some(v) = v {
-                    sets.push(format!("{} = {}", e.name(attr), e.value(s(v))));
+                    u = u.set(attr, s(v));
                 }
             }
-            let mut condition = format!("attribute_exists({})", e.name(keys::PK));
+            let mut condition = Cond::exists(keys::PK);
             if renew {
-                sets.push(format!("{} = {}", e.name(keys::EXPIRES_AT), e.value(n(resume.expires_at))));
-                condition = format!("{condition} AND attribute_exists({})", e.name(keys::EXPIRES_AT));
-            } else if sets.is_empty() {
+                u = u.set(keys::EXPIRES_AT, n(resume.expires_at));
+                condition = condition.and(Cond::exists(keys::EXPIRES_AT));
+            } else if u.is_empty() {
                 return Ok(());
             }
-            let request = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(super::key_item(keys::visitor(tenant, id))))
-                .update_expression(format!("SET {}", sets.join(", ")))
-                .condition_expression(condition)
-                .set_expression_attribute_names(e.names())
-                .set_expression_attribute_values(e.values());
+            let request = self.update_item(keys::visitor(tenant, id), &u, Some(&condition));
             let result = write(|| request.clone().send()).await;
             match result {
                 Ok(_) => return Ok(()),

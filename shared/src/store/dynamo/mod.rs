@@ -7,6 +7,7 @@
 mod audit;
 mod connections;
 mod directory;
+mod expr;
 mod sessions;
 
 use std::collections::HashMap;
@@ -15,13 +16,15 @@ use std::fmt::Debug;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use self::expr::{Cond, Rendered, Update};
 use super::keys::{self, Key};
 use crate::error::{Error, Result};
 
@@ -49,17 +52,22 @@ impl DynamoStore {
         &self.client
     }
 
-    /// A conditional update: `false` when the condition did not hold.
-    async fn update_if(&self, key: Key, update: String, condition: String, e: Expr) -> Result<bool> {
-        let request = self
-            .client
+    /// An `UpdateItem` of `key`, ready to send through `write`.
+    fn update_item(&self, key: Key, update: &Update, condition: Option<&Cond>) -> UpdateItemFluentBuilder {
+        let r = Rendered::write(Some(update), condition);
+        self.client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key_item(key)))
-            .update_expression(update)
-            .condition_expression(condition)
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values());
+            .set_update_expression(r.update.clone())
+            .set_condition_expression(r.condition.clone())
+            .set_expression_attribute_names(r.names())
+            .set_expression_attribute_values(r.values())
+    }
+
+    /// A conditional update: `false` when the condition did not hold.
+    async fn update_if(&self, key: Key, update: Update, condition: Cond) -> Result<bool> {
+        let request = self.update_item(key, &update, Some(&condition));
         match write(|| request.clone().send()).await {
             Ok(_) => Ok(true),
             Err(err) if is_condition_failed(&err) => Ok(false),
@@ -69,14 +77,21 @@ impl DynamoStore {
 
     /// A strongly consistent Query of the base table: what every partition
     /// read shares; each adds its order, limit and start.
-    fn query_table(&self, key_condition: impl Into<String>, e: &Expr) -> QueryFluentBuilder {
+    fn query_table(&self, key: Cond) -> QueryFluentBuilder {
+        self.query(None, key, None).consistent_read(true)
+    }
+
+    /// A Query of the table or one of its indexes, with an optional filter.
+    fn query(&self, index: Option<&str>, key: Cond, filter: Option<Cond>) -> QueryFluentBuilder {
+        let r = Rendered::query(&key, filter.as_ref());
         self.client
             .query()
             .table_name(&self.table)
-            .key_condition_expression(key_condition)
-            .set_expression_attribute_names(e.names())
-            .set_expression_attribute_values(e.values())
-            .consistent_read(true)
+            .set_index_name(index.map(str::to_string))
+            .set_key_condition_expression(r.key.clone())
+            .set_filter_expression(r.filter.clone())
+            .set_expression_attribute_names(r.names())
+            .set_expression_attribute_values(r.values())
     }
 
     async fn get<T: DeserializeOwned>(&self, key: Key) -> Result<Option<T>> {
@@ -103,10 +118,8 @@ impl DynamoStore {
         cursor: Option<&str>,
     ) -> Result<crate::store::Page<T>> {
         let start = cursor.map(|c| decode_cursor(c, keys::PK, pk)).transpose()?;
-        let mut e = Expr::default();
-        let cond = format!("{} = {}", e.name(keys::PK), e.value(s(pk)));
         let page = self
-            .query_table(cond, &e)
+            .query_table(Cond::eq(keys::PK, s(pk)))
             .scan_index_forward(forward)
             .limit(limit as i32)
             .set_exclusive_start_key(start)
@@ -124,13 +137,11 @@ impl DynamoStore {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let mut e = Expr::default();
-            let mut cond = format!("{} = {}", e.name(keys::PK), e.value(s(pk)));
+            let mut key = Cond::eq(keys::PK, s(pk));
             if let Some(p) = sk_prefix {
-                cond = format!("{cond} AND begins_with({}, {})", e.name(keys::SK), e.value(s(p)));
+                key = key.and(Cond::begins_with(keys::SK, s(p)));
             }
-            let page =
-                self.query_table(cond, &e).set_exclusive_start_key(start.take()).send().await.map_err(storage)?;
+            let page = self.query_table(key).set_exclusive_start_key(start.take()).send().await.map_err(storage)?;
             for item in page.items.unwrap_or_default() {
                 out.push(from_item(item)?);
             }
@@ -293,80 +304,50 @@ fn value<T: Serialize>(v: &T) -> Result<AttributeValue> {
     Ok(serde_dynamo::to_attribute_value(v)?)
 }
 
-/// Collects expression attribute names and values as an expression is
-/// written, so every name is escaped (DynamoDB reserves hundreds of words).
-#[derive(Default)]
-struct Expr {
-    names: HashMap<String, String>,
-    values: HashMap<String, AttributeValue>,
-}
-
-impl Expr {
-    fn name(&mut self, attr: &str) -> String {
-        let k = format!("#{}", attr.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
-        self.names.insert(k.clone(), attr.to_string());
-        k
-    }
-
-    /// A map entry's path, `#map.#key`, for keys that are data (connection ids).
-    fn path(&mut self, map: &str, key: &str) -> String {
-        let k = format!("#k{}", self.names.len());
-        self.names.insert(k.clone(), key.to_string());
-        format!("{}.{k}", self.name(map))
-    }
-
-    fn value(&mut self, v: AttributeValue) -> String {
-        let k = format!(":v{}", self.values.len());
-        self.values.insert(k.clone(), v);
-        k
-    }
-
-    fn names(&self) -> Option<HashMap<String, String>> {
-        (!self.names.is_empty()).then(|| self.names.clone())
-    }
-
-    fn values(&self) -> Option<HashMap<String, AttributeValue>> {
-        (!self.values.is_empty()).then(|| self.values.clone())
-    }
-
-    fn update(self, table: &str, key: Key, update: String, condition: Option<String>) -> Result<TransactWriteItem> {
-        let u = Update::builder()
-            .table_name(table)
-            .set_key(Some(key_item(key)))
-            .update_expression(update)
-            .set_condition_expression(condition)
-            .set_expression_attribute_names(self.names())
-            .set_expression_attribute_values(self.values())
-            .build()
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        Ok(TransactWriteItem::builder().update(u).build())
-    }
-
-    fn delete(self, table: &str, key: Key, condition: Option<String>) -> Result<TransactWriteItem> {
-        let d = Delete::builder()
-            .table_name(table)
-            .set_key(Some(key_item(key)))
-            .set_condition_expression(condition)
-            .set_expression_attribute_names(self.names())
-            .set_expression_attribute_values(self.values())
-            .build()
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        Ok(TransactWriteItem::builder().delete(d).build())
-    }
-}
-
-fn put_new(table: &str, item: Item) -> Result<TransactWriteItem> {
-    let p = Put::builder()
+/// An update of `key` inside a transaction.
+fn update(table: &str, key: Key, update: Update, condition: Option<Cond>) -> Result<TransactWriteItem> {
+    let r = Rendered::write(Some(&update), condition.as_ref());
+    let u = aws_sdk_dynamodb::types::Update::builder()
         .table_name(table)
-        .set_item(Some(item))
-        .condition_expression("attribute_not_exists(pk)")
+        .set_key(Some(key_item(key)))
+        .set_update_expression(r.update.clone())
+        .set_condition_expression(r.condition.clone())
+        .set_expression_attribute_names(r.names())
+        .set_expression_attribute_values(r.values())
         .build()
         .map_err(|e| Error::Internal(e.to_string()))?;
-    Ok(TransactWriteItem::builder().put(p).build())
+    Ok(TransactWriteItem::builder().update(u).build())
+}
+
+/// A delete of `key` inside a transaction, if `condition` holds.
+fn delete_if(table: &str, key: Key, condition: Option<Cond>) -> Result<TransactWriteItem> {
+    let r = Rendered::write(None, condition.as_ref());
+    let d = Delete::builder()
+        .table_name(table)
+        .set_key(Some(key_item(key)))
+        .set_condition_expression(r.condition.clone())
+        .set_expression_attribute_names(r.names())
+        .set_expression_attribute_values(r.values())
+        .build()
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(TransactWriteItem::builder().delete(d).build())
 }
 
 fn delete(table: &str, key: Key) -> Result<TransactWriteItem> {
-    Expr::default().delete(table, key, None)
+    delete_if(table, key, None)
+}
+
+/// A put inside a transaction of an item that must not exist yet.
+fn put_new(table: &str, item: Item) -> Result<TransactWriteItem> {
+    let r = Rendered::write(None, Some(&Cond::missing(keys::PK)));
+    let p = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .set_condition_expression(r.condition.clone())
+        .set_expression_attribute_names(r.names())
+        .build()
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(TransactWriteItem::builder().put(p).build())
 }
 
 /// Page cursors are the last key, as opaque base64 JSON of its strings.

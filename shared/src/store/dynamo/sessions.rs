@@ -1,11 +1,11 @@
 //! Sessions, the queue and messages.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
+use super::expr::{Cond, Update};
 use super::{
-    decode_cursor, delete, encode_cursor, from_item, n, put_new, s, storage, to_item, value, DynamoStore, Expr, Tx,
+    decode_cursor, delete, encode_cursor, from_item, n, put_new, s, storage, to_item, update, value, DynamoStore, Tx,
 };
 use crate::domain::agent::HARD_CAP;
 use crate::domain::session::Marker;
@@ -28,20 +28,13 @@ impl SessionStore for DynamoStore {
     async fn open_session(&self, session: &Session) -> Result<Opened> {
         let (t, sid) = (&session.tenant, &session.id);
         for _ in 0..3 {
-            let mut e = Expr::default();
             // A visitor with a session is kept: its TTL goes.
-            let update = format!(
-                "SET {} = {} REMOVE {}",
-                e.name(attrs::visitor::ACTIVE_SESSION),
-                e.value(s(sid)),
-                e.name(keys::EXPIRES_AT)
-            );
-            let cond = format!(
-                "attribute_exists({}) AND attribute_not_exists({})",
-                e.name(keys::PK),
-                e.name(attrs::visitor::ACTIVE_SESSION)
-            );
-            let claim_visitor = e.update(&self.table, keys::visitor(t, &session.visitor_id), update, Some(cond))?;
+            let claim_visitor = update(
+                &self.table,
+                keys::visitor(t, &session.visitor_id),
+                Update::new().set(attrs::visitor::ACTIVE_SESSION, s(sid)).remove(keys::EXPIRES_AT),
+                Some(Cond::exists(keys::PK).and(Cond::missing(attrs::visitor::ACTIVE_SESSION))),
+            )?;
 
             let mut item = to_item(session, keys::session(t, sid))?;
             item.insert(keys::GSI2PK.into(), s(keys::tenant_sessions(t, true)));
@@ -89,51 +82,35 @@ impl SessionStore for DynamoStore {
         let sid = &entry.session_id;
 
         // The agent's side: one more in-progress session, if capacity allows.
-        let mut e = Expr::default();
-        let active = e.name(attrs::agent::ACTIVE);
-        let update = format!(
-            "SET {active} = {active} + {}, {} = {}",
-            e.value(n(1)),
-            e.name(attrs::agent::LAST_ASSIGNED_AT),
-            e.value(n(now_ms))
-        );
-        let mut cond = format!("attribute_exists({}) AND {active} < {}", e.name(keys::PK), e.value(n(HARD_CAP)));
+        let mut cond = Cond::exists(keys::PK).and(Cond::lt(attrs::agent::ACTIVE, n(HARD_CAP)));
         if mode == AssignMode::Auto {
-            cond = format!(
-                "{cond} AND {active} < {} AND {} = {}",
-                e.name(attrs::agent::MAX_CONCURRENT),
-                e.name(attrs::agent::STATUS),
-                e.value(value(&AgentStatus::Idle)?)
-            );
+            cond = cond
+                .and(Cond::lt_attr(attrs::agent::ACTIVE, attrs::agent::MAX_CONCURRENT))
+                .and(Cond::eq(attrs::agent::STATUS, value(&AgentStatus::Idle)?));
         }
-        let take = e.update(&self.table, keys::agent(t, agent_id), update, Some(cond))?;
+        let take = update(
+            &self.table,
+            keys::agent(t, agent_id),
+            Update::new().increment(attrs::agent::ACTIVE, 1).set(attrs::agent::LAST_ASSIGNED_AT, n(now_ms)),
+            Some(cond),
+        )?;
 
         // The session's side: from waiting to active with this agent.
-        let mut e = Expr::default();
-        let state = e.name(attrs::session::STATE);
-        let update = format!(
-            "SET {state} = {}, {} = {}, {} = {}, {} = {}, {} = {}, {h} = list_append(if_not_exists({h}, {}), {}), {} = {}, {} = {}, {} = {}",
-            e.value(value(&SessionState::Active)?),
-            e.name(attrs::session::AGENT_ID),
-            e.value(s(agent_id)),
-            e.name(attrs::session::ASSIGNED_AT),
-            e.value(n(now_ms)),
-            e.name(attrs::session::MARKER),
-            e.value(value(&Marker::New)?),
-            e.name(attrs::session::LAST_ACTIVITY_AT),
-            e.value(n(now_ms)),
-            e.value(AttributeValue::L(vec![])),
-            e.value(AttributeValue::L(vec![s(agent_id)])),
-            e.name(keys::GSI1PK),
-            e.value(s(keys::agent_sessions(t, agent_id, true))),
-            e.name(keys::GSI1SK),
-            e.value(s(keys::by_time(now_ms, sid))),
-            e.name(keys::GSI2SK),
-            e.value(s(keys::by_time(now_ms, sid))),
-            h = e.name(attrs::session::HANDLERS),
-        );
-        let cond = format!("{state} = {}", e.value(value(&SessionState::Waiting)?));
-        let claim = e.update(&self.table, keys::session(t, sid), update, Some(cond))?;
+        let claim = update(
+            &self.table,
+            keys::session(t, sid),
+            Update::new()
+                .set(attrs::session::STATE, value(&SessionState::Active)?)
+                .set(attrs::session::AGENT_ID, s(agent_id))
+                .set(attrs::session::ASSIGNED_AT, n(now_ms))
+                .set(attrs::session::MARKER, value(&Marker::New)?)
+                .set(attrs::session::LAST_ACTIVITY_AT, n(now_ms))
+                .append(attrs::session::HANDLERS, vec![s(agent_id)])
+                .set(keys::GSI1PK, s(keys::agent_sessions(t, agent_id, true)))
+                .set(keys::GSI1SK, s(keys::by_time(now_ms, sid)))
+                .set(keys::GSI2SK, s(keys::by_time(now_ms, sid))),
+            Some(Cond::eq(attrs::session::STATE, value(&SessionState::Waiting)?)),
+        )?;
 
         let dequeue = delete(&self.table, keys::queue_entry(t, entry.queued_at, sid))?;
 
@@ -151,29 +128,23 @@ impl SessionStore for DynamoStore {
         let (t, sid) = (&session.tenant, &session.id);
         // The session: back to waiting, out of the agent's list; its
         // handlers and messages stay.
-        let mut e = Expr::default();
-        let (state, agent) = (e.name(attrs::session::STATE), e.name(attrs::session::AGENT_ID));
-        let update = format!(
-            "SET {state} = {}, {} = {} REMOVE {agent}, {}, {}, {}",
-            e.value(value(&SessionState::Waiting)?),
-            e.name(attrs::session::LAST_ACTIVITY_AT),
-            e.value(n(now_ms)),
-            e.name(attrs::session::MARKER),
-            e.name(keys::GSI1PK),
-            e.name(keys::GSI1SK),
-        );
-        let cond =
-            format!("{state} = {} AND {agent} = {}", e.value(value(&SessionState::Active)?), e.value(s(agent_id)));
-        let release = e.update(&self.table, keys::session(t, sid), update, Some(cond))?;
+        let release = update(
+            &self.table,
+            keys::session(t, sid),
+            Update::new()
+                .set(attrs::session::STATE, value(&SessionState::Waiting)?)
+                .set(attrs::session::LAST_ACTIVITY_AT, n(now_ms))
+                .remove(attrs::session::AGENT_ID)
+                .remove(attrs::session::MARKER)
+                .remove(keys::GSI1PK)
+                .remove(keys::GSI1SK),
+            Some(held_by(agent_id)?),
+        )?;
         // Its place in the queue: where it first waited, so it is not sent
         // to the back.
         let entry = QueueEntry::of(session);
         let enqueue = put_new(&self.table, to_item(&entry, keys::queue_entry(t, entry.queued_at, sid))?)?;
-        let mut e = Expr::default();
-        let active = e.name(attrs::agent::ACTIVE);
-        let update = format!("SET {active} = {active} - {}", e.value(n(1)));
-        let cond = format!("{active} > {}", e.value(n(0)));
-        let free = e.update(&self.table, keys::agent(t, agent_id), update, Some(cond))?;
+        let free = free_capacity(&self.table, t, agent_id)?;
         Ok(matches!(self.transact(vec![release, enqueue, free]).await?, Tx::Committed))
     }
 
@@ -188,48 +159,32 @@ impl SessionStore for DynamoStore {
                 return Ok(false);
             }
             let mut items = Vec::new();
-            let mut e = Expr::default();
-            let state = e.name(attrs::session::STATE);
-            let mut update = format!(
-                "SET {state} = {}, {} = {}, {} = {}, {} = {}, {} = {}",
-                e.value(value(&SessionState::Closed)?),
-                e.name(attrs::session::CLOSED_AT),
-                e.value(n(now_ms)),
-                e.name(attrs::session::CLOSE_REASON),
-                e.value(value(&reason)?),
-                e.name(keys::GSI2PK),
-                e.value(s(keys::tenant_sessions(t, false))),
-                e.name(keys::GSI2SK),
-                e.value(s(keys::by_time(now_ms, sid))),
-            );
+            let mut close = Update::new()
+                .set(attrs::session::STATE, value(&SessionState::Closed)?)
+                .set(attrs::session::CLOSED_AT, n(now_ms))
+                .set(attrs::session::CLOSE_REASON, value(&reason)?)
+                .set(keys::GSI2PK, s(keys::tenant_sessions(t, false)))
+                .set(keys::GSI2SK, s(keys::by_time(now_ms, sid)));
             if let Some(a) = &current.agent_id {
-                update += &format!(
-                    ", {} = {}, {} = {}",
-                    e.name(keys::GSI1PK),
-                    e.value(s(keys::agent_sessions(t, a, false))),
-                    e.name(keys::GSI1SK),
-                    e.value(s(keys::by_time(now_ms, sid)))
-                );
+                close = close
+                    .set(keys::GSI1PK, s(keys::agent_sessions(t, a, false)))
+                    .set(keys::GSI1SK, s(keys::by_time(now_ms, sid)));
             }
-            update += &format!(" REMOVE {}", e.name(attrs::session::MARKER));
-            let cond = format!("{state} = {}", e.value(value(&current.state)?));
-            items.push(e.update(&self.table, keys::session(t, sid), update, Some(cond))?);
+            close = close.remove(attrs::session::MARKER);
+            let cond = Cond::eq(attrs::session::STATE, value(&current.state)?);
+            items.push(update(&self.table, keys::session(t, sid), close, Some(cond))?);
 
             // The visitor may start a new session once this one is closed.
-            let mut e = Expr::default();
-            let update = format!("REMOVE {}", e.name(attrs::visitor::ACTIVE_SESSION));
-            let cond = format!("attribute_exists({})", e.name(keys::PK));
-            items.push(e.update(&self.table, keys::visitor(t, &current.visitor_id), update, Some(cond))?);
+            items.push(update(
+                &self.table,
+                keys::visitor(t, &current.visitor_id),
+                Update::new().remove(attrs::visitor::ACTIVE_SESSION),
+                Some(Cond::exists(keys::PK)),
+            )?);
 
             let frees_agent = current.state == SessionState::Active && !skip_agent_count;
             match (current.state, &current.agent_id) {
-                (SessionState::Active, Some(agent)) if frees_agent => {
-                    let mut e = Expr::default();
-                    let active = e.name(attrs::agent::ACTIVE);
-                    let update = format!("SET {active} = {active} - {}", e.value(n(1)));
-                    let cond = format!("{active} > {}", e.value(n(0)));
-                    items.push(e.update(&self.table, keys::agent(t, agent), update, Some(cond))?);
-                }
+                (SessionState::Active, Some(agent)) if frees_agent => items.push(free_capacity(&self.table, t, agent)?),
                 (SessionState::Waiting, _) => {
                     items.push(delete(&self.table, keys::queue_entry(t, current.queued_at, sid))?)
                 }
@@ -255,14 +210,12 @@ impl SessionStore for DynamoStore {
     }
 
     async fn count_waiting(&self, tenant: &str, up_to: u32) -> Result<u32> {
-        let mut e = Expr::default();
-        let cond = format!("{} = {}", e.name(keys::PK), e.value(s(keys::queue(tenant))));
         let mut start = None;
         let mut counted = 0u32;
         // Keys only, a page at a time, and never past `up_to`.
         while counted < up_to {
             let page = self
-                .query_table(&cond, &e)
+                .query_table(Cond::eq(keys::PK, s(keys::queue(tenant))))
                 .select(aws_sdk_dynamodb::types::Select::Count)
                 .limit((up_to - counted) as i32)
                 .set_exclusive_start_key(start.take())
@@ -287,29 +240,17 @@ impl SessionStore for DynamoStore {
         let mut start = q.cursor.as_deref().map(|c| decode_cursor(c, pk_attr, &pk)).transpose()?;
         let mut items = Vec::new();
         for _ in 0..10 {
-            let mut e = Expr::default();
-            let cond = format!("{} = {}", e.name(pk_attr), e.value(s(&pk)));
             let mut filters = Vec::new();
             if let Scope::Visitor(_) = q.scope {
-                let op = if q.open { "<>" } else { "=" };
-                filters.push(format!(
-                    "{} {op} {}",
-                    e.name(attrs::session::STATE),
-                    e.value(value(&SessionState::Closed)?)
-                ));
+                let closed = value(&SessionState::Closed)?;
+                let state = attrs::session::STATE;
+                filters.push(if q.open { Cond::ne(state, closed) } else { Cond::eq(state, closed) });
             }
             if let Some(text) = &q.search {
-                filters.push(format!("contains({}, {})", e.name(keys::SEARCH), e.value(s(text))));
+                filters.push(Cond::contains(keys::SEARCH, s(text)));
             }
             let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index)
-                .key_condition_expression(cond)
-                .set_filter_expression((!filters.is_empty()).then(|| filters.join(" AND ")))
-                .set_expression_attribute_names(e.names())
-                .set_expression_attribute_values(e.values())
+                .query(Some(index), Cond::eq(pk_attr, s(&pk)), Cond::all(filters))
                 .scan_index_forward(false)
                 .limit((q.limit as usize - items.len()) as i32)
                 .set_exclusive_start_key(start.take())
@@ -328,15 +269,9 @@ impl SessionStore for DynamoStore {
     }
 
     async fn mark_read(&self, session: &Session) -> Result<bool> {
-        let mut e = Expr::default();
-        let update = format!(
-            "SET {} = {} REMOVE {}",
-            e.name(attrs::session::UNREAD),
-            e.value(n(0)),
-            e.name(attrs::session::MARKER)
-        );
-        let cond = format!("{} = {}", e.name(attrs::session::LAST_SEQ), e.value(n(session.last_seq)));
-        self.update_if(keys::session(&session.tenant, &session.id), update, cond, e).await
+        let read = Update::new().set(attrs::session::UNREAD, n(0)).remove(attrs::session::MARKER);
+        let cond = Cond::eq(attrs::session::LAST_SEQ, n(session.last_seq));
+        self.update_if(keys::session(&session.tenant, &session.id), read, cond).await
     }
 }
 
@@ -425,47 +360,26 @@ impl MessageStore for DynamoStore {
             // The session's counter moves from exactly the value we read, so
             // message n+1 can only commit after message n: a reader who sees
             // seq n has seen every seq before it.
-            let mut e = Expr::default();
-            let last_seq = e.name(attrs::session::LAST_SEQ);
-            let state = e.name(attrs::session::STATE);
-            let mut update = format!(
-                "SET {last_seq} = {}, {} = {}, {} = {}, {} = {}, {} = {}",
-                e.value(n(seq)),
-                e.name(attrs::session::LAST_ACTIVITY_AT),
-                e.value(n(now_ms)),
-                e.name(attrs::session::LAST_MESSAGE),
-                e.value(s(content.preview())),
-                e.name(keys::GSI1SK),
-                e.value(s(keys::by_time(now_ms, sid))),
-                e.name(keys::GSI2SK),
-                e.value(s(keys::by_time(now_ms, sid))),
-            );
+            let mut bump = Update::new()
+                .set(attrs::session::LAST_SEQ, n(seq))
+                .set(attrs::session::LAST_ACTIVITY_AT, n(now_ms))
+                .set(attrs::session::LAST_MESSAGE, s(content.preview()))
+                .set(keys::GSI1SK, s(keys::by_time(now_ms, sid)))
+                .set(keys::GSI2SK, s(keys::by_time(now_ms, sid)));
             match sender.kind {
                 SenderKind::Visitor => {
-                    update +=
-                        &format!(", {} = {}", e.name(attrs::session::LAST_VISITOR_MESSAGE_AT), e.value(n(now_ms)));
-                    update += &format!(" ADD {} {}", e.name(attrs::session::UNREAD), e.value(n(1)));
+                    bump = bump.set(attrs::session::LAST_VISITOR_MESSAGE_AT, n(now_ms)).add(attrs::session::UNREAD, 1)
                 }
-                SenderKind::Agent => {
-                    update += &format!(", {} = {}", e.name(attrs::session::LAST_AGENT_MESSAGE_AT), e.value(n(now_ms)));
-                }
+                SenderKind::Agent => bump = bump.set(attrs::session::LAST_AGENT_MESSAGE_AT, n(now_ms)),
                 SenderKind::System => {}
             }
             // The counter, and the sender's right to post (check_sender) as of this very write.
-            let mut cond = format!(
-                "{last_seq} = {} AND {state} <> {}",
-                e.value(n(current.last_seq)),
-                e.value(value(&SessionState::Closed)?)
-            );
+            let mut cond = Cond::eq(attrs::session::LAST_SEQ, n(current.last_seq))
+                .and(Cond::ne(attrs::session::STATE, value(&SessionState::Closed)?));
             if sender.kind == SenderKind::Agent {
-                cond += &format!(
-                    " AND {state} = {} AND {} = {}",
-                    e.value(value(&SessionState::Active)?),
-                    e.name(attrs::session::AGENT_ID),
-                    e.value(s(&sender.id))
-                );
+                cond = cond.and(held_by(&sender.id)?);
             }
-            let bump = e.update(&self.table, keys::session(t, sid), update, Some(cond))?;
+            let bump = update(&self.table, keys::session(t, sid), bump, Some(cond))?;
 
             let record = MessageRecord {
                 session_id: sid.clone(),
@@ -502,20 +416,32 @@ impl MessageStore for DynamoStore {
     }
 
     async fn messages_after(&self, tenant: &str, session_id: &str, after: u64, limit: u32) -> Result<Vec<Message>> {
-        let mut e = Expr::default();
-        let cond = format!(
-            "{} = {} AND {} BETWEEN {} AND {}",
-            e.name(keys::PK),
-            e.value(s(keys::session(tenant, session_id).0)),
-            e.name(keys::SK),
-            e.value(s(keys::message_sk(after.saturating_add(1)))),
-            e.value(s(keys::message_sk(999_999_999_999))),
-        );
-        let page = self.query_table(cond, &e).limit(limit as i32).send().await.map_err(storage)?;
+        let key = Cond::eq(keys::PK, s(keys::session(tenant, session_id).0)).and(Cond::between(
+            keys::SK,
+            s(keys::message_sk(after.saturating_add(1))),
+            s(keys::message_sk(999_999_999_999)),
+        ));
+        let page = self.query_table(key).limit(limit as i32).send().await.map_err(storage)?;
         page.items
             .unwrap_or_default()
             .into_iter()
             .map(|item| from_item::<MessageRecord>(item)?.into_message())
             .collect()
     }
+}
+
+/// The session is active and held by `agent_id`.
+fn held_by(agent_id: &str) -> Result<Cond> {
+    Ok(Cond::eq(attrs::session::STATE, value(&SessionState::Active)?)
+        .and(Cond::eq(attrs::session::AGENT_ID, s(agent_id))))
+}
+
+/// One in-progress session fewer for the agent; never below zero.
+fn free_capacity(table: &str, tenant: &str, agent_id: &str) -> Result<aws_sdk_dynamodb::types::TransactWriteItem> {
+    update(
+        table,
+        keys::agent(tenant, agent_id),
+        Update::new().increment(attrs::agent::ACTIVE, -1),
+        Some(Cond::gt(attrs::agent::ACTIVE, n(0))),
+    )
 }
