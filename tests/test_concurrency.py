@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import subprocess
+import time
 import urllib.request
 from collections import Counter
 
@@ -44,8 +45,22 @@ def injected(rates):
     try:
         yield report
     finally:
-        report.update(call())
+        report.update(settled(call))
         call({})
+
+
+def settled(call, quiet=2.5, bound=15.0):
+    """The fault report once no transaction has arrived for `quiet` seconds
+    (at most `bound`): after a test's last client call, `$disconnect`s still
+    write, and a lost response is resent only after the SDK's backoff."""
+    report, since, start = call(), time.monotonic(), time.monotonic()
+    while time.monotonic() - since < quiet and time.monotonic() - start < bound:
+        time.sleep(0.25)
+        now = call()
+        if now["transactions"] != report["transactions"] or now["replayed"] != report["replayed"]:
+            since = time.monotonic()
+        report = now
+    return report
 
 
 @pytest.mark.parametrize("faults", [None, {"conflict": 0.03, "lost": 0.1, "seed": 7}], ids=["calm", "conflicts-and-lost-responses"])
