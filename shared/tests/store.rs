@@ -115,26 +115,32 @@ async fn busy_agents_and_the_hard_cap_refuse_assignment() {
     db.update_agent(&t, "a", &busy).await.unwrap();
     assert_eq!(db.assign(&t, &QueueEntry::of(&s), "a", AssignMode::Auto, 2).await.unwrap(), Assigned::AgentUnavailable);
     // Manual pickup ignores status and the agent's own maximum...
-    let at_cap = db
-        .client()
-        .update_item()
-        .table_name(std::env::var("TABLE_NAME").unwrap_or_else(|_| "kefu".into()))
-        .key("pk", AttributeValue::S(format!("T#{t}")))
-        .key("sk", AttributeValue::S("AGENT#a".into()))
-        .update_expression("SET active = :n")
-        .expression_attribute_values(":n", AttributeValue::N("200".into()));
-    // Retried: these tests also run with the local DynamoDB injecting conflicts.
-    let mut tries = 0;
-    while let Err(e) = at_cap.clone().send().await {
-        tries += 1;
-        assert!(tries < 10, "{e:?}");
-    }
+    set_active(&db, &t, "a", 200).await;
     // ...but never the hard cap of 200.
     assert_eq!(
         db.assign(&t, &QueueEntry::of(&s), "a", AssignMode::Manual, 3).await.unwrap(),
         Assigned::AgentUnavailable
     );
     assert_eq!(db.get_session(&t, &s.id).await.unwrap().unwrap().state, SessionState::Waiting);
+}
+
+/// Sets an agent's in-progress count behind the store's back (to reach the
+/// hard cap without 200 sessions).
+async fn set_active(db: &DynamoStore, t: &str, agent: &str, n: u32) {
+    let write = db
+        .client()
+        .update_item()
+        .table_name(std::env::var("TABLE_NAME").unwrap_or_else(|_| "kefu".into()))
+        .key("pk", AttributeValue::S(format!("T#{t}")))
+        .key("sk", AttributeValue::S(format!("AGENT#{agent}")))
+        .update_expression("SET active = :n")
+        .expression_attribute_values(":n", AttributeValue::N(n.to_string()));
+    // Retried: these tests also run with the local DynamoDB injecting conflicts.
+    let mut tries = 0;
+    while let Err(e) = write.clone().send().await {
+        tries += 1;
+        assert!(tries < 10, "{e:?}");
+    }
 }
 
 /// A session assigned to `agent` (which must exist), as read after.
@@ -261,7 +267,7 @@ async fn concurrent_requeues_put_a_session_back_once_and_free_capacity_once() {
     let tasks: Vec<_> = (0..4)
         .map(|_| {
             let (db, s) = (db.clone(), active.clone());
-            tokio::spawn(async move { db.requeue_session(&s, "a", 3).await.unwrap() })
+            tokio::spawn(async move { db.requeue_session(&s, "a", None, 3).await.unwrap() })
         })
         .collect();
     let mut requeued = 0;
@@ -276,7 +282,7 @@ async fn concurrent_requeues_put_a_session_back_once_and_free_capacity_once() {
     // Waiting again: another agent takes it, and a stale requeue for the
     // first agent changes nothing.
     assert_eq!(db.assign(&t, &QueueEntry::of(&s), "b", AssignMode::Auto, 4).await.unwrap(), Assigned::Assigned);
-    assert!(!db.requeue_session(&active, "a", 5).await.unwrap());
+    assert!(!db.requeue_session(&active, "a", None, 5).await.unwrap());
     let taken = db.get_session(&t, &s.id).await.unwrap().unwrap();
     assert_eq!(taken.agent_id.as_deref(), Some("b"));
     assert_eq!(db.get_agent(&t, "b").await.unwrap().unwrap().active, 1);
@@ -297,7 +303,7 @@ async fn an_agent_who_lost_a_session_cannot_post_in_it() {
     assert!(matches!(db.append_message(&seen_by_a, a.clone(), "m1", text("hi"), 3).await.unwrap(), Appended::New(_)));
 
     // Before a's next message commits, the session goes back and b takes it.
-    assert!(db.requeue_session(&seen_by_a, "a", 4).await.unwrap());
+    assert!(db.requeue_session(&seen_by_a, "a", None, 4).await.unwrap());
     assert_eq!(db.assign(&t, &QueueEntry::of(&s), "b", AssignMode::Auto, 5).await.unwrap(), Assigned::Assigned);
     let err = db.append_message(&seen_by_a, a, "m2", text("still here?"), 6).await.unwrap_err();
     assert_eq!(err.code(), "not_assigned");
@@ -367,4 +373,50 @@ async fn marking_read_clears_only_what_the_agent_saw() {
     assert_eq!(now.unread, 2);
     assert!(db.mark_read(&now).await.unwrap());
     assert_eq!(db.get_session(&t, &s.id).await.unwrap().unwrap().unread, 0);
+}
+
+#[tokio::test]
+#[ignore = "needs DynamoDB: run `make test`"]
+async fn concurrent_transfers_hand_a_session_over_once_under_the_hard_cap() {
+    use kefu::domain::Transfer;
+    let db = store().await;
+    let t = tenant();
+    for a in ["a", "b", "c", "d"] {
+        agent(&db, &t, a, 5).await;
+    }
+    let s = session_of(&db, &t, "a").await;
+    let record =
+        |to: &str| Transfer { from: "a".into(), to_agent: Some(to.into()), to_group: None, by: "a".into(), at: 3 };
+    let tasks: Vec<_> = ["b", "c", "d", "b"]
+        .into_iter()
+        .map(|to| {
+            let (db, s, r) = (db.clone(), s.clone(), record(to));
+            tokio::spawn(async move { db.transfer_session(&s, "a", &r, 3).await.unwrap() })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    assert_eq!(outcomes.iter().filter(|o| **o == Assigned::Assigned).count(), 1, "{outcomes:?}");
+    assert!(outcomes.iter().all(|o| matches!(o, Assigned::Assigned | Assigned::SessionTaken)));
+    let after = db.get_session(&t, &s.id).await.unwrap().unwrap();
+    let winner = after.agent_id.clone().unwrap();
+    assert_eq!(after.transfers, vec![record(&winner)]);
+    assert_eq!(after.handlers, vec!["a".to_string(), winner.clone()]);
+    let mut total = 0;
+    for a in ["a", "b", "c", "d"] {
+        let active = db.get_agent(&t, a).await.unwrap().unwrap().active;
+        assert_eq!(active, u32::from(a == winner), "agent {a}");
+        total += active;
+    }
+    assert_eq!(total, 1);
+
+    // A4: a receiver at the hard cap is refused, and nothing changes.
+    set_active(&db, &t, "a", 200).await;
+    let back = Transfer { from: winner.clone(), to_agent: Some("a".into()), to_group: None, by: winner.clone(), at: 4 };
+    assert_eq!(db.transfer_session(&after, &winner, &back, 4).await.unwrap(), Assigned::AgentUnavailable);
+    let same = db.get_session(&t, &s.id).await.unwrap().unwrap();
+    assert_eq!((same.agent_id.as_deref(), same.transfers.len()), (Some(winner.as_str()), 1));
+    assert_eq!(db.get_agent(&t, &winner).await.unwrap().unwrap().active, 1);
 }

@@ -270,3 +270,69 @@ async fn a_gone_connection_is_removed_on_the_first_push_unless_it_is_still_conne
     assert!(!conns.contains_key("stale") && conns.contains_key("fresh") && conns.contains_key("conn-ann"));
     assert_eq!(w.pushes.types("conn-ann"), ["session.assigned"]);
 }
+
+#[tokio::test]
+async fn a_transfer_hands_over_under_the_hard_cap_and_frees_the_sender_for_the_queue() {
+    use kefu::app::transfers::{self, TransferRequest};
+    let w = world().await;
+    let ann = w.agent("ann", 1, &[]).await;
+    let (v1, v2) = (w.visitor("v1").await, w.visitor("v2").await);
+    let s1 = w.start(&v1, None).await;
+    let s1 = s1["id"].as_str().unwrap().to_string();
+    w.clock.advance(10);
+    let s2 = w.start(&v2, None).await;
+    assert_eq!(s2["state"], "waiting");
+    let mut bob = Agent::new(T, "bob", "bob-nick", "bob", Role::Agent, 0, 0);
+    bob.status = AgentStatus::Busy;
+    w.store.create_agent(&bob).await.unwrap();
+    w.connect(Role::Agent, "bob").await;
+
+    let to = |agent: &str| TransferRequest { agent_id: Some(agent.into()), group_id: None };
+    let err = transfers::transfer(&w.app, &ann, &s1, to("ann")).await.unwrap_err();
+    assert_eq!(err.code(), "transfer_to_self");
+
+    let moved = wire(transfers::transfer(&w.app, &ann, &s1, to("bob")).await.unwrap());
+    assert_eq!((moved["agentId"].as_str(), moved["marker"].as_str()), (Some("bob"), Some("transferred")));
+    assert_eq!(moved["transfers"][0]["from"], "ann");
+    // Busy Bob takes it (a transfer is not auto-dispatch); Ann's freed
+    // capacity took the waiting session at once.
+    assert_eq!((w.active("ann").await, w.active("bob").await), (1, 1));
+    assert_eq!(w.pushes.types("conn-bob"), ["session.assigned"]);
+    assert_eq!(w.pushes.events("conn-bob")[0]["notify"]["kind"], "transfer");
+    assert_eq!(w.pushes.types("conn-ann"), ["session.assigned", "session.transferred", "session.assigned"]);
+    assert_eq!(w.pushes.types("conn-v1"), ["session.assigned", "session.assigned"]);
+    // Ann no longer holds it: she may not send or transfer again.
+    assert_eq!(w.send(&ann, &s1, "hello?").await.unwrap_err().code(), "not_assigned");
+    assert_eq!(transfers::transfer(&w.app, &ann, &s1, to("bob")).await.unwrap_err().code(), "not_assigned");
+}
+
+#[tokio::test]
+async fn a_transfer_to_a_group_waits_there_at_its_old_place_and_dispatch_marks_it_transferred() {
+    use kefu::app::transfers::{self, TransferRequest};
+    use kefu::domain::SkillGroup;
+    let w = world().await;
+    w.store
+        .create_group(&SkillGroup { tenant: T.into(), id: "vip".into(), name: "VIP".into(), created_at: 0 })
+        .await
+        .unwrap();
+    let ann = w.agent("ann", 1, &[]).await;
+    let v1 = w.visitor("v1").await;
+    let s1 = w.start(&v1, None).await["id"].as_str().unwrap().to_string();
+    let req = TransferRequest { agent_id: None, group_id: Some("vip".into()) };
+    let waiting = wire(transfers::transfer(&w.app, &ann, &s1, req).await.unwrap());
+    assert_eq!((waiting["state"].as_str(), waiting["group"].as_str()), (Some("waiting"), Some("vip")));
+    assert_eq!(w.active("ann").await, 0);
+    assert_eq!(w.pushes.types("conn-v1"), ["session.assigned", "session.requeued"]);
+    // Ann is free but not in the group: it waits for the group.
+    let queue = sessions::queue(&w.app, &ann, 50, None).await.unwrap();
+    assert!(queue.items.is_empty(), "another group's session is hidden from ann");
+
+    w.agent("vic", 1, &["vip"]).await;
+    kefu::app::dispatch::drain(&w.app, T, None).await.unwrap();
+    let got = &w.pushes.events("conn-vic")[0];
+    assert_eq!(
+        (got["session"]["marker"].as_str(), got["notify"]["kind"].as_str()),
+        (Some("transferred"), Some("transfer"))
+    );
+    assert_eq!(got["session"]["handlers"], json!(["ann", "vic"]));
+}

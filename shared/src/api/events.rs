@@ -18,6 +18,13 @@ enum Event<'a> {
     SessionClosed { session_id: &'a str, reason: CloseReason, notify: Notify },
     #[serde(rename = "session.requeued", rename_all = "camelCase")]
     SessionRequeued { session: &'a SessionView, notify: Notify },
+    #[serde(rename = "session.transferred", rename_all = "camelCase")]
+    SessionTransferred {
+        session_id: &'a str,
+        to_agent_id: Option<&'a str>,
+        to_group_id: Option<&'a str>,
+        notify: Notify,
+    },
     #[serde(rename = "agent.updated", rename_all = "camelCase")]
     AgentUpdated { agent: &'a AgentView, notify: Notify },
 }
@@ -33,6 +40,12 @@ impl<'a> From<&'a Notice> for Event<'a> {
                 Event::SessionClosed { session_id, reason: *reason, notify: Notify::none() }
             }
             Notice::Requeued { session } => Event::SessionRequeued { session, notify: Notify::none() },
+            Notice::TransferredAway { session_id, to_agent, to_group } => Event::SessionTransferred {
+                session_id,
+                to_agent_id: to_agent.as_deref(),
+                to_group_id: to_group.as_deref(),
+                notify: Notify::none(),
+            },
             Notice::AgentUpdated { agent } => Event::AgentUpdated { agent, notify: Notify::none() },
         }
     }

@@ -97,7 +97,7 @@ async fn offer(
                 if let Some(a) = agents.iter_mut().find(|a| a.id == agent_id) {
                     a.active += 1;
                     a.last_assigned_at = now;
-                    announce(app, &entry.session_id, a, NotifyKind::NewSession, connecting).await;
+                    announce(app, &entry.session_id, a, alert_for(entry), connecting).await;
                 }
                 return Ok(true);
             }
@@ -113,6 +113,16 @@ async fn offer(
         }
     }
     Ok(false)
+}
+
+/// C7: how the agent who takes a waiting session is alerted: `transfer` for
+/// one that came by a transfer to a group (D5).
+pub fn alert_for(entry: &QueueEntry) -> NotifyKind {
+    if entry.transferred {
+        NotifyKind::Transfer
+    } else {
+        NotifyKind::NewSession
+    }
 }
 
 /// Tells the agent (all its connections) and the visitor that the session is

@@ -11,6 +11,7 @@ pub mod messages;
 pub mod notices;
 pub mod sessions;
 pub mod tenants;
+pub mod transfers;
 pub mod views;
 pub mod visitors;
 

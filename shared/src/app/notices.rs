@@ -29,6 +29,13 @@ pub enum Notice {
     Requeued {
         session: SessionView,
     },
+    /// To the agent who held it: the session was transferred (D4/D5) and
+    /// leaves its in-progress list.
+    TransferredAway {
+        session_id: String,
+        to_agent: Option<String>,
+        to_group: Option<String>,
+    },
     /// The agent's own status or capacity changed (all its tabs follow).
     AgentUpdated {
         agent: AgentView,

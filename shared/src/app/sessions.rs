@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
 use super::dispatch;
-use super::notices::{Notice, NotifyKind};
+use super::notices::Notice;
 use super::views::{SessionView, VisitorSession};
 use crate::auth::{Principal, Role};
 use crate::domain::session::SessionState;
@@ -214,9 +214,10 @@ pub async fn pickup(app: &App, who: &Principal, id: &str) -> Result<SessionView>
         return Err(Error::not_found("session"));
     }
     me.check_below_hard_cap()?;
-    match app.store.assign(&who.tenant, &QueueEntry::of(&s), &who.id, AssignMode::Manual, app.now()).await? {
+    let entry = QueueEntry::of(&s);
+    match app.store.assign(&who.tenant, &entry, &who.id, AssignMode::Manual, app.now()).await? {
         Assigned::Assigned => {
-            dispatch::announce(app, id, &me, NotifyKind::NewSession, None).await;
+            dispatch::announce(app, id, &me, dispatch::alert_for(&entry), None).await;
             get(app, who, id).await
         }
         Assigned::AgentUnavailable => Err(agent::at_hard_cap()),
@@ -256,7 +257,7 @@ pub async fn requeue_all(app: &App, agent: &agent::Agent) -> Result<u32> {
             if s.state != SessionState::Active || s.agent_id.as_deref() != Some(agent.id.as_str()) {
                 continue;
             }
-            if app.store.requeue_session(&s, &agent.id, app.now()).await? {
+            if app.store.requeue_session(&s, &agent.id, None, app.now()).await? {
                 requeued += 1;
                 let waiting = Session { state: SessionState::Waiting, agent_id: None, ..s };
                 let notice = Notice::Requeued { session: SessionView::Visitor(VisitorSession::new(&waiting, None)) };

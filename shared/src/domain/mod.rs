@@ -15,7 +15,7 @@ pub use agent::{Agent, AgentStatus};
 pub use audit::{AuditAction, AuditEntry};
 pub use group::SkillGroup;
 pub use message::{Content, Message, Sender, SenderKind};
-pub use session::{CloseReason, Marker, Session, SessionState};
+pub use session::{CloseReason, Marker, Session, SessionState, Transfer, TransferTarget};
 pub use tenant::{Settings, Tenant};
 pub use visitor::Visitor;
 

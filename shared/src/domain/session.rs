@@ -62,6 +62,31 @@ pub enum Marker {
     Transferred,
 }
 
+/// D4/D5: one hand-over, kept on the session (A5 counts a transferred
+/// session once per tenant and once per agent who handled it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Transfer {
+    /// The agent who held it.
+    pub from: String,
+    /// The agent it went to (D4), or…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_agent: Option<String>,
+    /// …the skill group whose queue it joined (D5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_group: Option<String>,
+    /// Who transferred it: the agent who held it, or an admin.
+    pub by: String,
+    pub at: i64,
+}
+
+/// Where a transfer sends a session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransferTarget {
+    Agent(String),
+    Group(String),
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Session {
@@ -106,6 +131,9 @@ pub struct Session {
     /// Visitor messages the agent has not read (C1).
     #[serde(default)]
     pub unread: u32,
+    /// D4/D5: every transfer, oldest first.
+    #[serde(default)]
+    pub transfers: Vec<Transfer>,
 }
 
 impl Session {
@@ -134,6 +162,7 @@ impl Session {
             last_visitor_message_at: None,
             last_agent_message_at: None,
             unread: 0,
+            transfers: Vec::new(),
         }
     }
 
@@ -188,6 +217,27 @@ impl Session {
         }
     }
 
+    /// D4/D5: who may hand the session over, and from whom: its agent, or
+    /// an admin of its tenant, while it is in progress. Returns the agent
+    /// who holds it. `target` may not be that agent.
+    pub fn check_can_transfer(&self, who: &Principal, target: &TransferTarget) -> Result<String> {
+        self.check_visible_to(who)?;
+        if self.state == SessionState::Closed {
+            return Err(Error::conflict("session_closed", "the session is closed"));
+        }
+        let holder = match (self.state, &self.agent_id) {
+            (SessionState::Active, Some(a)) => a.clone(),
+            _ => return Err(Error::conflict("not_assigned", "the session is not in progress with an agent")),
+        };
+        if who.role != Role::Admin && who.id != holder {
+            return Err(Error::conflict("not_assigned", "only the agent the session is assigned to may transfer it"));
+        }
+        if *target == TransferTarget::Agent(holder.clone()) {
+            return Err(Error::invalid("transfer_to_self", "the session is already that agent's"));
+        }
+        Ok(holder)
+    }
+
     /// Lower-cased text the in-progress list searches (C1: name or nickname).
     pub fn search_text(&self) -> String {
         let mut s = String::new();
@@ -227,6 +277,7 @@ mod tests {
             last_visitor_message_at: None,
             last_agent_message_at: None,
             unread: 0,
+            transfers: Vec::new(),
         }
     }
 
@@ -293,6 +344,34 @@ mod tests {
         assert_eq!(s.check_can_close(&who("t", "v1", Role::Visitor)).unwrap(), CloseReason::Visitor);
         assert_eq!(s.check_can_close(&who("t", "boss", Role::Admin)).unwrap(), CloseReason::Admin);
         assert!(s.check_can_close(&who("t", "a2", Role::Agent)).is_err());
+    }
+
+    #[test]
+    fn only_the_holder_or_an_admin_transfers_and_never_to_the_holder() {
+        let mut s = session();
+        let to_b2 = TransferTarget::Agent("b2".into());
+        assert_eq!(s.check_can_transfer(&who("t", "a1", Role::Agent), &to_b2).unwrap(), "a1");
+        assert_eq!(s.check_can_transfer(&who("t", "boss", Role::Admin), &to_b2).unwrap(), "a1");
+        let to_self = TransferTarget::Agent("a1".into());
+        assert_eq!(
+            s.check_can_transfer(&who("t", "a1", Role::Agent), &to_self).unwrap_err().code(),
+            "transfer_to_self"
+        );
+        // A previous handler still sees it, but may not hand it on.
+        s.agent_id = Some("b2".into());
+        s.handlers.push("b2".into());
+        let to_c3 = TransferTarget::Group("g".into());
+        assert_eq!(s.check_can_transfer(&who("t", "a1", Role::Agent), &to_c3).unwrap_err().code(), "not_assigned");
+        assert_eq!(s.check_can_transfer(&who("t", "x9", Role::Agent), &to_c3).unwrap_err().code(), "session_not_found");
+        assert_eq!(
+            s.check_can_transfer(&who("other", "boss", Role::Admin), &to_c3).unwrap_err().code(),
+            "session_not_found"
+        );
+        s.state = SessionState::Waiting;
+        s.agent_id = None;
+        assert_eq!(s.check_can_transfer(&who("t", "boss", Role::Admin), &to_c3).unwrap_err().code(), "not_assigned");
+        s.state = SessionState::Closed;
+        assert_eq!(s.check_can_transfer(&who("t", "boss", Role::Admin), &to_c3).unwrap_err().code(), "session_closed");
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub mod session {
     pub const LAST_VISITOR_MESSAGE_AT: &str = "lastVisitorMessageAt";
     pub const LAST_AGENT_MESSAGE_AT: &str = "lastAgentMessageAt";
     pub const UNREAD: &str = "unread";
+    pub const GROUP: &str = "group";
+    pub const TRANSFERS: &str = "transfers";
 }
 
 /// `domain::Agent`.
@@ -126,6 +128,8 @@ mod tests {
                 LAST_VISITOR_MESSAGE_AT,
                 LAST_AGENT_MESSAGE_AT,
                 UNREAD,
+                GROUP,
+                TRANSFERS,
             ],
         );
         use super::visitor::{ACTIVE_SESSION, CONNS, NAME, NICKNAME};

@@ -23,7 +23,7 @@ use crate::auth::Role;
 use crate::domain::agent::HARD_CAP;
 use crate::domain::message::{Content, Message, Sender};
 use crate::domain::{
-    Agent, AgentStatus, AuditEntry, CloseReason, Marker, Session, SessionState, SkillGroup, Tenant, Visitor,
+    Agent, AgentStatus, AuditEntry, CloseReason, Marker, Session, SessionState, SkillGroup, Tenant, Transfer, Visitor,
 };
 use crate::error::{Error, Result};
 
@@ -250,20 +250,14 @@ impl SessionStore for MemoryStore {
             if !waiting {
                 return Ok(Assigned::SessionTaken);
             }
-            let Some(agent) = s.agents.get_mut(&id(t, agent_id)) else { return Ok(Assigned::AgentUnavailable) };
-            let free = agent.active < HARD_CAP
-                && (mode == AssignMode::Manual
-                    || (agent.active < agent.max_concurrent && agent.status == AgentStatus::Idle));
-            if !free {
+            if !take_capacity(s, t, agent_id, mode, now_ms) {
                 return Ok(Assigned::AgentUnavailable);
             }
-            agent.active += 1;
-            agent.last_assigned_at = now_ms;
             let session = s.sessions.get_mut(&id(t, &entry.session_id)).expect("checked above");
             session.state = SessionState::Active;
             session.agent_id = Some(agent_id.to_string());
             session.assigned_at = Some(now_ms);
-            session.marker = Some(Marker::New);
+            session.marker = Some(if entry.transferred { Marker::Transferred } else { Marker::New });
             session.last_activity_at = now_ms;
             session.handlers.push(agent_id.to_string());
             s.queue.remove(&(t.to_string(), entry.queued_at, entry.session_id.clone()));
@@ -271,10 +265,17 @@ impl SessionStore for MemoryStore {
         })
     }
 
-    async fn requeue_session(&self, session: &Session, agent_id: &str, now_ms: i64) -> Result<bool> {
+    async fn requeue_session(
+        &self,
+        session: &Session,
+        agent_id: &str,
+        transfer: Option<&Transfer>,
+        now_ms: i64,
+    ) -> Result<bool> {
         self.with(|s| {
             let (t, sid) = (&session.tenant, &session.id);
             let key = (t.clone(), session.queued_at, sid.clone());
+            let entry = QueueEntry::requeued(session, transfer);
             let held = s
                 .sessions
                 .get(&id(t, sid))
@@ -288,9 +289,48 @@ impl SessionStore for MemoryStore {
             x.last_activity_at = now_ms;
             x.agent_id = None;
             x.marker = None;
-            s.queue.insert(key, QueueEntry::of(session));
+            if let Some(record) = transfer {
+                x.group = entry.group.clone();
+                x.transfers.push(record.clone());
+            }
+            s.queue.insert(key, entry);
             s.agents.get_mut(&id(t, agent_id)).expect("checked above").active -= 1;
             Ok(true)
+        })
+    }
+
+    async fn transfer_session(
+        &self,
+        session: &Session,
+        from: &str,
+        record: &Transfer,
+        now_ms: i64,
+    ) -> Result<Assigned> {
+        self.with(|s| {
+            let (t, sid) = (&session.tenant, &session.id);
+            let to = record.to_agent.clone().ok_or_else(|| Error::Internal("transfer_session: no agent".into()))?;
+            let held = s
+                .sessions
+                .get(&id(t, sid))
+                .is_some_and(|x| x.state == SessionState::Active && x.agent_id.as_deref() == Some(from));
+            if !held {
+                return Ok(Assigned::SessionTaken);
+            }
+            if s.agents.get(&id(t, from)).is_none_or(|a| a.active == 0) {
+                return Err(Error::Internal(format!("agent {from} held a session at an in-progress count of 0")));
+            }
+            if !take_capacity(s, t, &to, AssignMode::Manual, now_ms) {
+                return Ok(Assigned::AgentUnavailable);
+            }
+            s.agents.get_mut(&id(t, from)).expect("checked above").active -= 1;
+            let x = s.sessions.get_mut(&id(t, sid)).expect("checked above");
+            x.agent_id = Some(to.clone());
+            x.assigned_at = Some(now_ms);
+            x.marker = Some(Marker::Transferred);
+            x.last_activity_at = now_ms;
+            x.handlers.push(to);
+            x.transfers.push(record.clone());
+            Ok(Assigned::Assigned)
         })
     }
 
@@ -516,4 +556,18 @@ impl AuditStore for MemoryStore {
             self.with(|s| s.audit.iter().rev().filter(|((t, _, _), _)| t == tenant).map(|(_, e)| e.clone()).collect());
         page(&format!("audit/{tenant}"), all, limit, from)
     }
+}
+
+/// One in-progress session more for the agent, if it may take one (as the
+/// DynamoDB store's conditional update): A4's hard cap always, and for
+/// auto-dispatch its own maximum and `idle`.
+fn take_capacity(s: &mut State, t: &str, agent_id: &str, mode: AssignMode, now_ms: i64) -> bool {
+    let Some(agent) = s.agents.get_mut(&id(t, agent_id)) else { return false };
+    let free = agent.active < HARD_CAP
+        && (mode == AssignMode::Manual || (agent.active < agent.max_concurrent && agent.status == AgentStatus::Idle));
+    if free {
+        agent.active += 1;
+        agent.last_assigned_at = now_ms;
+    }
+    free
 }

@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Role;
 use crate::domain::{
-    Agent, AgentStatus, AuditEntry, CloseReason, Content, Message, Sender, Session, SkillGroup, Tenant, Visitor,
+    Agent, AgentStatus, AuditEntry, CloseReason, Content, Message, Sender, Session, SkillGroup, Tenant, Transfer,
+    Visitor,
 };
 use crate::error::Result;
 
@@ -91,6 +92,10 @@ pub struct QueueEntry {
     pub visitor_name: Option<String>,
     #[serde(default)]
     pub visitor_nickname: Option<String>,
+    /// D5: it was transferred here; the agent who takes it sees it marked
+    /// `transferred`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub transferred: bool,
 }
 
 impl QueueEntry {
@@ -102,6 +107,18 @@ impl QueueEntry {
             channel: s.channel.clone(),
             visitor_name: s.visitor_name.clone(),
             visitor_nickname: s.visitor_nickname.clone(),
+            // A session waiting after a transfer to a group (D5).
+            transferred: s.state == crate::domain::SessionState::Waiting
+                && s.transfers.last().is_some_and(|t| t.to_group.is_some()),
+        }
+    }
+
+    /// The entry of an in-progress session going back to the queue: at its
+    /// old place, in the group a transfer names.
+    pub fn requeued(s: &Session, transfer: Option<&Transfer>) -> Self {
+        match transfer.and_then(|t| t.to_group.clone()) {
+            Some(group) => QueueEntry { group: Some(group), transferred: true, ..QueueEntry::of(s) },
+            None => QueueEntry::of(s),
         }
     }
 }
@@ -171,8 +188,23 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<Assigned>;
     /// Atomically puts an in-progress session of `agent_id` back at its
     /// place in the queue (its history stays) and frees the agent's capacity.
-    /// `false` if it is no longer in progress with that agent.
-    async fn requeue_session(&self, session: &Session, agent_id: &str, now_ms: i64) -> Result<bool>;
+    /// With a `transfer` to a group (D5), it waits in that group, and the
+    /// transfer is recorded on it. `false` if it is no longer in progress
+    /// with that agent.
+    async fn requeue_session(
+        &self,
+        session: &Session,
+        agent_id: &str,
+        transfer: Option<&Transfer>,
+        now_ms: i64,
+    ) -> Result<bool>;
+    /// D4: atomically hands an in-progress session from agent `from` to
+    /// agent `record.to_agent`, under the hard cap (A4: the same check as
+    /// every manual assignment), freeing `from`'s capacity and recording
+    /// the transfer. `SessionTaken` if it is no longer `from`'s;
+    /// `AgentUnavailable` if the receiver is at the cap or gone.
+    async fn transfer_session(&self, session: &Session, from: &str, record: &Transfer, now_ms: i64)
+        -> Result<Assigned>;
     /// Atomically closes an open session and frees its agent's capacity.
     /// `false` if it was already closed (close is idempotent).
     async fn close_session(&self, session: &Session, reason: CloseReason, now_ms: i64) -> Result<bool>;

@@ -9,7 +9,7 @@ use super::{
 };
 use crate::domain::agent::HARD_CAP;
 use crate::domain::session::Marker;
-use crate::domain::{AgentStatus, CloseReason, Content, Message, Sender, SenderKind, Session, SessionState};
+use crate::domain::{AgentStatus, CloseReason, Content, Message, Sender, SenderKind, Session, SessionState, Transfer};
 use crate::error::{Error, Result};
 use crate::store::{attrs, keys};
 use crate::store::{
@@ -82,18 +82,7 @@ impl SessionStore for DynamoStore {
         let sid = &entry.session_id;
 
         // The agent's side: one more in-progress session, if capacity allows.
-        let mut cond = Cond::exists(keys::PK).and(Cond::lt(attrs::agent::ACTIVE, n(HARD_CAP)));
-        if mode == AssignMode::Auto {
-            cond = cond
-                .and(Cond::lt_attr(attrs::agent::ACTIVE, attrs::agent::MAX_CONCURRENT))
-                .and(Cond::eq(attrs::agent::STATUS, value(&AgentStatus::Idle)?));
-        }
-        let take = update(
-            &self.table,
-            keys::agent(t, agent_id),
-            Update::new().increment(attrs::agent::ACTIVE, 1).set(attrs::agent::LAST_ASSIGNED_AT, n(now_ms)),
-            Some(cond),
-        )?;
+        let take = take_capacity(&self.table, t, agent_id, mode, now_ms)?;
 
         // The session's side: from waiting to active with this agent.
         let claim = update(
@@ -103,7 +92,7 @@ impl SessionStore for DynamoStore {
                 .set(attrs::session::STATE, value(&SessionState::Active)?)
                 .set(attrs::session::AGENT_ID, s(agent_id))
                 .set(attrs::session::ASSIGNED_AT, n(now_ms))
-                .set(attrs::session::MARKER, value(&Marker::New)?)
+                .set(attrs::session::MARKER, value(&if entry.transferred { Marker::Transferred } else { Marker::New })?)
                 .set(attrs::session::LAST_ACTIVITY_AT, n(now_ms))
                 .append(attrs::session::HANDLERS, vec![s(agent_id)])
                 .set(keys::GSI1PK, s(keys::agent_sessions(t, agent_id, true)))
@@ -124,28 +113,73 @@ impl SessionStore for DynamoStore {
         })
     }
 
-    async fn requeue_session(&self, session: &Session, agent_id: &str, now_ms: i64) -> Result<bool> {
+    async fn requeue_session(
+        &self,
+        session: &Session,
+        agent_id: &str,
+        transfer: Option<&Transfer>,
+        now_ms: i64,
+    ) -> Result<bool> {
         let (t, sid) = (&session.tenant, &session.id);
-        // The session: back to waiting, out of the agent's list; its
-        // handlers and messages stay.
-        let release = update(
-            &self.table,
-            keys::session(t, sid),
-            Update::new()
-                .set(attrs::session::STATE, value(&SessionState::Waiting)?)
-                .set(attrs::session::LAST_ACTIVITY_AT, n(now_ms))
-                .remove(attrs::session::AGENT_ID)
-                .remove(attrs::session::MARKER)
-                .remove(keys::GSI1PK)
-                .remove(keys::GSI1SK),
-            Some(held_by(agent_id)?),
-        )?;
         // Its place in the queue: where it first waited, so it is not sent
         // to the back.
-        let entry = QueueEntry::of(session);
+        let entry = QueueEntry::requeued(session, transfer);
+        // The session: back to waiting, out of the agent's list; its
+        // handlers and messages stay.
+        let mut back = Update::new()
+            .set(attrs::session::STATE, value(&SessionState::Waiting)?)
+            .set(attrs::session::LAST_ACTIVITY_AT, n(now_ms))
+            .remove(attrs::session::AGENT_ID)
+            .remove(attrs::session::MARKER)
+            .remove(keys::GSI1PK)
+            .remove(keys::GSI1SK);
+        if let Some(record) = transfer {
+            back = back
+                .set(attrs::session::GROUP, value(&entry.group)?)
+                .append(attrs::session::TRANSFERS, vec![value(record)?]);
+        }
+        let release = update(&self.table, keys::session(t, sid), back, Some(held_by(agent_id)?))?;
         let enqueue = put_new(&self.table, to_item(&entry, keys::queue_entry(t, entry.queued_at, sid))?)?;
         let free = free_capacity(&self.table, t, agent_id)?;
         Ok(matches!(self.transact(vec![release, enqueue, free]).await?, Tx::Committed))
+    }
+
+    async fn transfer_session(
+        &self,
+        session: &Session,
+        from: &str,
+        record: &Transfer,
+        now_ms: i64,
+    ) -> Result<Assigned> {
+        let (t, sid) = (&session.tenant, &session.id);
+        let to = record.to_agent.as_deref().ok_or_else(|| Error::Internal("transfer_session: no agent".into()))?;
+        let hand_over = update(
+            &self.table,
+            keys::session(t, sid),
+            Update::new()
+                .set(attrs::session::AGENT_ID, s(to))
+                .set(attrs::session::ASSIGNED_AT, n(now_ms))
+                .set(attrs::session::MARKER, value(&Marker::Transferred)?)
+                .set(attrs::session::LAST_ACTIVITY_AT, n(now_ms))
+                .append(attrs::session::HANDLERS, vec![s(to)])
+                .append(attrs::session::TRANSFERS, vec![value(record)?])
+                .set(keys::GSI1PK, s(keys::agent_sessions(t, to, true)))
+                .set(keys::GSI1SK, s(keys::by_time(now_ms, sid)))
+                .set(keys::GSI2SK, s(keys::by_time(now_ms, sid))),
+            Some(held_by(from)?),
+        )?;
+        let take = take_capacity(&self.table, t, to, AssignMode::Manual, now_ms)?;
+        let free = free_capacity(&self.table, t, from)?;
+        let tx = self.transact(vec![hand_over, take, free]).await?;
+        if tx.failed_at(0) {
+            Ok(Assigned::SessionTaken)
+        } else if tx.failed_at(1) {
+            Ok(Assigned::AgentUnavailable)
+        } else if tx.failed_at(2) {
+            Err(Error::Internal(format!("agent {from} held a session at an in-progress count of 0")))
+        } else {
+            Ok(Assigned::Assigned)
+        }
     }
 
     async fn close_session(&self, session: &Session, reason: CloseReason, now_ms: i64) -> Result<bool> {
@@ -434,6 +468,30 @@ impl MessageStore for DynamoStore {
 fn held_by(agent_id: &str) -> Result<Cond> {
     Ok(Cond::eq(attrs::session::STATE, value(&SessionState::Active)?)
         .and(Cond::eq(attrs::session::AGENT_ID, s(agent_id))))
+}
+
+/// One in-progress session more for the agent, if it may take one: A4's
+/// hard cap for every way in (auto-dispatch, pickup, callback,
+/// transfer-in), and for auto-dispatch also its own maximum and `idle`.
+fn take_capacity(
+    table: &str,
+    tenant: &str,
+    agent_id: &str,
+    mode: AssignMode,
+    now_ms: i64,
+) -> Result<aws_sdk_dynamodb::types::TransactWriteItem> {
+    let mut cond = Cond::exists(keys::PK).and(Cond::lt(attrs::agent::ACTIVE, n(HARD_CAP)));
+    if mode == AssignMode::Auto {
+        cond = cond
+            .and(Cond::lt_attr(attrs::agent::ACTIVE, attrs::agent::MAX_CONCURRENT))
+            .and(Cond::eq(attrs::agent::STATUS, value(&AgentStatus::Idle)?));
+    }
+    update(
+        table,
+        keys::agent(tenant, agent_id),
+        Update::new().increment(attrs::agent::ACTIVE, 1).set(attrs::agent::LAST_ASSIGNED_AT, n(now_ms)),
+        Some(cond),
+    )
 }
 
 /// One in-progress session fewer for the agent; never below zero.
