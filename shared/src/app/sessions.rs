@@ -198,6 +198,25 @@ pub async fn close(app: &App, who: &Principal, id: &str) -> Result<Closed> {
     Ok(Closed { session: view(app, who, &fresh).await?, closed })
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LockRequest {
+    pub locked: bool,
+}
+
+/// D3: a locked session is closed only by hand (no timeout closes it).
+#[instrument(skip(app), fields(tenant = %who.tenant, by = %who.id))]
+pub async fn set_lock(app: &App, who: &Principal, id: &str, req: LockRequest) -> Result<SessionView> {
+    who.require_staff()?;
+    let s = get_visible(app, who, id).await?;
+    s.check_can_lock(who)?;
+    if !app.store.set_locked(&s, req.locked).await? {
+        return Err(Error::conflict("session_closed", "the session is closed"));
+    }
+    tracing::info!(session = id, locked = req.locked, "session lock set");
+    get(app, who, id).await
+}
+
 /// B4: an agent takes a waiting session by hand; only the hard cap (A4)
 /// applies.
 #[instrument(skip(app), fields(tenant = %who.tenant, agent = %who.id))]

@@ -134,6 +134,9 @@ pub struct Session {
     /// D4/D5: every transfer, oldest first.
     #[serde(default)]
     pub transfers: Vec<Transfer>,
+    /// D3: closed only by hand; no timeout closes it.
+    #[serde(default)]
+    pub locked: bool,
 }
 
 impl Session {
@@ -163,6 +166,7 @@ impl Session {
             last_agent_message_at: None,
             unread: 0,
             transfers: Vec::new(),
+            locked: false,
         }
     }
 
@@ -238,6 +242,22 @@ impl Session {
         Ok(holder)
     }
 
+    /// D3: who may lock or unlock it: its agent or an admin, while open.
+    pub fn check_can_lock(&self, who: &Principal) -> Result<()> {
+        self.check_visible_to(who)?;
+        if self.state == SessionState::Closed {
+            return Err(Error::conflict("session_closed", "the session is closed"));
+        }
+        match who.role {
+            Role::Admin => Ok(()),
+            Role::Agent if self.agent_id.as_deref() == Some(&who.id) => Ok(()),
+            Role::Agent => {
+                Err(Error::conflict("not_assigned", "only the agent the session is assigned to may lock it"))
+            }
+            Role::Visitor => Err(Error::forbidden("only staff may lock a session")),
+        }
+    }
+
     /// Lower-cased text the in-progress list searches (C1: name or nickname).
     pub fn search_text(&self) -> String {
         let mut s = String::new();
@@ -278,6 +298,7 @@ mod tests {
             last_agent_message_at: None,
             unread: 0,
             transfers: Vec::new(),
+            locked: false,
         }
     }
 
@@ -372,6 +393,20 @@ mod tests {
         assert_eq!(s.check_can_transfer(&who("t", "boss", Role::Admin), &to_c3).unwrap_err().code(), "not_assigned");
         s.state = SessionState::Closed;
         assert_eq!(s.check_can_transfer(&who("t", "boss", Role::Admin), &to_c3).unwrap_err().code(), "session_closed");
+    }
+
+    #[test]
+    fn the_holder_or_an_admin_locks_an_open_session() {
+        let mut s = session();
+        assert!(s.check_can_lock(&who("t", "a1", Role::Agent)).is_ok());
+        assert!(s.check_can_lock(&who("t", "boss", Role::Admin)).is_ok());
+        assert_eq!(s.check_can_lock(&who("t", "v1", Role::Visitor)).unwrap_err().code(), "forbidden");
+        assert_eq!(s.check_can_lock(&who("t", "a2", Role::Agent)).unwrap_err().code(), "session_not_found");
+        s.handlers.push("b2".into());
+        s.agent_id = Some("b2".into());
+        assert_eq!(s.check_can_lock(&who("t", "a1", Role::Agent)).unwrap_err().code(), "not_assigned");
+        s.state = SessionState::Closed;
+        assert_eq!(s.check_can_lock(&who("t", "boss", Role::Admin)).unwrap_err().code(), "session_closed");
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod session {
     pub const UNREAD: &str = "unread";
     pub const GROUP: &str = "group";
     pub const TRANSFERS: &str = "transfers";
+    pub const LOCKED: &str = "locked";
 }
 
 /// `domain::Agent`.
@@ -130,6 +131,7 @@ mod tests {
                 UNREAD,
                 GROUP,
                 TRANSFERS,
+                LOCKED,
             ],
         );
         use super::visitor::{ACTIVE_SESSION, CONNS, NAME, NICKNAME};

@@ -420,6 +420,16 @@ impl SessionStore for MemoryStore {
             _ => Ok(false),
         })
     }
+
+    async fn set_locked(&self, session: &Session, locked: bool) -> Result<bool> {
+        self.with(|s| match s.sessions.get_mut(&id(&session.tenant, &session.id)) {
+            Some(x) if x.state != SessionState::Closed => {
+                x.locked = locked;
+                Ok(true)
+            }
+            _ => Ok(false),
+        })
+    }
 }
 
 #[async_trait]

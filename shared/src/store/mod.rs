@@ -218,6 +218,8 @@ pub trait SessionStore: Send + Sync {
     /// `new` marker gone. `false` (nothing changed) when a message arrived
     /// since, which the agent has not seen: its unread count stands.
     async fn mark_read(&self, session: &Session) -> Result<bool>;
+    /// D3: locks or unlocks an open session; `false` if it is closed.
+    async fn set_locked(&self, session: &Session, locked: bool) -> Result<bool>;
 }
 
 #[derive(Debug)]

@@ -1,6 +1,7 @@
 //! Sessions, the queue and messages.
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
 use super::expr::{Cond, Update};
@@ -306,6 +307,12 @@ impl SessionStore for DynamoStore {
         let read = Update::new().set(attrs::session::UNREAD, n(0)).remove(attrs::session::MARKER);
         let cond = Cond::eq(attrs::session::LAST_SEQ, n(session.last_seq));
         self.update_if(keys::session(&session.tenant, &session.id), read, cond).await
+    }
+
+    async fn set_locked(&self, session: &Session, locked: bool) -> Result<bool> {
+        let lock = Update::new().set(attrs::session::LOCKED, AttributeValue::Bool(locked));
+        let open = Cond::exists(keys::PK).and(Cond::ne(attrs::session::STATE, value(&SessionState::Closed)?));
+        self.update_if(keys::session(&session.tenant, &session.id), lock, open).await
     }
 }
 
