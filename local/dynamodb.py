@@ -205,8 +205,8 @@ class Serialized:
         if lacking is not None:
             name, scope = lacking
             resource = f"arn:aws:dynamodb:{iam.REGION}:{iam.ACCOUNT}:table/{body.get('TableName', '?')}"
-            if scope == "index":
-                resource += f"/index/{body.get('IndexName')}"
+            if scope.startswith("index/"):
+                resource += "/" + scope
             return respond(start_response, "400 Bad Request", {
                 "__type": "com.amazon.coral.service#AccessDeniedException",
                 "Message": f"User: {iam.role_arn(who)} is not authorized to perform: dynamodb:{name} "

@@ -32,12 +32,22 @@ def identity(user_agent):
 
 
 def dynamodb_needs(action, body):
-    """[(action, "table" | "index")] that one DynamoDB API call needs."""
+    """[(action, "table" | "index/<name>")] that one DynamoDB API call needs."""
     if action in ("TransactWriteItems", "TransactGetItems"):
         return [(_TRANSACT_PARTS[next(iter(part))], "table") for part in body.get("TransactItems", [])]
     if action in ("Query", "Scan") and body.get("IndexName"):
-        return [(action, "index")]
+        return [(action, "index/" + body["IndexName"])]
     return [(action, "table")]
+
+
+def _grant_for(granted, need):
+    """The grant that allows `need`: itself, or for one index, all indexes."""
+    if need in granted:
+        return need
+    action, scope = need if isinstance(need, tuple) else (None, None)
+    if scope and scope.startswith("index/") and (action, "index/*") in granted:
+        return (action, "index/*")
+    return None
 
 
 class Grants:
@@ -59,11 +69,12 @@ class Grants:
         if not self.is_function(who):
             return None
         granted = self.grants[who][service]
-        lacking = next((need for need in needs if need not in granted), None)
+        grants = [_grant_for(granted, need) for need in needs]
+        lacking = next((need for need, grant in zip(needs, grants) if grant is None), None)
         if "aws-sdk-rust" in (user_agent or ""):
             with self.lock:
                 if lacking is None:
-                    self.used.setdefault(who, {}).setdefault(service, set()).update(needs)
+                    self.used.setdefault(who, {}).setdefault(service, set()).update(grants)
                 else:
                     self.denied.append({"function": who, "service": service,
                                         "need": list(lacking) if isinstance(lacking, tuple) else lacking})

@@ -151,17 +151,18 @@ def _as_list(value):
 
 
 def _table_scope(resource):
-    """"table" for the table's ARN, "index" for its indexes' ARNs."""
+    """"table" for the table's ARN, "index/<name>" (or "index/*") for its indexes' ARNs."""
     if resource == {"Fn::GetAtt": ["Table", "Arn"]}:
         return "table"
-    if isinstance(resource, dict) and re.fullmatch(r"\$\{Table\.Arn\}/index/\*", str(resource.get("Fn::Sub", ""))):
-        return "index"
+    m = isinstance(resource, dict) and re.fullmatch(r"\$\{Table\.Arn\}/(index/(?:\*|[\w.-]+))", str(resource.get("Fn::Sub", "")))
+    if m:
+        return m.group(1)
     raise ValueError(f"unsupported DynamoDB resource {resource!r}")
 
 
 def grants(t):
     """What each function's role may do, read from its `Policies` statements:
-    {binary: {"dynamodb": {(action, "table" | "index")}, "connections": {"POST" | "DELETE"}}}.
+    {binary: {"dynamodb": {(action, "table" | "index/<name>" | "index/*")}, "connections": {"POST" | "DELETE"}}}.
     Only the statement forms the template uses are understood; any other is an
     error rather than a silent grant."""
     out = {}

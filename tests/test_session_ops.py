@@ -38,3 +38,150 @@ def test_the_agent_or_an_admin_locks_and_unlocks_an_open_session():
         await ws.close()
 
     run(body)
+
+
+def test_settings_are_read_by_agents_and_changed_by_admins_with_an_audit_entry():
+    async def body(session):
+        tenant = Tenant(session)
+        ann = await tenant.agent("ann")
+        before = await ann.ok("GET", "/settings")
+        assert before["tagRequiredToClose"] is False and before["typingPreview"] is False
+        after = await tenant.admin.ok("PATCH", "/settings", {"typingPreview": True, "visitorReminderSecs": 30})
+        assert after["typingPreview"] is True and after["visitorReminderSecs"] == 30
+        assert after["visitorTimeoutSecs"] == before["visitorTimeoutSecs"]
+        assert (await ann.ok("GET", "/settings")) == after
+        for who, body_, expect in [
+            (ann, {"typingPreview": False}, (403, "forbidden")),
+            (tenant.admin, {"visitorReminderSecs": 0}, (400, "invalid_field")),
+            (tenant.admin, {"customMessageUrl": "javascript:alert(1)"}, (400, "invalid_field")),
+            (tenant.admin, {"nope": True}, (400, "invalid_field")),
+            (tenant.admin, {}, (400, "invalid_field")),
+        ]:
+            status, out = await who.call("PATCH", "/settings", body_)
+            assert (status, out["error"]["code"]) == expect, (body_, status, out)
+        assert (await ann.ok("GET", "/settings")) == after, "refused changes change nothing"
+        trail = (await tenant.admin.ok("GET", "/audit"))["items"]
+        changed = [e for e in trail if e["action"] == "settings_changed"]
+        assert len(changed) == 1 and changed[0]["target"] == tenant.id
+        assert set(changed[0]["detail"].split(", ")) == {"typingPreview", "visitorReminderSecs"}
+        visitor, _ = await tenant.visitor()
+        status, _ = await visitor.call("GET", "/settings")
+        assert status == 403
+
+    run(body)
+
+
+def test_the_tag_tree_is_built_moved_and_deleted_by_admins():
+    async def body(session):
+        tenant = Tenant(session)
+        ann = await tenant.agent("ann")
+        admin = tenant.admin
+        await admin.ok("POST", "/tags", {"tagId": "billing", "name": "Billing"})
+        await admin.ok("POST", "/tags", {"tagId": "refund", "name": "Refund", "parentId": "billing"})
+        await admin.ok("POST", "/tags", {"tagId": "tech", "name": "Tech"})
+        made = await admin.ok("POST", "/tags", {"name": "Login", "parentId": "tech"})
+        assert made["id"].startswith("tag_") and made["parent"] == "tech"
+        moved = await admin.ok("PATCH", "/tags/refund", {"parentId": "tech", "name": "Refunds"})
+        assert (moved["parent"], moved["name"]) == ("tech", "Refunds")
+        assert (await admin.ok("PATCH", "/tags/refund", {"parentId": None}))["parent"] is None
+        for who, method, path, body_, expect in [
+            (ann, "POST", "/tags", {"name": "X"}, (403, "forbidden")),
+            (admin, "PATCH", "/tags/tech", {"parentId": made["id"]}, (400, "invalid_tag_parent")),
+            (admin, "POST", "/tags", {"name": "X", "parentId": "nope"}, (404, "tag_not_found")),
+            (admin, "POST", "/tags", {"tagId": "tech", "name": "Again"}, (409, "tag_exists")),
+            (admin, "DELETE", "/tags/tech", None, (409, "tag_has_children")),
+            (admin, "PATCH", "/tags/nope", {"name": "X"}, (404, "tag_not_found")),
+        ]:
+            status, out = await who.call(method, path, body_)
+            assert (status, out["error"]["code"]) == expect, (path, body_, status, out)
+        gone = await admin.ok("DELETE", "/tags/billing")
+        assert gone["deleted"] is True
+        tree = {t["id"]: t for t in await ann.ok("GET", "/tags")}
+        assert set(tree) == {"billing", "refund", "tech", made["id"]} and tree["billing"]["deleted"] is True
+        status, out = await admin.call("POST", "/tags", {"name": "Y", "parentId": "billing"})
+        assert (status, out["error"]["code"]) == (404, "tag_not_found"), "nothing grows under a deleted tag"
+        other = Tenant(session)
+        assert await other.admin.ok("GET", "/tags") == [], "tenants never see each other's tags"
+
+    run(body)
+
+
+def test_tags_and_notes_follow_the_session_and_recommendations_follow_usage():
+    async def body(session):
+        tenant = Tenant(session)
+        admin = tenant.admin
+        for t in ("a", "b", "c", "d", "e", "f", "old"):
+            await admin.ok("POST", "/tags", {"tagId": t, "name": t.upper()})
+        ann = await tenant.agent("ann", max_concurrent=10)
+        ws = await Ws.connect(session, ann.token)
+        # Ann applies f five times, e four, ..., a once; "old" six times, then it is deleted.
+        uses = {"f": 5, "e": 4, "d": 3, "c": 2, "b": 1, "a": 1, "old": 6}
+        sessions = [(await assigned(tenant, ws, name=f"V{i}"))[1] for i in range(6)]
+        for i, s in enumerate(sessions):
+            tags = [t for t, n in uses.items() if n > i]
+            out = await ann.ok("PUT", f"/sessions/{s['id']}/tags", {"tags": tags, "note": f"note {i}"})
+            assert out["tags"] == tags and out["note"] == f"note {i}"
+        await admin.ok("DELETE", "/tags/old")
+        best = [t["id"] for t in await ann.ok("GET", "/tags/recommended")]
+        assert best == ["f", "e", "d", "c", best[4]] and best[4] in ("a", "b"), best
+        assert await tenant.admin.ok("GET", "/tags/recommended") == [], "the admin applied none"
+
+        s = sessions[0]
+        path = f"/sessions/{s['id']}/tags"
+        # Re-saving the same tags counts nothing again; the note may be changed alone.
+        again = await ann.ok("PUT", path, {"tags": ["f", "e", "d", "c", "b", "a", "old"]})
+        assert again["note"] == "note 0", "absent note: unchanged"
+        assert "old" in again["tags"], "a deleted tag a session had stays"
+        cleared = await ann.ok("PUT", path, {"tags": ["a"], "note": None})
+        assert cleared["tags"] == ["a"] and cleared.get("note") is None
+        visitor, _ = await tenant.visitor()
+        other_agent = await tenant.agent("bob", status="busy")
+        for who, body_, expect in [
+            (ann, {"tags": ["old"]}, (404, "tag_not_found")),   # deleted: not applied anew
+            (ann, {"tags": ["nope"]}, (404, "tag_not_found")),
+            (ann, {"tags": ["a", "a"]}, (400, "invalid_field")),
+            (ann, {"tags": [str(i) for i in range(21)]}, (400, "invalid_field")),
+            (ann, {"note": "x"}, (400, "invalid_field")),
+            (other_agent, {"tags": ["a"]}, (404, "session_not_found")),
+            (visitor, {"tags": ["a"]}, (403, "forbidden")),
+        ]:
+            status, out = await who.call("PUT", path, body_)
+            assert (status, out["error"]["code"]) == expect, (body_, status, out)
+        # Another tenant's tag is not a tag here.
+        other = Tenant(session)
+        await other.admin.ok("POST", "/tags", {"tagId": "theirs", "name": "Theirs"})
+        status, out = await ann.call("PUT", path, {"tags": ["theirs"]})
+        assert (status, out["error"]["code"]) == (404, "tag_not_found")
+        assert (await ann.ok("GET", f"/sessions/{s['id']}"))["tags"] == ["a"], "refusals change nothing"
+        # After close, tags and note still change.
+        await ann.ok("POST", f"/sessions/{s['id']}/close")
+        closed = await ann.ok("PUT", path, {"tags": ["b"], "note": "followed up"})
+        assert closed["state"] == "closed" and closed["tags"] == ["b"] and closed["note"] == "followed up"
+        await ws.close()
+
+    run(body)
+
+
+def test_closing_needs_a_tag_only_when_the_tenant_says_so():
+    async def body(session):
+        tenant = Tenant(session)
+        await tenant.admin.ok("POST", "/tags", {"tagId": "done", "name": "Done"})
+        ann = await tenant.agent("ann")
+        ws = await Ws.connect(session, ann.token)
+        _, s1 = await assigned(tenant, ws)
+        await ann.ok("POST", f"/sessions/{s1['id']}/close")  # switch off: closes untagged
+        await tenant.admin.ok("PATCH", "/settings", {"tagRequiredToClose": True})
+        visitor, s2 = await assigned(tenant, ws)
+        status, out = await ann.call("POST", f"/sessions/{s2['id']}/close")
+        assert (status, out["error"]["code"]) == (409, "tag_required")
+        status, out = await tenant.admin.call("POST", f"/sessions/{s2['id']}/close")
+        assert (status, out["error"]["code"]) == (409, "tag_required")
+        assert (await ann.ok("GET", f"/sessions/{s2['id']}"))["state"] == "active"
+        await ann.ok("PUT", f"/sessions/{s2['id']}/tags", {"tags": ["done"]})
+        assert (await ann.ok("POST", f"/sessions/{s2['id']}/close"))["closed"] is True
+        # A visitor leaving is never held back by the switch.
+        visitor, s3 = await assigned(tenant, ws)
+        assert (await visitor.ok("POST", f"/sessions/{s3['id']}/close"))["closed"] is True
+        await ws.close()
+
+    run(body)

@@ -62,6 +62,7 @@ impl Error {
             "tenant" => "tenant_not_found",
             "visitor" => "visitor_not_found",
             "skill group" => "skill_group_not_found",
+            "tag" => "tag_not_found",
             "route" => "route_not_found",
             _ => "not_found",
         };

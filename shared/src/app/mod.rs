@@ -10,6 +10,8 @@ pub mod groups;
 pub mod messages;
 pub mod notices;
 pub mod sessions;
+pub mod settings;
+pub mod tags;
 pub mod tenants;
 pub mod transfers;
 pub mod views;

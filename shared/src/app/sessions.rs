@@ -182,6 +182,11 @@ pub async fn close(app: &App, who: &Principal, id: &str) -> Result<Closed> {
         return Ok(Closed { session: view(app, who, &s).await?, closed: false });
     }
     let reason = s.check_can_close(who)?;
+    if who.role.is_staff() {
+        // D2: the tenant may require a tag first.
+        let required = app.store.get_tenant(&s.tenant).await?.is_some_and(|t| t.settings.tag_required_to_close);
+        s.check_tagged_for_close(who, required)?;
+    }
     let closed = app.store.close_session(&s, reason, app.now()).await?;
     let fresh = get_visible(app, who, id).await?;
     if closed {

@@ -12,6 +12,8 @@ pub enum AuditAction {
     Enabled,
     TokensRevoked,
     Removed,
+    /// F4: tenant settings (the target is the tenant; the detail names them).
+    SettingsChanged,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

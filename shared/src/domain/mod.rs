@@ -8,6 +8,7 @@ pub mod group;
 pub mod ids;
 pub mod message;
 pub mod session;
+pub mod tag;
 pub mod tenant;
 pub mod visitor;
 
@@ -16,7 +17,8 @@ pub use audit::{AuditAction, AuditEntry};
 pub use group::SkillGroup;
 pub use message::{Content, Message, Sender, SenderKind};
 pub use session::{CloseReason, Marker, Session, SessionState, Transfer, TransferTarget};
-pub use tenant::{Settings, Tenant};
+pub use tag::Tag;
+pub use tenant::{Settings, SettingsChange, Tenant};
 pub use visitor::Visitor;
 
 /// Milliseconds since the epoch: the one clock every rule takes.

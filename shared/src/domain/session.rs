@@ -137,6 +137,11 @@ pub struct Session {
     /// D3: closed only by hand; no timeout closes it.
     #[serde(default)]
     pub locked: bool,
+    /// D1: tag ids (of the tenant's tree), and a note.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 impl Session {
@@ -167,6 +172,8 @@ impl Session {
             unread: 0,
             transfers: Vec::new(),
             locked: false,
+            tags: Vec::new(),
+            note: None,
         }
     }
 
@@ -258,6 +265,23 @@ impl Session {
         }
     }
 
+    /// D1: who may tag it and write its note, during or after it: an agent
+    /// who handled it, or an admin.
+    pub fn check_can_annotate(&self, who: &Principal) -> Result<()> {
+        if who.role == Role::Visitor {
+            return Err(Error::forbidden("only staff may tag a session"));
+        }
+        self.check_visible_to(who)
+    }
+
+    /// D2: with the tenant's switch on, staff close only a tagged session.
+    pub fn check_tagged_for_close(&self, who: &Principal, required: bool) -> Result<()> {
+        if required && who.role.is_staff() && self.tags.is_empty() {
+            return Err(Error::conflict("tag_required", "tag the session before closing it"));
+        }
+        Ok(())
+    }
+
     /// Lower-cased text the in-progress list searches (C1: name or nickname).
     pub fn search_text(&self) -> String {
         let mut s = String::new();
@@ -299,6 +323,8 @@ mod tests {
             unread: 0,
             transfers: Vec::new(),
             locked: false,
+            tags: Vec::new(),
+            note: None,
         }
     }
 

@@ -61,3 +61,155 @@ impl Default for Settings {
         }
     }
 }
+
+/// F4: what an admin changes in its tenant's settings; `None` leaves a
+/// setting as it is.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SettingsChange {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_change_approval: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag_required_to_close: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visitor_reminder_secs: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visitor_timeout_secs: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inactive_timeout_secs: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typing_preview: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub translation: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simple_mode: Option<bool>,
+    /// `Some(None)` (JSON `null`) clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    pub custom_message_url: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_max_concurrent: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_waiting: Option<u32>,
+}
+
+/// A field that is present, even as `null`, is `Some`.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Ok(Some(Option::deserialize(d)?))
+}
+
+/// D8's timers: from a second (tests run on seconds) to a week.
+pub const MAX_TIMER_SECS: u32 = 7 * 24 * 3600;
+pub const MAX_WAITING_LIMIT: u32 = 10_000;
+
+impl SettingsChange {
+    /// Every value within its range; an empty change is refused.
+    pub fn validate(&self) -> crate::error::Result<()> {
+        use crate::error::Error;
+        if *self == SettingsChange::default() {
+            return Err(Error::invalid("invalid_field", "no setting to change"));
+        }
+        let timers = [
+            ("visitorReminderSecs", self.visitor_reminder_secs),
+            ("visitorTimeoutSecs", self.visitor_timeout_secs),
+            ("inactiveTimeoutSecs", self.inactive_timeout_secs),
+        ];
+        for (name, secs) in timers {
+            if secs.is_some_and(|s| !(1..=MAX_TIMER_SECS).contains(&s)) {
+                return Err(Error::invalid("invalid_field", format!("{name} must be from 1 to {MAX_TIMER_SECS}")));
+            }
+        }
+        if self.default_max_concurrent.is_some_and(|m| m > super::agent::MAX_CONCURRENT_LIMIT) {
+            return Err(Error::invalid(
+                "invalid_max_concurrent",
+                format!("defaultMaxConcurrent must be from 0 to {}", super::agent::MAX_CONCURRENT_LIMIT),
+            ));
+        }
+        if self.max_waiting.is_some_and(|m| !(1..=MAX_WAITING_LIMIT).contains(&m)) {
+            return Err(Error::invalid("invalid_field", format!("maxWaiting must be from 1 to {MAX_WAITING_LIMIT}")));
+        }
+        if let Some(Some(url)) = &self.custom_message_url {
+            let ok = url.starts_with("https://")
+                && url.len() > "https://".len()
+                && url.len() <= 2048
+                && !url.chars().any(|c| c.is_control() || c.is_whitespace());
+            if !ok {
+                return Err(Error::invalid(
+                    "invalid_field",
+                    "customMessageUrl must be an https URL of at most 2048 characters",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The settings after this change.
+    pub fn apply(&self, to: &Settings) -> Settings {
+        let mut s = to.clone();
+        macro_rules! take {
+            ($($f:ident),*) => { $( if let Some(v) = self.$f.clone() { s.$f = v; } )* };
+        }
+        take!(
+            status_change_approval,
+            tag_required_to_close,
+            visitor_reminder_secs,
+            visitor_timeout_secs,
+            inactive_timeout_secs,
+            typing_preview,
+            translation,
+            simple_mode,
+            custom_message_url,
+            default_max_concurrent,
+            max_waiting
+        );
+        s
+    }
+
+    /// The names of the settings it changes, as the wire spells them.
+    pub fn fields(&self) -> Vec<String> {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(json: &str) -> crate::error::Result<SettingsChange> {
+        serde_json::from_str(json).map_err(|e| crate::error::Error::invalid("invalid_field", e.to_string()))
+    }
+
+    #[test]
+    fn a_change_is_checked_and_applied_field_by_field() {
+        let c = change(r#"{"typingPreview": true, "visitorReminderSecs": 5, "customMessageUrl": "https://x.test/a"}"#)
+            .unwrap();
+        c.validate().unwrap();
+        let s = c.apply(&Settings::default());
+        assert!(s.typing_preview && s.visitor_reminder_secs == 5);
+        assert_eq!(s.custom_message_url.as_deref(), Some("https://x.test/a"));
+        assert_eq!(s.visitor_timeout_secs, Settings::default().visitor_timeout_secs, "untouched");
+        let mut fields = c.fields();
+        fields.sort();
+        assert_eq!(fields, ["customMessageUrl", "typingPreview", "visitorReminderSecs"]);
+        // null clears the URL; absent leaves it.
+        let cleared = change(r#"{"customMessageUrl": null}"#).unwrap().apply(&s);
+        assert_eq!(cleared.custom_message_url, None);
+        assert_eq!(change(r#"{"simpleMode": true}"#).unwrap().apply(&s).custom_message_url, s.custom_message_url);
+    }
+
+    #[test]
+    fn out_of_range_values_unknown_fields_and_empty_changes_are_refused() {
+        for bad in [r#"{"visitorTimeoutSecs": 0}"#, r#"{"maxWaiting": 0}"#, r#"{"customMessageUrl": "http://x"}"#, "{}"]
+        {
+            assert_eq!(change(bad).unwrap().validate().unwrap_err().code(), "invalid_field", "{bad}");
+        }
+        assert_eq!(
+            change(r#"{"defaultMaxConcurrent": 101}"#).unwrap().validate().unwrap_err().code(),
+            "invalid_max_concurrent"
+        );
+        assert!(change(r#"{"nope": 1}"#).is_err());
+        assert!(change(r#"{"typingPreview": "yes"}"#).is_err());
+    }
+}

@@ -24,6 +24,20 @@ pub mod session {
     pub const GROUP: &str = "group";
     pub const TRANSFERS: &str = "transfers";
     pub const LOCKED: &str = "locked";
+    pub const TAGS: &str = "tags";
+    pub const NOTE: &str = "note";
+}
+
+/// `domain::Tag`.
+pub mod tag {
+    pub const NAME: &str = "name";
+    pub const PARENT: &str = "parent";
+    pub const DELETED: &str = "deleted";
+}
+
+/// `domain::Tenant`.
+pub mod tenant {
+    pub const SETTINGS: &str = "settings";
 }
 
 /// `domain::Agent`.
@@ -132,6 +146,8 @@ mod tests {
                 GROUP,
                 TRANSFERS,
                 LOCKED,
+                TAGS,
+                NOTE,
             ],
         );
         use super::visitor::{ACTIVE_SESSION, CONNS, NAME, NICKNAME};

@@ -13,6 +13,11 @@
 //! | queue entry     | `T#t#QUEUE`       | `queuedAt#s`          |                                |                          |                           |
 //! | connection      | `CONN#c`          | `CONN`                |                                |                          |                           |
 //! | audit entry     | `T#t#AUDIT`       | `at#id`               |                                |                          |                           |
+//! | tag             | `T#t`             | `TAG#g`               |                                |                          |                           |
+//! | tag use         | `T#t#TAGUSE#a`    | `g`                   |                                |                          |                           |
+//!
+//! A fourth GSI, `gsi4` (`gsi4pk`, number `rank`), ranks: a tag use's
+//! `rank` is how often the agent applied the tag (D1's recommendation).
 //!
 //! Agents and the queue live in base-table partitions so that dispatch reads
 //! them with strongly consistent queries; GSIs (eventually consistent) only
@@ -29,6 +34,10 @@ pub const GSI2SK: &str = "gsi2sk";
 pub const GSI3: &str = "gsi3";
 pub const GSI3PK: &str = "gsi3pk";
 pub const GSI3SK: &str = "gsi3sk";
+pub const GSI4: &str = "gsi4";
+pub const GSI4PK: &str = "gsi4pk";
+/// gsi4's sort key: a number, highest first.
+pub const RANK: &str = "rank";
 /// TTL attribute (epoch seconds). Reads treat expired items as absent.
 pub const EXPIRES_AT: &str = "expires_at";
 /// Lower-cased visitor name and nickname, for list search (C1).
@@ -45,6 +54,20 @@ pub fn agent(t: &str, a: &str) -> Key {
 }
 
 pub const AGENT_PREFIX: &str = "AGENT#";
+pub const TAG_PREFIX: &str = "TAG#";
+
+pub fn tag(t: &str, g: &str) -> Key {
+    (format!("T#{t}"), format!("{TAG_PREFIX}{g}"))
+}
+
+/// How often agent `a` applied tag `g`; its partition is also its gsi4pk.
+pub fn tag_use(t: &str, a: &str, g: &str) -> Key {
+    (tag_uses(t, a), g.to_string())
+}
+
+pub fn tag_uses(t: &str, a: &str) -> String {
+    format!("T#{t}#TAGUSE#{a}")
+}
 pub const GROUP_PREFIX: &str = "GROUP#";
 
 pub fn group(t: &str, g: &str) -> Key {

@@ -16,14 +16,15 @@ use base64::Engine;
 
 use super::{
     Admission, AgentChange, AgentStore, Appended, AssignMode, Assigned, AuditStore, Connection, ConnectionStore,
-    GroupStore, MessageStore, Opened, Owner, Page, QueueEntry, Removal, Scope, SessionQuery, SessionStore, TenantStore,
-    VisitorResume, VisitorStore,
+    GroupStore, MessageStore, Opened, Owner, Page, QueueEntry, Removal, Scope, SessionQuery, SessionStore, TagChange,
+    TagStore, TagUsage, TenantStore, VisitorResume, VisitorStore,
 };
 use crate::auth::Role;
 use crate::domain::agent::HARD_CAP;
 use crate::domain::message::{Content, Message, Sender};
 use crate::domain::{
-    Agent, AgentStatus, AuditEntry, CloseReason, Marker, Session, SessionState, SkillGroup, Tenant, Transfer, Visitor,
+    Agent, AgentStatus, AuditEntry, CloseReason, Marker, Session, SessionState, SettingsChange, SkillGroup, Tag,
+    Tenant, Transfer, Visitor,
 };
 use crate::error::{Error, Result};
 
@@ -45,6 +46,9 @@ struct State {
     /// Connection and its rate-limit window (second, count).
     connections: HashMap<String, (Connection, Option<(i64, u32)>)>,
     audit: BTreeMap<(String, i64, String), AuditEntry>,
+    tags: BTreeMap<Id, Tag>,
+    /// (tenant, agent, tag) → how often the agent applied it.
+    tag_uses: HashMap<(String, String, String), u64>,
 }
 
 #[derive(Default)]
@@ -112,6 +116,14 @@ impl TenantStore for MemoryStore {
 
     async fn get_tenant(&self, tenant: &str) -> Result<Option<Tenant>> {
         Ok(self.with(|s| s.tenants.get(tenant).cloned()))
+    }
+
+    async fn update_settings(&self, tenant: &str, change: &SettingsChange) -> Result<Tenant> {
+        self.with(|s| {
+            let t = s.tenants.get_mut(tenant).ok_or_else(|| Error::not_found("tenant"))?;
+            t.settings = change.apply(&t.settings);
+            Ok(t.clone())
+        })
     }
 }
 
@@ -421,6 +433,19 @@ impl SessionStore for MemoryStore {
         })
     }
 
+    async fn set_tags(&self, session: &Session, tags: &[String], note: Option<&str>, usage: &TagUsage) -> Result<()> {
+        self.with(|s| {
+            let t = &session.tenant;
+            let x = s.sessions.get_mut(&id(t, &session.id)).ok_or_else(|| Error::not_found("session"))?;
+            x.tags = tags.to_vec();
+            x.note = note.map(str::to_string);
+            for tag in &usage.added {
+                *s.tag_uses.entry((t.clone(), usage.agent.clone(), tag.clone())).or_default() += 1;
+            }
+            Ok(())
+        })
+    }
+
     async fn set_locked(&self, session: &Session, locked: bool) -> Result<bool> {
         self.with(|s| match s.sessions.get_mut(&id(&session.tenant, &session.id)) {
             Some(x) if x.state != SessionState::Closed => {
@@ -565,6 +590,50 @@ impl AuditStore for MemoryStore {
         let all =
             self.with(|s| s.audit.iter().rev().filter(|((t, _, _), _)| t == tenant).map(|(_, e)| e.clone()).collect());
         page(&format!("audit/{tenant}"), all, limit, from)
+    }
+}
+
+#[async_trait]
+impl TagStore for MemoryStore {
+    async fn create_tag(&self, tag: &Tag) -> Result<()> {
+        self.with(|s| insert_new(&mut s.tags, id(&tag.tenant, &tag.id), tag, "tag_exists", "tag"))
+    }
+
+    async fn list_tags(&self, tenant: &str) -> Result<Vec<Tag>> {
+        Ok(self.with(|s| s.tags.values().filter(|t| t.tenant == tenant).cloned().collect()))
+    }
+
+    async fn get_tags(&self, tenant: &str, ids: &[String]) -> Result<Vec<Tag>> {
+        Ok(self.with(|s| ids.iter().filter_map(|i| s.tags.get(&id(tenant, i)).cloned()).collect()))
+    }
+
+    async fn update_tag(&self, tenant: &str, tag: &str, change: &TagChange) -> Result<Tag> {
+        self.with(|s| {
+            let t = s.tags.get_mut(&id(tenant, tag)).ok_or_else(|| Error::not_found("tag"))?;
+            if let Some(name) = &change.name {
+                t.name = name.clone();
+            }
+            if let Some(parent) = &change.parent {
+                t.parent = parent.clone();
+            }
+            if let Some(deleted) = change.deleted {
+                t.deleted = deleted;
+            }
+            Ok(t.clone())
+        })
+    }
+
+    async fn most_used_tags(&self, tenant: &str, agent: &str, limit: u32) -> Result<Vec<String>> {
+        self.with(|s| {
+            let mut uses: Vec<(&String, u64)> = s
+                .tag_uses
+                .iter()
+                .filter(|((t, a, _), _)| t == tenant && a == agent)
+                .map(|((_, _, tag), n)| (tag, *n))
+                .collect();
+            uses.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.cmp(a.0)));
+            Ok(uses.into_iter().take(limit as usize).map(|(t, _)| t.clone()).collect())
+        })
     }
 }
 

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Role;
 use crate::domain::{
-    Agent, AgentStatus, AuditEntry, CloseReason, Content, Message, Sender, Session, SkillGroup, Tenant, Transfer,
-    Visitor,
+    Agent, AgentStatus, AuditEntry, CloseReason, Content, Message, Sender, Session, SettingsChange, SkillGroup, Tag,
+    Tenant, Transfer, Visitor,
 };
 use crate::error::Result;
 
@@ -24,6 +24,10 @@ pub trait TenantStore: Send + Sync {
     /// Fails with `already_exists` if the id is taken.
     async fn create_tenant(&self, tenant: &Tenant) -> Result<()>;
     async fn get_tenant(&self, id: &str) -> Result<Option<Tenant>>;
+    /// F4: changes the settings `change` names, each on its own (two admins
+    /// changing different settings at once both keep theirs); returns the
+    /// tenant after. `tenant_not_found` if it does not exist.
+    async fn update_settings(&self, id: &str, change: &SettingsChange) -> Result<Tenant>;
 }
 
 /// What an update to an agent changes; `None` leaves a field as it is.
@@ -220,6 +224,39 @@ pub trait SessionStore: Send + Sync {
     async fn mark_read(&self, session: &Session) -> Result<bool>;
     /// D3: locks or unlocks an open session; `false` if it is closed.
     async fn set_locked(&self, session: &Session, locked: bool) -> Result<bool>;
+    /// D1: the session's tags and note become these; in the same write,
+    /// each of `usage.added` counts once more for agent `usage.agent`.
+    async fn set_tags(&self, session: &Session, tags: &[String], note: Option<&str>, usage: &TagUsage) -> Result<()>;
+}
+
+/// D1: who applied which tags newly, for the recommendation.
+#[derive(Clone, Debug, Default)]
+pub struct TagUsage {
+    pub agent: String,
+    pub added: Vec<String>,
+}
+
+/// What an update to a tag changes; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct TagChange {
+    pub name: Option<String>,
+    /// `Some(None)`: becomes a root.
+    pub parent: Option<Option<String>>,
+    pub deleted: Option<bool>,
+}
+
+#[async_trait]
+pub trait TagStore: Send + Sync {
+    /// `tag_exists` if the id is taken.
+    async fn create_tag(&self, tag: &Tag) -> Result<()>;
+    /// The tenant's whole tree, deleted tags included (at most `tag::MAX_TAGS`).
+    async fn list_tags(&self, tenant: &str) -> Result<Vec<Tag>>;
+    /// Several tags in one request (at most 100 ids; unknown ones left out).
+    async fn get_tags(&self, tenant: &str, ids: &[String]) -> Result<Vec<Tag>>;
+    /// `tag_not_found` if it does not exist.
+    async fn update_tag(&self, tenant: &str, id: &str, change: &TagChange) -> Result<Tag>;
+    /// The tags `agent` applied most, most often first: at most `limit` ids.
+    async fn most_used_tags(&self, tenant: &str, agent: &str, limit: u32) -> Result<Vec<String>>;
 }
 
 #[derive(Debug)]
@@ -318,7 +355,15 @@ pub trait AuditStore: Send + Sync {
 }
 
 pub trait Store:
-    TenantStore + AgentStore + GroupStore + VisitorStore + SessionStore + MessageStore + ConnectionStore + AuditStore
+    TenantStore
+    + AgentStore
+    + GroupStore
+    + VisitorStore
+    + SessionStore
+    + MessageStore
+    + ConnectionStore
+    + AuditStore
+    + TagStore
 {
 }
 
@@ -331,5 +376,6 @@ impl<T> Store for T where
         + MessageStore
         + ConnectionStore
         + AuditStore
+        + TagStore
 {
 }

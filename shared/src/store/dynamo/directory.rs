@@ -1,11 +1,11 @@
 //! Tenants, agents, skill groups and visitors.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnValue};
+use aws_sdk_dynamodb::types::ReturnValue;
 
-use super::expr::{Cond, Rendered, Update};
-use super::{from_item, is_condition_failed, n, s, storage, to_item, value, write, DynamoStore, Item};
-use crate::domain::{Agent, SkillGroup, Tenant, Visitor};
+use super::expr::{Cond, Path, Rendered, Update};
+use super::{from_item, is_condition_failed, n, s, storage, to_item, value, write, DynamoStore};
+use crate::domain::{Agent, SettingsChange, SkillGroup, Tenant, Visitor};
 use crate::error::{Error, Result};
 use crate::store::attrs;
 use crate::store::keys::{self, Key};
@@ -13,7 +13,7 @@ use crate::store::{AgentChange, AgentStore, GroupStore, TenantStore, VisitorResu
 
 impl DynamoStore {
     /// Puts a new item; `code` if one with the same key exists.
-    async fn put_new_item<T: serde::Serialize>(
+    pub(super) async fn put_new_item<T: serde::Serialize>(
         &self,
         value: &T,
         key: Key,
@@ -46,6 +46,22 @@ impl TenantStore for DynamoStore {
     async fn get_tenant(&self, id: &str) -> Result<Option<Tenant>> {
         self.get(keys::tenant(id)).await
     }
+
+    async fn update_settings(&self, id: &str, change: &SettingsChange) -> Result<Tenant> {
+        let mut u = Update::new();
+        if let serde_json::Value::Object(fields) = serde_json::to_value(change)? {
+            for (name, v) in fields {
+                u = u.set(Path::entry(attrs::tenant::SETTINGS, &name), value(&v)?);
+            }
+        }
+        let request =
+            self.update_item(keys::tenant(id), &u, Some(&Cond::exists(keys::PK))).return_values(ReturnValue::AllNew);
+        match write(|| request.clone().send()).await {
+            Ok(out) => from_item(out.attributes.unwrap_or_default()),
+            Err(err) if is_condition_failed(&err) => Err(Error::not_found("tenant")),
+            Err(err) => Err(storage(err)),
+        }
+    }
 }
 
 #[async_trait]
@@ -59,33 +75,7 @@ impl AgentStore for DynamoStore {
     }
 
     async fn get_agents(&self, tenant: &str, ids: &[String]) -> Result<Vec<Agent>> {
-        if ids.len() > 100 {
-            return Err(Error::Internal("get_agents: at most 100 ids".into()));
-        }
-        let mut agents = Vec::with_capacity(ids.len());
-        let mut keys: Vec<Item> = ids.iter().map(|id| super::key_item(keys::agent(tenant, id))).collect();
-        // DynamoDB may leave some keys unprocessed under load: ask again for those.
-        for attempt in 0..4 {
-            if keys.is_empty() {
-                break;
-            }
-            if attempt > 0 {
-                super::backoff(attempt - 1).await;
-            }
-            let request = KeysAndAttributes::builder()
-                .set_keys(Some(std::mem::take(&mut keys)))
-                .build()
-                .map_err(|e| Error::Internal(e.to_string()))?;
-            let out = self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(storage)?;
-            for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
-                agents.push(from_item(item)?);
-            }
-            keys = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
-        }
-        if !keys.is_empty() {
-            return Err(Error::Storage(format!("{} agents left unread after retries", keys.len())));
-        }
-        Ok(agents)
+        self.batch_get(ids.iter().map(|id| keys::agent(tenant, id)).collect()).await
     }
 
     async fn list_agents(&self, tenant: &str) -> Result<Vec<Agent>> {

@@ -9,6 +9,7 @@ mod connections;
 mod directory;
 mod expr;
 mod sessions;
+mod tags;
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -105,6 +106,38 @@ impl DynamoStore {
             .await
             .map_err(storage)?;
         out.item.map(from_item).transpose()
+    }
+
+    /// Several items in one request (at most 100 keys; missing ones are
+    /// left out), read eventually consistently. DynamoDB may leave some keys
+    /// unprocessed under load: those are asked for again, a few times.
+    async fn batch_get<T: DeserializeOwned>(&self, keys: Vec<Key>) -> Result<Vec<T>> {
+        if keys.len() > 100 {
+            return Err(Error::Internal("batch_get: at most 100 keys".into()));
+        }
+        let mut found = Vec::with_capacity(keys.len());
+        let mut keys: Vec<Item> = keys.into_iter().map(key_item).collect();
+        for attempt in 0..4 {
+            if keys.is_empty() {
+                break;
+            }
+            if attempt > 0 {
+                backoff(attempt - 1).await;
+            }
+            let request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut keys)))
+                .build()
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            let out = self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(storage)?;
+            for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                found.push(from_item(item)?);
+            }
+            keys = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
+        }
+        if !keys.is_empty() {
+            return Err(Error::Storage(format!("{} items left unread after retries", keys.len())));
+        }
+        Ok(found)
     }
 
     /// One page of a base-table partition in sort-key order (`forward`, or

@@ -14,7 +14,7 @@ use crate::domain::{AgentStatus, CloseReason, Content, Message, Sender, SenderKi
 use crate::error::{Error, Result};
 use crate::store::{attrs, keys};
 use crate::store::{
-    Appended, AssignMode, Assigned, MessageStore, Opened, Page, QueueEntry, Scope, SessionQuery, SessionStore,
+    Appended, AssignMode, Assigned, MessageStore, Opened, Page, QueueEntry, Scope, SessionQuery, SessionStore, TagUsage,
 };
 
 /// Optimistic rounds before a write gives up with `try_again` (the client
@@ -307,6 +307,25 @@ impl SessionStore for DynamoStore {
         let read = Update::new().set(attrs::session::UNREAD, n(0)).remove(attrs::session::MARKER);
         let cond = Cond::eq(attrs::session::LAST_SEQ, n(session.last_seq));
         self.update_if(keys::session(&session.tenant, &session.id), read, cond).await
+    }
+
+    async fn set_tags(&self, session: &Session, tags: &[String], note: Option<&str>, usage: &TagUsage) -> Result<()> {
+        let (t, sid) = (&session.tenant, &session.id);
+        let mut u = Update::new().set(attrs::session::TAGS, value(&tags)?);
+        u = match note {
+            Some(n) => u.set(attrs::session::NOTE, s(n)),
+            None => u.remove(attrs::session::NOTE),
+        };
+        let mut items = vec![update(&self.table, keys::session(t, sid), u, Some(Cond::exists(keys::PK)))?];
+        // Each use counter is ranked in gsi4 by its count.
+        for tag in &usage.added {
+            let counted = Update::new().set(keys::GSI4PK, s(keys::tag_uses(t, &usage.agent))).add(keys::RANK, 1);
+            items.push(update(&self.table, keys::tag_use(t, &usage.agent, tag), counted, None)?);
+        }
+        match self.transact(items).await? {
+            Tx::Committed => Ok(()),
+            Tx::Failed(_) => Err(Error::not_found("session")),
+        }
     }
 
     async fn set_locked(&self, session: &Session, locked: bool) -> Result<bool> {
