@@ -54,6 +54,31 @@ async def eventually(check, timeout=5.0):
             await asyncio.sleep(0.1)
 
 
+def _owner_key(tenant_id, role, user_id):
+    if role == "visitor":
+        return {"pk": {"S": f"T#{tenant_id}#V#{user_id}"}, "sk": {"S": "VISITOR"}}
+    return {"pk": {"S": f"T#{tenant_id}"}, "sk": {"S": f"AGENT#{user_id}"}}
+
+
+def plant_stale_connection(tenant_id, role, user_id, conn_id):
+    """A connection whose $disconnect was lost: recorded, but gone from the
+    gateway, so the first push to it gets 410 Gone."""
+    db = dynamodb()
+    db.update_item(TableName=TABLE, Key=_owner_key(tenant_id, role, user_id), UpdateExpression="SET conns.#c = :e",
+                   ExpressionAttributeNames={"#c": conn_id}, ExpressionAttributeValues={":e": {"N": "99999999999999"}})
+    db.put_item(TableName=TABLE, Item={"pk": {"S": f"CONN#{conn_id}"}, "sk": {"S": "CONN"}, "id": {"S": conn_id},
+                                        "tenant": {"S": tenant_id}, "role": {"S": role}, "userId": {"S": user_id},
+                                        "connectedAt": {"N": "0"}, "expiresAtMs": {"N": "99999999999999"}})
+
+
+def assert_connection_removed(tenant_id, role, user_id, conn_id, live=1):
+    """The stale connection is gone from its owner and from the table; `live` remain."""
+    db = dynamodb()
+    conns = db.get_item(TableName=TABLE, Key=_owner_key(tenant_id, role, user_id), ConsistentRead=True)["Item"]["conns"]["M"]
+    assert conn_id not in conns and len(conns) == live, conns
+    assert "Item" not in db.get_item(TableName=TABLE, Key={"pk": {"S": f"CONN#{conn_id}"}, "sk": {"S": "CONN"}})
+
+
 def admin_cli(*args):
     env = {**LOCAL_ENV, **os.environ}
     out = subprocess.run([ADMIN_CLI, *args], check=True, capture_output=True, text=True, env=env)

@@ -4,7 +4,7 @@ session closing, a new group member."""
 
 import asyncio
 
-from kefu import TABLE, Tenant, Ws, dynamodb, eventually, run
+from kefu import TABLE, Tenant, Ws, assert_connection_removed, dynamodb, eventually, plant_stale_connection, run
 
 GRACE_SECS = 3  # PRESENCE_GRACE_SECS of the local stack (Cargo.toml)
 
@@ -140,20 +140,11 @@ def test_a_connection_that_vanished_is_deleted_on_the_first_push():
         tenant = Tenant(session)
         ann = await tenant.agent("ann")
         ws = await Ws.connect(session, ann.token)
-        db = dynamodb()
-        key = {"pk": {"S": f"T#{tenant.id}"}, "sk": {"S": "AGENT#ann"}}
-
         def plant_stale(stale):
-            db.update_item(TableName=TABLE, Key=key, UpdateExpression="SET conns.#c = :e",
-                           ExpressionAttributeNames={"#c": stale}, ExpressionAttributeValues={":e": {"N": "99999999999999"}})
-            db.put_item(TableName=TABLE, Item={"pk": {"S": f"CONN#{stale}"}, "sk": {"S": "CONN"}, "id": {"S": stale},
-                                                "tenant": {"S": tenant.id}, "role": {"S": "agent"}, "userId": {"S": "ann"},
-                                                "connectedAt": {"N": "0"}, "expiresAtMs": {"N": "99999999999999"}})
+            plant_stale_connection(tenant.id, "agent", "ann", stale)
 
         def assert_removed(stale):
-            conns = db.get_item(TableName=TABLE, Key=key, ConsistentRead=True)["Item"]["conns"]["M"]
-            assert stale not in conns and len(conns) == 1, conns
-            assert "Item" not in db.get_item(TableName=TABLE, Key={"pk": {"S": f"CONN#{stale}"}, "sk": {"S": "CONN"}})
+            assert_connection_removed(tenant.id, "agent", "ann", stale)
 
         plant_stale("stale-connection-id")
         await ann.ok("PUT", "/agents/me/status", {"status": "idle"})  # pushes agent.updated to every connection

@@ -1,11 +1,14 @@
-"""Operations inside a session: lock (D3), tags and notes (D1, D2)."""
+"""Operations inside a session: lock (D3), tags and notes (D1, D2), settings
+(F4), recall (C5)."""
 
-from kefu import Tenant, Ws, run
+from kefu import TABLE, Tenant, Ws, assert_connection_removed, dynamodb, plant_stale_connection, run
 
 
 async def assigned(tenant, agent_ws, name="Wang Fang"):
-    """A visitor whose session was just given to the connected agent: (visitor http, session)."""
-    visitor, _ = await tenant.visitor(name=name)
+    """A visitor whose session was just given to the connected agent:
+    (visitor http, with its id as `.id`, session)."""
+    visitor, vid = await tenant.visitor(name=name)
+    visitor.id = vid
     s = (await visitor.ok("POST", "/sessions", {}))["session"]
     await agent_ws.wait_event("session.assigned", lambda e: e["session"]["id"] == s["id"])
     return visitor, s
@@ -182,6 +185,67 @@ def test_closing_needs_a_tag_only_when_the_tenant_says_so():
         # A visitor leaving is never held back by the switch.
         visitor, s3 = await assigned(tenant, ws)
         assert (await visitor.ok("POST", f"/sessions/{s3['id']}/close"))["closed"] is True
+        await ws.close()
+
+    run(body)
+
+
+def test_recall_hides_an_agents_message_from_the_visitor_within_two_minutes():
+    async def body(session):
+        tenant = Tenant(session)
+        ann = await tenant.agent("ann")
+        ws = await Ws.connect(session, ann.token)
+        visitor, s = await assigned(tenant, ws)
+        vws = await Ws.connect(session, visitor.token)
+        sid = s["id"]
+        sent = (await ws.send_message(sid, {"type": "text", "text": "wrong price: 10"}))["message"]
+        later = (await ws.send_message(sid, {"type": "text", "text": "right price: 12"}))["message"]
+        theirs = (await vws.send_message(sid, {"type": "text", "text": "ok"}))["message"]
+        await vws.wait_event("message.new", lambda e: e["message"]["seq"] == sent["seq"])
+        # A visitor's connection whose $disconnect was lost: the recall's push removes it.
+        plant_stale_connection(tenant.id, "visitor", visitor.id, "gone-visitor-conn")
+
+        out = await ann.ok("POST", f"/sessions/{sid}/messages/{sent['seq']}/recall")
+        assert out["content"] == {"type": "recalled"} and out["recalledAt"] >= sent["createdAt"]
+        told = await vws.wait_event("message.recalled")
+        assert (told["sessionId"], told["seq"]) == (sid, sent["seq"])
+        await ws.wait_event("message.recalled", lambda e: e["seq"] == sent["seq"])
+        assert_connection_removed(tenant.id, "visitor", visitor.id, "gone-visitor-conn")
+        again = await ann.ok("POST", f"/sessions/{sid}/messages/{sent['seq']}/recall")
+        assert again["recalledAt"] == out["recalledAt"], "recalling twice changes nothing"
+
+        # The visitor no longer receives its content, by any way of reading.
+        history = (await visitor.ok("GET", f"/sessions/{sid}/messages"))["messages"]
+        synced = (await vws.request("sync", sessionId=sid, afterSeq=0))["messages"]
+        for listing in (history, synced):
+            first = next(m for m in listing if m["seq"] == sent["seq"])
+            assert first["content"] == {"type": "recalled"} and first["recalledAt"] == out["recalledAt"]
+            assert "wrong price" not in str(listing)
+            assert any(m["content"].get("text") == "right price: 12" for m in listing)
+        mine = (await ann.ok("GET", f"/sessions/{sid}/messages"))["messages"]
+        assert mine[0]["content"] == {"type": "recalled"} and mine[0]["recalledAt"] == out["recalledAt"]
+        audit = (await tenant.admin.ok("GET", f"/sessions/{sid}/messages"))["messages"]
+        assert audit[0]["content"]["text"] == "wrong price: 10", "admins read the original"
+
+        # Past 2 minutes (the message's clock moved back 121 s): refused.
+        db = dynamodb()
+        db.update_item(TableName=TABLE, Key={"pk": {"S": f"T#{tenant.id}#S#{sid}"}, "sk": {"S": f"MSG#{later['seq']:012d}"}},
+                       UpdateExpression="SET createdAt = createdAt - :d", ExpressionAttributeValues={":d": {"N": "121000"}})
+        bob = await tenant.agent("bob", status="busy")
+        recall = f"/sessions/{sid}/messages/%s/recall"
+        for who, seq, expect in [
+            (ann, later["seq"], (409, "recall_window_passed")),
+            (ann, theirs["seq"], (409, "not_your_message")),
+            (ann, 999, (404, "message_not_found")),
+            (ann, "x1", (400, "invalid_field")),
+            (visitor, sent["seq"], (403, "forbidden")),
+            (bob, later["seq"], (404, "session_not_found")),
+        ]:
+            status, err = await who.call("POST", recall % seq)
+            assert (status, err["error"]["code"]) == expect, (seq, status, err)
+        history = (await visitor.ok("GET", f"/sessions/{sid}/messages"))["messages"]
+        assert [m["content"].get("text") for m in history[1:]] == ["right price: 12", "ok"], "refusals hide nothing"
+        await vws.close()
         await ws.close()
 
     run(body)

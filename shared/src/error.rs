@@ -63,6 +63,7 @@ impl Error {
             "visitor" => "visitor_not_found",
             "skill group" => "skill_group_not_found",
             "tag" => "tag_not_found",
+            "message" => "message_not_found",
             "route" => "route_not_found",
             _ => "not_found",
         };

@@ -336,3 +336,50 @@ async fn a_transfer_to_a_group_waits_there_at_its_old_place_and_dispatch_marks_i
     );
     assert_eq!(got["session"]["handlers"], json!(["ann", "vic"]));
 }
+
+#[tokio::test]
+async fn an_agent_recalls_its_own_message_for_two_minutes_and_the_visitor_never_sees_it_again() {
+    let w = world().await;
+    let ann = w.agent("ann", 2, &[]).await;
+    let v1 = w.visitor("v1").await;
+    let sid = w.start(&v1, None).await["id"].as_str().unwrap().to_string();
+    let first = w.send(&ann, &sid, "a typo").await.unwrap().message;
+    let second = w.send(&ann, &sid, "another").await.unwrap().message;
+    let theirs = w.send(&v1, &sid, "hi").await.unwrap().message;
+
+    // 119 s after sending: recalled.
+    w.clock.advance(119_000);
+    let recalled = wire(messages::recall(&w.app, &ann, &sid, first.seq).await.unwrap());
+    assert_eq!(recalled["content"], json!({ "type": "recalled" }));
+    assert_eq!(recalled["recalledAt"], json!(START + 119_000));
+    assert_eq!(w.pushes.types("conn-v1").last().map(String::as_str), Some("message.recalled"));
+    assert_eq!(w.pushes.types("conn-ann").last().map(String::as_str), Some("message.recalled"));
+    // Again: the same answer, nothing pushed twice.
+    let pushed = w.pushes.types("conn-v1").len();
+    messages::recall(&w.app, &ann, &sid, first.seq).await.unwrap();
+    assert_eq!(w.pushes.types("conn-v1").len(), pushed);
+    // 121 s after sending: refused.
+    w.clock.advance(2_000);
+    assert_eq!(messages::recall(&w.app, &ann, &sid, second.seq).await.unwrap_err().code(), "recall_window_passed");
+    // Only one's own agent message.
+    assert_eq!(messages::recall(&w.app, &ann, &sid, theirs.seq).await.unwrap_err().code(), "not_your_message");
+    assert_eq!(messages::recall(&w.app, &v1, &sid, first.seq).await.unwrap_err().code(), "forbidden");
+    assert_eq!(messages::recall(&w.app, &ann, &sid, 99).await.unwrap_err().code(), "message_not_found");
+
+    // The visitor's history withholds it; the agent sees it marked; an admin reads it.
+    let seen = |who: &Principal| {
+        let (app, sid) = (&w.app, sid.clone());
+        let who = who.clone();
+        async move { wire(messages::after(app, &who, &sid, 0, 50).await.unwrap())["messages"][0].clone() }
+    };
+    let to_visitor = seen(&v1).await;
+    assert_eq!(to_visitor["content"], json!({ "type": "recalled" }));
+    assert!(!to_visitor.to_string().contains("a typo"));
+    assert_eq!(seen(&ann).await["content"], json!({ "type": "recalled" }));
+    let boss = Principal { tenant: T.into(), id: "boss".into(), role: Role::Admin, channel: None };
+    let audit = seen(&boss).await;
+    assert_eq!(
+        (audit["content"]["text"].as_str(), audit["recalledAt"].as_i64()),
+        (Some("a typo"), Some(START + 119_000))
+    );
+}

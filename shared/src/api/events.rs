@@ -14,6 +14,8 @@ enum Event<'a> {
     SessionAssigned { session: &'a SessionView, notify: Notify },
     #[serde(rename = "message.new", rename_all = "camelCase")]
     MessageNew { session_id: &'a str, message: &'a MessageView, notify: Notify },
+    #[serde(rename = "message.recalled", rename_all = "camelCase")]
+    MessageRecalled { session_id: &'a str, seq: u64, recalled_at: i64, notify: Notify },
     #[serde(rename = "session.closed", rename_all = "camelCase")]
     SessionClosed { session_id: &'a str, reason: CloseReason, notify: Notify },
     #[serde(rename = "session.requeued", rename_all = "camelCase")]
@@ -35,6 +37,9 @@ impl<'a> From<&'a Notice> for Event<'a> {
             Notice::Assigned { session, notify } => Event::SessionAssigned { session, notify: *notify },
             Notice::MessageNew { session_id, message, notify } => {
                 Event::MessageNew { session_id, message, notify: *notify }
+            }
+            Notice::MessageRecalled { session_id, seq, recalled_at } => {
+                Event::MessageRecalled { session_id, seq: *seq, recalled_at: *recalled_at, notify: Notify::none() }
             }
             Notice::Closed { session_id, reason } => {
                 Event::SessionClosed { session_id, reason: *reason, notify: Notify::none() }

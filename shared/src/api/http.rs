@@ -94,6 +94,13 @@ pub fn path(req: &Request, name: &'static str) -> Result<String> {
     Ok(v)
 }
 
+/// A path parameter that is a whole number (a message's `seq`).
+pub fn path_number(req: &Request, name: &'static str) -> Result<u64> {
+    path(req, name)?
+        .parse::<u64>()
+        .map_err(|_| Error::invalid("invalid_field", format!("path parameter {name} must be a whole number")))
+}
+
 pub fn query(req: &Request, name: &str) -> Option<String> {
     req.query_string_parameters_ref().and_then(|q| q.first(name)).map(str::to_string)
 }

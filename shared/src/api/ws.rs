@@ -241,6 +241,7 @@ mod tests {
             sender: Sender { kind: SenderKind::Visitor, id: "v1".into() },
             content: Content::Text { text: "hi".into() },
             created_at: 7,
+            recalled_at: None,
         };
         let sent = serde_json::to_value(Reply::MessageSent(Sent { message, duplicate: true })).unwrap();
         assert_eq!(sent["type"], "message.sent");

@@ -10,7 +10,7 @@ use super::notices::{Notice, Notify, NotifyKind};
 use super::views::{MessageView, VisitorMessage};
 use crate::auth::{Principal, Role};
 use crate::domain::ids;
-use crate::domain::message::{Content, Message, Sender, SenderKind};
+use crate::domain::message::{Content, Message, Sender, SenderKind, RECALL_WINDOW_MS};
 use crate::error::{Error, Result};
 use crate::store::Appended;
 use crate::App;
@@ -122,7 +122,7 @@ pub async fn after(app: &App, who: &Principal, session_id: &str, after: u64, lim
             .map(|m| MessageView::Visitor(VisitorMessage::new(m, names.get(&m.sender.id).map(String::as_str))))
             .collect()
     } else {
-        messages.into_iter().map(MessageView::Staff).collect()
+        messages.iter().map(|m| MessageView::staff(m, who.role)).collect()
     };
     Ok(Batch { session_id: s.id, messages, has_more, last_seq: s.last_seq })
 }
@@ -145,4 +145,40 @@ async fn nicknames(app: &App, tenant: &str, messages: &[Message]) -> Result<Hash
         }
     }
     Ok(names)
+}
+
+/// C5: an agent recalls its own message within 2 minutes of sending it. The
+/// visitor is told and never again receives its content (in events,
+/// messages, `sync` or history); agents see it marked recalled; admins still
+/// read the original. Recalling a message twice returns it as it is.
+#[instrument(skip(app), fields(tenant = %who.tenant, by = %who.id))]
+pub async fn recall(app: &App, who: &Principal, session_id: &str, seq: u64) -> Result<MessageView> {
+    who.require_staff()?;
+    let s = super::sessions::get_visible(app, who, session_id).await?;
+    let (t, now) = (&s.tenant, app.now());
+    let m = app.store.get_message(t, &s.id, seq).await?.ok_or_else(|| Error::not_found("message"))?;
+    if m.recalled_at.is_some() && m.sender.id == who.id {
+        return Ok(MessageView::staff(&m, who.role));
+    }
+    m.check_recall(&who.id, now)?;
+    if !app.store.recall_message(t, &s.id, seq, &who.id, now - RECALL_WINDOW_MS, now).await? {
+        // Recalled meanwhile (by a retry of this very request), or the
+        // window closed between the read and the write.
+        let again = app.store.get_message(t, &s.id, seq).await?.ok_or_else(|| Error::not_found("message"))?;
+        if again.recalled_at.is_none() {
+            again.check_recall(&who.id, app.now())?;
+            return Err(Error::conflict("try_again", "the message changed meanwhile; try again"));
+        }
+        return Ok(MessageView::staff(&again, who.role));
+    }
+    tracing::info!(session = %s.id, seq, "message recalled");
+    let notice = Notice::MessageRecalled { session_id: s.id.clone(), seq, recalled_at: now };
+    app.notify.to_visitor(t, &s.visitor_id, &notice).await;
+    // The agent's own tabs, and whoever holds the session now.
+    app.notify.to_agent(t, &who.id, &notice).await;
+    if let Some(holder) = s.agent_id.as_deref().filter(|a| *a != who.id) {
+        app.notify.to_agent(t, holder, &notice).await;
+    }
+    let recalled = Message { recalled_at: Some(now), ..m };
+    Ok(MessageView::staff(&recalled, who.role))
 }

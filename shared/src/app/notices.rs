@@ -24,6 +24,12 @@ pub enum Notice {
         session_id: String,
         reason: CloseReason,
     },
+    /// C5: an agent recalled message `seq`; clients withhold its content.
+    MessageRecalled {
+        session_id: String,
+        seq: u64,
+        recalled_at: i64,
+    },
     /// To the visitor: its agent left (was removed) and the session is back
     /// in the queue, history intact, until another agent takes it.
     Requeued {

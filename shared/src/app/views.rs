@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::auth::Role;
 use crate::domain::session::{CloseReason, SessionState};
 use crate::domain::{Agent, AgentStatus, Content, Message, SenderKind, Session};
 
@@ -66,11 +67,15 @@ pub struct VisitorMessage {
     pub sender: VisitorSender,
     pub content: Content,
     pub created_at: i64,
+    /// C5: recalled by its agent; `content` is withheld.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recalled_at: Option<i64>,
 }
 
 impl VisitorMessage {
     /// `nickname`: the sending agent's, for an agent's message.
     pub fn new(m: &Message, nickname: Option<&str>) -> Self {
+        let m = &m.withheld();
         let sender = match m.sender.kind {
             SenderKind::Agent => {
                 VisitorSender { kind: m.sender.kind, id: None, nickname: nickname.map(str::to_string) }
@@ -84,6 +89,7 @@ impl VisitorMessage {
             sender,
             content: m.content.clone(),
             created_at: m.created_at,
+            recalled_at: m.recalled_at,
         }
     }
 }
@@ -94,6 +100,17 @@ impl VisitorMessage {
 pub enum MessageView {
     Staff(Message),
     Visitor(VisitorMessage),
+}
+
+impl MessageView {
+    /// A message as staff of `role` see it: admins read a recalled
+    /// message's content (audit, C5); agents see it withheld.
+    pub fn staff(m: &Message, role: Role) -> Self {
+        match role {
+            Role::Admin => MessageView::Staff(m.clone()),
+            _ => MessageView::Staff(m.withheld()),
+        }
+    }
 }
 
 /// A session as the caller may see it: staff the whole record, a visitor

@@ -65,6 +65,9 @@ pub enum Content {
     Custom {
         payload: serde_json::Value,
     },
+    /// C5: what those who may not read a recalled message see in its place.
+    /// Nobody sends it.
+    Recalled {},
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +95,38 @@ pub struct Message {
     pub sender: Sender,
     pub content: Content,
     pub created_at: i64,
+    /// C5: when its agent recalled it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recalled_at: Option<i64>,
+}
+
+/// C5: an agent recalls its own message within this long of sending it.
+pub const RECALL_WINDOW_MS: i64 = 120_000;
+
+impl Message {
+    /// C5: `by` may recall this message at `now_ms`: it is that agent's own,
+    /// sent at most `RECALL_WINDOW_MS` ago.
+    pub fn check_recall(&self, by: &str, now_ms: i64) -> Result<()> {
+        if self.sender.kind != SenderKind::Agent || self.sender.id != by {
+            return Err(Error::conflict("not_your_message", "only the agent who sent a message may recall it"));
+        }
+        if now_ms - self.created_at > RECALL_WINDOW_MS {
+            return Err(Error::conflict(
+                "recall_window_passed",
+                "a message can be recalled for 2 minutes after sending",
+            ));
+        }
+        Ok(())
+    }
+
+    /// As shown to whoever may not read a recalled message (everyone but
+    /// admins): its content withheld.
+    pub fn withheld(&self) -> Message {
+        match self.recalled_at {
+            Some(_) => Message { content: Content::Recalled {}, ..self.clone() },
+            None => self.clone(),
+        }
+    }
 }
 
 impl Content {
@@ -105,6 +140,7 @@ impl Content {
             Content::Location { .. } => "location",
             Content::Rich { .. } => "rich",
             Content::Custom { .. } => "custom",
+            Content::Recalled {} => "recalled",
         }
     }
 
@@ -200,6 +236,9 @@ impl Content {
                     return Err(Error::invalid("invalid_message", "custom messages need a payload"));
                 }
             }
+            Content::Recalled {} => {
+                return Err(Error::invalid("unsupported_message_type", "nobody sends recalled messages"));
+            }
         }
         let size = serde_json::to_vec(self).map(|v| v.len()).unwrap_or(usize::MAX);
         if size > MAX_CONTENT_BYTES {
@@ -236,6 +275,32 @@ fn check_len(field: &str, value: &str, min: usize, max: usize) -> Result<()> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn only_its_agent_recalls_a_message_and_only_for_two_minutes() {
+        let m = Message {
+            session_id: "s".into(),
+            seq: 1,
+            client_msg_id: "c".into(),
+            sender: Sender { kind: SenderKind::Agent, id: "a1".into() },
+            content: Content::Text { text: "oops".into() },
+            created_at: 1_000,
+            recalled_at: None,
+        };
+        assert!(m.check_recall("a1", 1_000 + RECALL_WINDOW_MS).is_ok());
+        assert_eq!(m.check_recall("a1", 1_001 + RECALL_WINDOW_MS).unwrap_err().code(), "recall_window_passed");
+        assert_eq!(m.check_recall("a2", 1_000).unwrap_err().code(), "not_your_message");
+        let visitors = Message { sender: Sender { kind: SenderKind::Visitor, id: "a1".into() }, ..m.clone() };
+        assert_eq!(visitors.check_recall("a1", 1_000).unwrap_err().code(), "not_your_message");
+        assert_eq!(m.withheld(), m, "nothing withheld before a recall");
+        let recalled = Message { recalled_at: Some(2_000), ..m };
+        assert_eq!(recalled.withheld().content, Content::Recalled {});
+        assert_eq!(recalled.withheld().recalled_at, Some(2_000));
+        assert_eq!(
+            Content::Recalled {}.validate(SenderKind::Agent, "web").unwrap_err().code(),
+            "unsupported_message_type"
+        );
+    }
 
     fn content(v: serde_json::Value) -> Content {
         serde_json::from_value(v).unwrap()

@@ -28,6 +28,16 @@ pub mod session {
     pub const NOTE: &str = "note";
 }
 
+/// `domain::Message`.
+pub mod message {
+    pub const SENDER: &str = "sender";
+    /// Within `SENDER`.
+    pub const SENDER_ID: &str = "id";
+    pub const SENDER_KIND: &str = "kind";
+    pub const CREATED_AT: &str = "createdAt";
+    pub const RECALLED_AT: &str = "recalledAt";
+}
+
 /// `domain::Tag`.
 pub mod tag {
     pub const NAME: &str = "name";

@@ -459,6 +459,33 @@ impl SessionStore for MemoryStore {
 
 #[async_trait]
 impl MessageStore for MemoryStore {
+    async fn get_message(&self, tenant: &str, session_id: &str, seq: u64) -> Result<Option<Message>> {
+        Ok(self.with(|s| s.messages.get(&(tenant.to_string(), session_id.to_string(), seq)).cloned()))
+    }
+
+    async fn recall_message(
+        &self,
+        tenant: &str,
+        session_id: &str,
+        seq: u64,
+        by: &str,
+        sent_since: i64,
+        now_ms: i64,
+    ) -> Result<bool> {
+        self.with(|s| match s.messages.get_mut(&(tenant.to_string(), session_id.to_string(), seq)) {
+            Some(m)
+                if m.sender.kind == crate::domain::SenderKind::Agent
+                    && m.sender.id == by
+                    && m.created_at >= sent_since
+                    && m.recalled_at.is_none() =>
+            {
+                m.recalled_at = Some(now_ms);
+                Ok(true)
+            }
+            _ => Ok(false),
+        })
+    }
+
     async fn append_message(
         &self,
         session: &Session,
@@ -495,6 +522,7 @@ impl MessageStore for MemoryStore {
                 sender,
                 content,
                 created_at: now_ms,
+                recalled_at: None,
             };
             s.messages.insert((t.clone(), sid.clone(), seq), message.clone());
             s.client_ids.insert(client_key, seq);

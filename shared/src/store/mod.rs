@@ -282,6 +282,19 @@ pub trait MessageStore: Send + Sync {
     ) -> Result<Appended>;
     /// Messages with `seq > after`, oldest first, at most `limit`.
     async fn messages_after(&self, tenant: &str, session_id: &str, after: u64, limit: u32) -> Result<Vec<Message>>;
+    async fn get_message(&self, tenant: &str, session_id: &str, seq: u64) -> Result<Option<Message>>;
+    /// C5: marks message `seq` recalled at `now_ms`, if it is agent `by`'s,
+    /// was sent at or after `sent_since`, and is not recalled yet: all
+    /// checked in the write. `false` if any of that no longer holds.
+    async fn recall_message(
+        &self,
+        tenant: &str,
+        session_id: &str,
+        seq: u64,
+        by: &str,
+        sent_since: i64,
+        now_ms: i64,
+    ) -> Result<bool>;
 }
 
 /// One live WebSocket connection (H1).

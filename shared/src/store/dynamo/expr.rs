@@ -36,6 +36,7 @@ enum Op {
     Ne,
     Lt,
     Gt,
+    Ge,
 }
 
 #[derive(Clone, Debug)]
@@ -84,6 +85,10 @@ impl Cond {
 
     pub fn gt(p: impl Into<Path>, v: AttributeValue) -> Self {
         Cond(Node::Compare(p.into(), Op::Gt, Operand::Value(v)))
+    }
+
+    pub fn ge(p: impl Into<Path>, v: AttributeValue) -> Self {
+        Cond(Node::Compare(p.into(), Op::Ge, Operand::Value(v)))
     }
 
     /// `a < b`, both attributes of the item.
@@ -142,6 +147,7 @@ impl Cond {
                     Op::Ne => "<>",
                     Op::Lt => "<",
                     Op::Gt => ">",
+                    Op::Ge => ">=",
                 };
                 let lhs = e.path(p);
                 let rhs = match rhs {

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::expr::{Cond, Update};
+use super::expr::{Cond, Path, Update};
 use super::{
     decode_cursor, delete, encode_cursor, from_item, n, put_new, s, storage, to_item, update, value, DynamoStore, Tx,
 };
@@ -346,6 +346,8 @@ struct MessageRecord {
     sender: Sender,
     content: String,
     created_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    recalled_at: Option<i64>,
 }
 
 impl MessageRecord {
@@ -357,6 +359,7 @@ impl MessageRecord {
             sender: self.sender,
             content: serde_json::from_str(&self.content)?,
             created_at: self.created_at,
+            recalled_at: self.recalled_at,
         })
     }
 }
@@ -415,6 +418,7 @@ impl MessageStore for DynamoStore {
                 sender: sender.clone(),
                 content: content.clone(),
                 created_at: now_ms,
+                recalled_at: None,
             };
 
             // The session's counter moves from exactly the value we read, so
@@ -448,6 +452,7 @@ impl MessageStore for DynamoStore {
                 sender: sender.clone(),
                 content: serde_json::to_string(&content)?,
                 created_at: now_ms,
+                recalled_at: None,
             };
             let put_message = put_new(&self.table, to_item(&record, keys::message(t, sid, seq))?)?;
             let put_client_id = put_new(
@@ -473,6 +478,28 @@ impl MessageStore for DynamoStore {
             }
         }
         Err(Error::conflict("try_again", "too many messages at once in this session; resend"))
+    }
+
+    async fn get_message(&self, tenant: &str, session_id: &str, seq: u64) -> Result<Option<Message>> {
+        self.message(tenant, session_id, seq).await
+    }
+
+    async fn recall_message(
+        &self,
+        tenant: &str,
+        session_id: &str,
+        seq: u64,
+        by: &str,
+        sent_since: i64,
+        now_ms: i64,
+    ) -> Result<bool> {
+        use attrs::message::{CREATED_AT, RECALLED_AT, SENDER, SENDER_ID, SENDER_KIND};
+        let own = Cond::exists(keys::PK)
+            .and(Cond::eq(Path::entry(SENDER, SENDER_KIND), value(&SenderKind::Agent)?))
+            .and(Cond::eq(Path::entry(SENDER, SENDER_ID), s(by)))
+            .and(Cond::ge(CREATED_AT, n(sent_since)))
+            .and(Cond::missing(RECALLED_AT));
+        self.update_if(keys::message(tenant, session_id, seq), Update::new().set(RECALLED_AT, n(now_ms)), own).await
     }
 
     async fn messages_after(&self, tenant: &str, session_id: &str, after: u64, limit: u32) -> Result<Vec<Message>> {
