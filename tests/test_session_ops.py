@@ -249,3 +249,61 @@ def test_recall_hides_an_agents_message_from_the_visitor_within_two_minutes():
         await ws.close()
 
     run(body)
+
+
+def test_an_invited_visitor_rates_the_session_once_and_the_agent_hears_of_it():
+    async def body(session):
+        tenant = Tenant(session)
+        ann = await tenant.agent("ann")
+        ws = await Ws.connect(session, ann.token)
+        visitor, s = await assigned(tenant, ws)
+        vws = await Ws.connect(session, visitor.token)
+        sid = s["id"]
+        rate = f"/sessions/{sid}/evaluation"
+        status, out = await visitor.call("POST", rate, {"rating": 5})
+        assert (status, out["error"]["code"]) == (409, "not_invited")
+
+        plant_stale_connection(tenant.id, "agent", "ann", "gone-agent-conn")
+        invited = await ann.ok("POST", f"{rate}/invite")
+        assert invited["evaluationInvitation"]["by"] == "ann" and invited["evaluation"] is None
+        prompt = await vws.wait_event("evaluation.invited")
+        assert prompt["sessionId"] == sid
+        assert [(g["rating"], g["label"]) for g in prompt["scale"]] == [
+            (1, "非常不满意"), (2, "不满意"), (3, "一般"), (4, "满意"), (5, "非常满意")]
+        mine = await visitor.ok("GET", f"/sessions/{sid}")
+        assert mine["evaluationPending"] is True and "evaluationInvitation" not in mine, "no agent id for visitors"
+
+        other, _ = await tenant.visitor()
+        for who, body_, expect in [
+            (visitor, {"rating": 0}, (400, "invalid_rating")),
+            (visitor, {"rating": 6}, (400, "invalid_rating")),
+            (visitor, {"rating": "5"}, (400, "invalid_field")),
+            (visitor, {"rating": 5, "comment": "x" * 501}, (400, "invalid_field")),
+            (other, {"rating": 1}, (404, "session_not_found")),
+            (ann, {"rating": 5}, (403, "forbidden")),
+        ]:
+            status, out = await who.call("POST", rate, body_)
+            assert (status, out["error"]["code"]) == expect, (body_, status, out)
+        status, out = await visitor.call("POST", f"{rate}/invite")
+        assert (status, out["error"]["code"]) == (403, "forbidden")
+
+        done = await visitor.ok("POST", rate, {"rating": 4, "comment": "  quick and kind \u0007 "})
+        assert done["evaluationPending"] is False
+        assert (done["evaluation"]["rating"], done["evaluation"]["comment"]) == (4, "quick and kind")
+        heard = await ws.wait_event("evaluation.received")
+        assert heard["sessionId"] == sid and heard["evaluation"]["rating"] == 4
+        assert heard["evaluation"]["invitedBy"] == "ann"
+        assert_connection_removed(tenant.id, "agent", "ann", "gone-agent-conn")
+        status, out = await visitor.call("POST", rate, {"rating": 1})
+        assert (status, out["error"]["code"]) == (409, "already_rated")
+        stored = await ann.ok("GET", f"/sessions/{sid}")
+        assert stored["evaluation"]["rating"] == 4 and stored["evaluationInvitation"] is None
+
+        # After close, a new invitation may be answered once more.
+        await ann.ok("POST", f"/sessions/{sid}/close")
+        await ann.ok("POST", f"{rate}/invite")
+        assert (await visitor.ok("POST", rate, {"rating": 5}))["evaluation"]["rating"] == 5
+        await vws.close()
+        await ws.close()
+
+    run(body)

@@ -5,7 +5,8 @@ use serde::Serialize;
 
 use crate::app::notices::{Notice, Notify};
 use crate::app::views::{AgentView, MessageView, SessionView};
-use crate::domain::CloseReason;
+use crate::domain::session::RATING_LABELS;
+use crate::domain::{CloseReason, Evaluation};
 
 #[derive(Debug, Serialize)]
 #[serde(tag = "type")]
@@ -27,8 +28,19 @@ enum Event<'a> {
         to_group_id: Option<&'a str>,
         notify: Notify,
     },
+    #[serde(rename = "evaluation.invited", rename_all = "camelCase")]
+    EvaluationInvited { session_id: &'a str, scale: Vec<Grade>, notify: Notify },
+    #[serde(rename = "evaluation.received", rename_all = "camelCase")]
+    EvaluationReceived { session_id: &'a str, evaluation: &'a Evaluation, notify: Notify },
     #[serde(rename = "agent.updated", rename_all = "camelCase")]
     AgentUpdated { agent: &'a AgentView, notify: Notify },
+}
+
+/// One step of D6's rating scale.
+#[derive(Debug, Serialize)]
+struct Grade {
+    rating: u8,
+    label: &'static str,
 }
 
 impl<'a> From<&'a Notice> for Event<'a> {
@@ -51,6 +63,14 @@ impl<'a> From<&'a Notice> for Event<'a> {
                 to_group_id: to_group.as_deref(),
                 notify: Notify::none(),
             },
+            Notice::EvaluationInvited { session_id } => Event::EvaluationInvited {
+                session_id,
+                scale: RATING_LABELS.iter().zip(1..).map(|(label, rating)| Grade { rating, label }).collect(),
+                notify: Notify::none(),
+            },
+            Notice::EvaluationReceived { session_id, evaluation } => {
+                Event::EvaluationReceived { session_id, evaluation, notify: Notify::none() }
+            }
             Notice::AgentUpdated { agent } => Event::AgentUpdated { agent, notify: Notify::none() },
         }
     }

@@ -6,6 +6,7 @@ pub mod agents;
 pub mod audit;
 pub mod connections;
 pub mod dispatch;
+pub mod evaluations;
 pub mod groups;
 pub mod messages;
 pub mod notices;

@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::views::{AgentView, MessageView, SessionView};
-use crate::domain::CloseReason;
+use crate::domain::{CloseReason, Evaluation};
 
 #[derive(Debug)]
 pub enum Notice {
@@ -41,6 +41,15 @@ pub enum Notice {
         session_id: String,
         to_agent: Option<String>,
         to_group: Option<String>,
+    },
+    /// D6: to the visitor: rate the session.
+    EvaluationInvited {
+        session_id: String,
+    },
+    /// D6: to the session's agent: the visitor's rating.
+    EvaluationReceived {
+        session_id: String,
+        evaluation: Evaluation,
     },
     /// The agent's own status or capacity changed (all its tabs follow).
     AgentUpdated {

@@ -19,6 +19,19 @@ pub struct VisitorSession {
     pub closed_at: Option<i64>,
     pub close_reason: Option<CloseReason>,
     pub last_seq: u64,
+    /// D6: the agent invited a rating that is not answered yet.
+    pub evaluation_pending: bool,
+    /// D6: the visitor's latest rating.
+    pub evaluation: Option<VisitorEvaluation>,
+}
+
+/// A rating as its visitor sees it (without the inviting agent's id).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VisitorEvaluation {
+    pub rating: u8,
+    pub comment: Option<String>,
+    pub at: i64,
 }
 
 /// An agent as a visitor sees it: its nickname, never its id (an admin may
@@ -41,6 +54,12 @@ impl VisitorSession {
             closed_at: s.closed_at,
             close_reason: s.close_reason,
             last_seq: s.last_seq,
+            evaluation_pending: s.evaluation_invitation.is_some(),
+            evaluation: s.evaluation.as_ref().map(|e| VisitorEvaluation {
+                rating: e.rating,
+                comment: e.comment.clone(),
+                at: e.at,
+            }),
         }
     }
 }

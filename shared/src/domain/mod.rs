@@ -17,6 +17,7 @@ pub use audit::{AuditAction, AuditEntry};
 pub use group::SkillGroup;
 pub use message::{Content, Message, Sender, SenderKind};
 pub use session::{CloseReason, Marker, Session, SessionState, Transfer, TransferTarget};
+pub use session::{Evaluation, Invitation};
 pub use tag::Tag;
 pub use tenant::{Settings, SettingsChange, Tenant};
 pub use visitor::Visitor;

@@ -80,6 +80,34 @@ pub struct Transfer {
     pub at: i64,
 }
 
+/// D6: an agent's invitation to rate the session, open until answered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Invitation {
+    pub id: String,
+    pub by: String,
+    pub at: i64,
+}
+
+/// D6: the visitor's answer to an invitation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Evaluation {
+    pub invitation: String,
+    /// 1 (非常不满意) … 5 (非常满意).
+    pub rating: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    pub at: i64,
+    /// The agent who invited it.
+    pub invited_by: String,
+}
+
+/// D6: the scale a visitor rates on.
+pub const RATING_LABELS: [&str; 5] = ["非常不满意", "不满意", "一般", "满意", "非常满意"];
+/// A rating's comment, in characters.
+pub const MAX_COMMENT: usize = 500;
+
 /// Where a transfer sends a session.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TransferTarget {
@@ -142,6 +170,12 @@ pub struct Session {
     pub tags: Vec<String>,
     #[serde(default)]
     pub note: Option<String>,
+    /// D6: the open invitation to rate, if any…
+    #[serde(default)]
+    pub evaluation_invitation: Option<Invitation>,
+    /// …and the latest answer.
+    #[serde(default)]
+    pub evaluation: Option<Evaluation>,
 }
 
 impl Session {
@@ -174,6 +208,8 @@ impl Session {
             locked: false,
             tags: Vec::new(),
             note: None,
+            evaluation_invitation: None,
+            evaluation: None,
         }
     }
 
@@ -282,6 +318,43 @@ impl Session {
         Ok(())
     }
 
+    /// D6: who may invite the visitor to rate it: its agent (the last one,
+    /// once closed) or an admin, once an agent has served it.
+    pub fn check_can_invite(&self, who: &Principal) -> Result<()> {
+        self.check_visible_to(who)?;
+        match who.role {
+            Role::Visitor => return Err(Error::forbidden("only staff invite an evaluation")),
+            Role::Agent if self.agent_id.as_deref() != Some(&who.id) => {
+                return Err(Error::conflict("not_assigned", "only the session's agent may invite an evaluation"))
+            }
+            _ => {}
+        }
+        if self.state == SessionState::Waiting || self.agent_id.is_none() {
+            return Err(Error::conflict("not_assigned", "no agent has served this session yet"));
+        }
+        Ok(())
+    }
+
+    /// D6: the visitor's answer to the open invitation: a rating of 1–5 and
+    /// an optional comment, once per invitation.
+    pub fn check_evaluation(&self, who: &Principal, rating: i64, comment: Option<&str>) -> Result<Invitation> {
+        self.check_visible_to(who)?;
+        if who.role != Role::Visitor {
+            return Err(Error::forbidden("only the visitor rates its session"));
+        }
+        if !(1..=5).contains(&rating) {
+            return Err(Error::invalid("invalid_rating", "rating must be from 1 to 5"));
+        }
+        if comment.is_some_and(|c| c.chars().count() > MAX_COMMENT) {
+            return Err(Error::invalid("invalid_field", format!("comment is limited to {MAX_COMMENT} characters")));
+        }
+        match (&self.evaluation_invitation, &self.evaluation) {
+            (Some(inv), _) => Ok(inv.clone()),
+            (None, Some(_)) => Err(Error::conflict("already_rated", "this invitation was answered already")),
+            (None, None) => Err(Error::conflict("not_invited", "the agent has not invited an evaluation")),
+        }
+    }
+
     /// Lower-cased text the in-progress list searches (C1: name or nickname).
     pub fn search_text(&self) -> String {
         let mut s = String::new();
@@ -325,6 +398,8 @@ mod tests {
             locked: false,
             tags: Vec::new(),
             note: None,
+            evaluation_invitation: None,
+            evaluation: None,
         }
     }
 
@@ -433,6 +508,34 @@ mod tests {
         assert_eq!(s.check_can_lock(&who("t", "a1", Role::Agent)).unwrap_err().code(), "not_assigned");
         s.state = SessionState::Closed;
         assert_eq!(s.check_can_lock(&who("t", "boss", Role::Admin)).unwrap_err().code(), "session_closed");
+    }
+
+    #[test]
+    fn an_invited_visitor_rates_once_per_invitation() {
+        let mut s = session();
+        let v1 = who("t", "v1", Role::Visitor);
+        assert!(s.check_can_invite(&who("t", "a1", Role::Agent)).is_ok());
+        assert!(s.check_can_invite(&who("t", "boss", Role::Admin)).is_ok());
+        assert_eq!(s.check_can_invite(&v1).unwrap_err().code(), "forbidden");
+        assert_eq!(s.check_evaluation(&v1, 5, None).unwrap_err().code(), "not_invited");
+        s.evaluation_invitation = Some(Invitation { id: "i1".into(), by: "a1".into(), at: 1 });
+        assert_eq!(s.check_evaluation(&v1, 5, None).unwrap().id, "i1");
+        for bad in [0, 6, -1] {
+            assert_eq!(s.check_evaluation(&v1, bad, None).unwrap_err().code(), "invalid_rating");
+        }
+        assert_eq!(s.check_evaluation(&v1, 3, Some(&"x".repeat(501))).unwrap_err().code(), "invalid_field");
+        assert_eq!(
+            s.check_evaluation(&who("t", "v2", Role::Visitor), 5, None).unwrap_err().code(),
+            "session_not_found"
+        );
+        assert_eq!(s.check_evaluation(&who("t", "a1", Role::Agent), 5, None).unwrap_err().code(), "forbidden");
+        s.evaluation =
+            Some(Evaluation { invitation: "i1".into(), rating: 5, comment: None, at: 2, invited_by: "a1".into() });
+        s.evaluation_invitation = None;
+        assert_eq!(s.check_evaluation(&v1, 4, None).unwrap_err().code(), "already_rated");
+        s.state = SessionState::Waiting;
+        s.agent_id = None;
+        assert_eq!(s.check_can_invite(&who("t", "boss", Role::Admin)).unwrap_err().code(), "not_assigned");
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub mod session {
     pub const LOCKED: &str = "locked";
     pub const TAGS: &str = "tags";
     pub const NOTE: &str = "note";
+    pub const EVALUATION_INVITATION: &str = "evaluationInvitation";
+    pub const EVALUATION: &str = "evaluation";
 }
 
 /// `domain::Message`.
@@ -158,6 +160,8 @@ mod tests {
                 LOCKED,
                 TAGS,
                 NOTE,
+                EVALUATION_INVITATION,
+                EVALUATION,
             ],
         );
         use super::visitor::{ACTIVE_SESSION, CONNS, NAME, NICKNAME};

@@ -23,8 +23,8 @@ use crate::auth::Role;
 use crate::domain::agent::HARD_CAP;
 use crate::domain::message::{Content, Message, Sender};
 use crate::domain::{
-    Agent, AgentStatus, AuditEntry, CloseReason, Marker, Session, SessionState, SettingsChange, SkillGroup, Tag,
-    Tenant, Transfer, Visitor,
+    Agent, AgentStatus, AuditEntry, CloseReason, Evaluation, Invitation, Marker, Session, SessionState, SettingsChange,
+    SkillGroup, Tag, Tenant, Transfer, Visitor,
 };
 use crate::error::{Error, Result};
 
@@ -443,6 +443,25 @@ impl SessionStore for MemoryStore {
                 *s.tag_uses.entry((t.clone(), usage.agent.clone(), tag.clone())).or_default() += 1;
             }
             Ok(())
+        })
+    }
+
+    async fn invite_evaluation(&self, session: &Session, invitation: &Invitation) -> Result<()> {
+        self.with(|s| {
+            let x = s.sessions.get_mut(&id(&session.tenant, &session.id)).ok_or_else(|| Error::not_found("session"))?;
+            x.evaluation_invitation = Some(invitation.clone());
+            Ok(())
+        })
+    }
+
+    async fn record_evaluation(&self, session: &Session, evaluation: &Evaluation) -> Result<bool> {
+        self.with(|s| match s.sessions.get_mut(&id(&session.tenant, &session.id)) {
+            Some(x) if x.evaluation_invitation.as_ref().is_some_and(|i| i.id == evaluation.invitation) => {
+                x.evaluation = Some(evaluation.clone());
+                x.evaluation_invitation = None;
+                Ok(true)
+            }
+            _ => Ok(false),
         })
     }
 

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Role;
 use crate::domain::{
-    Agent, AgentStatus, AuditEntry, CloseReason, Content, Message, Sender, Session, SettingsChange, SkillGroup, Tag,
-    Tenant, Transfer, Visitor,
+    Agent, AgentStatus, AuditEntry, CloseReason, Content, Evaluation, Invitation, Message, Sender, Session,
+    SettingsChange, SkillGroup, Tag, Tenant, Transfer, Visitor,
 };
 use crate::error::Result;
 
@@ -222,6 +222,11 @@ pub trait SessionStore: Send + Sync {
     /// `new` marker gone. `false` (nothing changed) when a message arrived
     /// since, which the agent has not seen: its unread count stands.
     async fn mark_read(&self, session: &Session) -> Result<bool>;
+    /// D6: opens an invitation to rate (replacing an open one).
+    async fn invite_evaluation(&self, session: &Session, invitation: &Invitation) -> Result<()>;
+    /// D6: the answer to invitation `evaluation.invitation`, once: `false`
+    /// if that invitation is no longer open (answered meanwhile).
+    async fn record_evaluation(&self, session: &Session, evaluation: &Evaluation) -> Result<bool>;
     /// D3: locks or unlocks an open session; `false` if it is closed.
     async fn set_locked(&self, session: &Session, locked: bool) -> Result<bool>;
     /// D1: the session's tags and note become these; in the same write,

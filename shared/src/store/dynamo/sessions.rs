@@ -10,7 +10,10 @@ use super::{
 };
 use crate::domain::agent::HARD_CAP;
 use crate::domain::session::Marker;
-use crate::domain::{AgentStatus, CloseReason, Content, Message, Sender, SenderKind, Session, SessionState, Transfer};
+use crate::domain::{
+    AgentStatus, CloseReason, Content, Evaluation, Invitation, Message, Sender, SenderKind, Session, SessionState,
+    Transfer,
+};
 use crate::error::{Error, Result};
 use crate::store::{attrs, keys};
 use crate::store::{
@@ -326,6 +329,23 @@ impl SessionStore for DynamoStore {
             Tx::Committed => Ok(()),
             Tx::Failed(_) => Err(Error::not_found("session")),
         }
+    }
+
+    async fn invite_evaluation(&self, session: &Session, invitation: &Invitation) -> Result<()> {
+        let invite = Update::new().set(attrs::session::EVALUATION_INVITATION, value(invitation)?);
+        if self.update_if(keys::session(&session.tenant, &session.id), invite, Cond::exists(keys::PK)).await? {
+            Ok(())
+        } else {
+            Err(Error::not_found("session"))
+        }
+    }
+
+    async fn record_evaluation(&self, session: &Session, evaluation: &Evaluation) -> Result<bool> {
+        use attrs::session::{EVALUATION, EVALUATION_INVITATION};
+        let answer = Update::new().set(EVALUATION, value(evaluation)?).remove(EVALUATION_INVITATION);
+        // Once per invitation: only while this very invitation is open.
+        let open = Cond::eq(Path::entry(EVALUATION_INVITATION, "id"), s(&evaluation.invitation));
+        self.update_if(keys::session(&session.tenant, &session.id), answer, open).await
     }
 
     async fn set_locked(&self, session: &Session, locked: bool) -> Result<bool> {
