@@ -13,6 +13,7 @@ Both servers also record which grants were used; `tests/test_privileges.py`
 reads them at `/_kefu/iam` after the suite and fails on a grant nothing used.
 """
 
+import os
 import re
 import threading
 
@@ -54,12 +55,25 @@ class Grants:
     """The template's grants, and the record of which ones were used."""
 
     def __init__(self, path=template.TEMPLATE):
+        self.path = path
+        self.mtime = os.path.getmtime(path)
         self.grants = template.grants(template.load(path))
         self.lock = threading.Lock()
         self.used = {}
         self.denied = []
 
+    def _fresh(self):
+        """Reads the template again when it changed, so a function added to a
+        running stack is held to its role at once (not left unrestricted
+        until a restart)."""
+        mtime = os.path.getmtime(self.path)
+        if mtime != self.mtime:
+            grants = template.grants(template.load(self.path))
+            with self.lock:
+                self.grants, self.mtime = grants, mtime
+
     def is_function(self, who):
+        self._fresh()
         return who in self.grants
 
     def check(self, who, service, needs, user_agent=""):
@@ -82,6 +96,8 @@ class Grants:
 
     def report(self):
         """{"granted", "used", "denied"} per function, as JSON-ready lists."""
+        self._fresh()
+
         def listed(g):
             return {service: sorted(list(x) if isinstance(x, tuple) else x for x in items) for service, items in g.items()}
         with self.lock:

@@ -222,14 +222,17 @@ def test_a_connection_does_not_outlive_its_token():
         short = local_token({"ten": tenant.id, "sub": "ann", "role": "agent", "ver": 0, "iat": now, "exp": now + 3})
         ws = await Ws.connect(session, short)
         other = await Ws.connect(session, short)
+        third = await Ws.connect(session, short)
         assert (await ws.request("sync", sessionId="s_none", afterSeq=0))["error"]["code"] == "session_not_found"
         await asyncio.sleep(4)
         # Whatever the action, the first frame after the token's exp closes the connection.
         await ws.send_raw(json.dumps({"action": "sync", "requestId": "late", "sessionId": "s_none", "afterSeq": 0}))
         await other.send_raw(json.dumps({"action": "sendMessage", "requestId": "late", "sessionId": "s_none",
                                          "clientMsgId": "c1", "message": {"type": "text", "text": "too late"}}))
+        await third.send_raw(json.dumps({"action": "typing", "requestId": "late", "sessionId": "s_none", "draft": "x"}))
         assert await closed(ws)
         assert await closed(other)
+        assert await closed(third)
 
     run(body)
 

@@ -1,6 +1,9 @@
 """Operations inside a session: lock (D3), tags and notes (D1, D2), settings
 (F4), recall (C5)."""
 
+import asyncio
+from collections import Counter
+
 from kefu import TABLE, Tenant, Ws, assert_connection_removed, dynamodb, plant_stale_connection, run
 
 
@@ -305,5 +308,59 @@ def test_an_invited_visitor_rates_the_session_once_and_the_agent_hears_of_it():
         assert (await visitor.ok("POST", rate, {"rating": 5}))["evaluation"]["rating"] == 5
         await vws.close()
         await ws.close()
+
+    run(body)
+
+
+def test_typing_previews_reach_only_the_assigned_agent_throttled_and_never_stored():
+    async def body(session):
+        tenant = Tenant(session)
+        ann = await tenant.agent("ann")
+        ws = await Ws.connect(session, ann.token)
+        bob = await tenant.agent("bob", status="busy")
+        bob_ws = await Ws.connect(session, bob.token)
+        visitor, s = await assigned(tenant, ws)
+        vws = await Ws.connect(session, visitor.token)
+        sid = s["id"]
+        off = await vws.request("typing", sessionId=sid, draft="hello")
+        assert off["error"]["code"] == "typing_preview_off"
+        await tenant.admin.ok("PATCH", "/settings", {"typingPreview": True})
+
+        plant_stale_connection(tenant.id, "agent", "ann", "gone-ann-tab")
+        first = await vws.request("typing", sessionId=sid, draft="I need a ref")
+        assert first["type"] == "typing.sent" and first["delivered"] is True
+        got = await ws.wait_event("typing")
+        assert (got["sessionId"], got["draft"]) == (sid, "I need a ref")
+        assert_connection_removed(tenant.id, "agent", "ann", "gone-ann-tab")
+        # A burst: at most 3 a second reach the agent, the rest are dropped.
+        replies = await asyncio.gather(*(vws.request("typing", sessionId=sid, draft=f"I need a refund{i}") for i in range(10)))
+        delivered = [r for r in replies if r.get("delivered") is True]
+        assert len(delivered) < 10 and all(r["type"] == "typing.sent" for r in replies), replies
+        events = [await ws.wait_event("typing") for _ in delivered]
+        per_second = Counter(e["at"] // 1000 for e in events + [got])
+        assert max(per_second.values()) <= 3, per_second
+        await asyncio.sleep(0.5)
+        assert not ws.seen("typing"), "no more previews than deliveries"
+        assert not bob_ws.seen("typing"), "only the assigned agent sees drafts"
+        # Never stored.
+        history = (await ann.ok("GET", f"/sessions/{sid}/messages"))["messages"]
+        assert history == [] and (await ann.ok("GET", f"/sessions/{sid}"))["lastMessage"] is None
+
+        for who_ws, frame, code in [
+            (ws, {"sessionId": sid, "draft": "agents do not"}, "forbidden"),
+            (vws, {"sessionId": sid, "draft": "x" * 5001}, "text_too_long"),
+            (vws, {"sessionId": "s_nope", "draft": "x"}, "session_not_found"),
+            (vws, {"draft": "x"}, "invalid_field"),
+        ]:
+            out = await who_ws.request("typing", **frame)
+            assert out["error"]["code"] == code, (frame, out)
+        # App visitors send no previews.
+        app_visitor, _ = await tenant.visitor(channel="app")
+        s2 = (await app_visitor.ok("POST", "/sessions", {}))["session"]
+        aws_ = await Ws.connect(session, app_visitor.token)
+        out = await aws_.request("typing", sessionId=s2["id"], draft="hi")
+        assert out["error"]["code"] == "typing_not_supported"
+        for w in (aws_, vws, bob_ws, ws):
+            await w.close()
 
     run(body)

@@ -28,6 +28,8 @@ enum Event<'a> {
         to_group_id: Option<&'a str>,
         notify: Notify,
     },
+    #[serde(rename = "typing", rename_all = "camelCase")]
+    Typing { session_id: &'a str, draft: &'a str, at: i64, notify: Notify },
     #[serde(rename = "evaluation.invited", rename_all = "camelCase")]
     EvaluationInvited { session_id: &'a str, scale: Vec<Grade>, notify: Notify },
     #[serde(rename = "evaluation.received", rename_all = "camelCase")]
@@ -63,6 +65,9 @@ impl<'a> From<&'a Notice> for Event<'a> {
                 to_group_id: to_group.as_deref(),
                 notify: Notify::none(),
             },
+            Notice::Typing { session_id, draft, at } => {
+                Event::Typing { session_id, draft, at: *at, notify: Notify::none() }
+            }
             Notice::EvaluationInvited { session_id } => Event::EvaluationInvited {
                 session_id,
                 scale: RATING_LABELS.iter().zip(1..).map(|(label, rating)| Grade { rating, label }).collect(),

@@ -180,6 +180,9 @@ pub enum Reply {
     /// `sync`: `{type, sessionId, messages, hasMore, lastSeq}`.
     #[serde(rename = "sync")]
     Sync(crate::app::messages::Batch),
+    /// `typing`: `{type, sessionId, delivered}`.
+    #[serde(rename = "typing.sent")]
+    TypingSent(crate::app::typing::TypingSent),
 }
 
 /// Splits a frame into its request id, action and typed payload.

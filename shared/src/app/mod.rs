@@ -15,6 +15,7 @@ pub mod settings;
 pub mod tags;
 pub mod tenants;
 pub mod transfers;
+pub mod typing;
 pub mod views;
 pub mod visitors;
 

@@ -42,6 +42,12 @@ pub enum Notice {
         to_agent: Option<String>,
         to_group: Option<String>,
     },
+    /// C6: to the session's agent: the visitor's draft as it types.
+    Typing {
+        session_id: String,
+        draft: String,
+        at: i64,
+    },
     /// D6: to the visitor: rate the session.
     EvaluationInvited {
         session_id: String,

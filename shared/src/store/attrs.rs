@@ -40,6 +40,12 @@ pub mod message {
     pub const RECALLED_AT: &str = "recalledAt";
 }
 
+/// The typing-preview throttle (C6): the store's own item.
+pub mod typing {
+    pub const WINDOW: &str = "window";
+    pub const COUNT: &str = "count";
+}
+
 /// `domain::Tag`.
 pub mod tag {
     pub const NAME: &str = "name";

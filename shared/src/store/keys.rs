@@ -90,6 +90,11 @@ pub fn message_sk(seq: u64) -> String {
     format!("MSG#{seq:012}")
 }
 
+/// C6: a session's typing-preview throttle (expires a minute after use).
+pub fn typing(t: &str, s: &str) -> Key {
+    (format!("T#{t}#S#{s}"), "TYPING".into())
+}
+
 pub fn client_msg(t: &str, s: &str, sender: &str, client_msg_id: &str) -> Key {
     (format!("T#{t}#S#{s}"), format!("CMID#{sender}#{client_msg_id}"))
 }

@@ -49,6 +49,8 @@ struct State {
     tags: BTreeMap<Id, Tag>,
     /// (tenant, agent, tag) → how often the agent applied it.
     tag_uses: HashMap<(String, String, String), u64>,
+    /// (tenant, session) → typing-preview window (second, count).
+    typing: HashMap<(String, String), (i64, u32)>,
 }
 
 #[derive(Default)]
@@ -462,6 +464,20 @@ impl SessionStore for MemoryStore {
                 Ok(true)
             }
             _ => Ok(false),
+        })
+    }
+
+    async fn count_typing(&self, tenant: &str, session_id: &str, window: i64, limit: u32) -> Result<bool> {
+        self.with(|s| {
+            let slot = s.typing.entry((tenant.to_string(), session_id.to_string())).or_insert((window, 0));
+            if slot.0 != window {
+                *slot = (window, 0);
+            }
+            if slot.1 >= limit {
+                return Ok(false);
+            }
+            slot.1 += 1;
+            Ok(true)
         })
     }
 

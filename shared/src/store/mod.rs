@@ -227,6 +227,9 @@ pub trait SessionStore: Send + Sync {
     /// D6: the answer to invitation `evaluation.invitation`, once: `false`
     /// if that invitation is no longer open (answered meanwhile).
     async fn record_evaluation(&self, session: &Session, evaluation: &Evaluation) -> Result<bool>;
+    /// C6: counts one typing preview of the session in the one-second
+    /// `window`; `false` (nothing counted) when it had `limit` already.
+    async fn count_typing(&self, tenant: &str, session_id: &str, window: i64, limit: u32) -> Result<bool>;
     /// D3: locks or unlocks an open session; `false` if it is closed.
     async fn set_locked(&self, session: &Session, locked: bool) -> Result<bool>;
     /// D1: the session's tags and note become these; in the same write,

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use super::expr::{Cond, Path, Update};
+use super::expr::{window_counter, Cond, Path, Update};
 use super::{delete_if, from_item, n, storage, to_item, update, write, DynamoStore, Tx};
 use crate::auth::Role;
 use crate::error::{Error, Result};
@@ -63,12 +63,9 @@ impl ConnectionStore for DynamoStore {
         // Usually one write: the first action of a new second (clients send
         // far less than one a second), and otherwise one more in this one.
         // Either returns the connection, so a frame costs no read.
-        let (w, c) = (attrs::connection::RATE_WINDOW, attrs::connection::RATE_COUNT);
-        let first = (
-            Update::new().set(w, n(window)).set(c, n(1)),
-            Cond::exists(keys::PK).and(Cond::missing(w).or(Cond::lt(w, n(window)))),
-        );
-        let more = (Update::new().increment(c, 1), Cond::eq(w, n(window)).and(Cond::lt(c, n(limit))));
+        let [(start, fresh), more] =
+            window_counter(attrs::connection::RATE_WINDOW, attrs::connection::RATE_COUNT, window, limit);
+        let first = (start, Cond::exists(keys::PK).and(fresh));
         let mut seen = None;
         for (change, cond) in [first, more] {
             let request = self

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::expr::{Cond, Path, Update};
+use super::expr::{window_counter, Cond, Path, Update};
 use super::{
     decode_cursor, delete, encode_cursor, from_item, n, put_new, s, storage, to_item, update, value, DynamoStore, Tx,
 };
@@ -346,6 +346,17 @@ impl SessionStore for DynamoStore {
         // Once per invitation: only while this very invitation is open.
         let open = Cond::eq(Path::entry(EVALUATION_INVITATION, "id"), s(&evaluation.invitation));
         self.update_if(keys::session(&session.tenant, &session.id), answer, open).await
+    }
+
+    async fn count_typing(&self, tenant: &str, session_id: &str, window: i64, limit: u32) -> Result<bool> {
+        for (change, cond) in window_counter(attrs::typing::WINDOW, attrs::typing::COUNT, window, limit) {
+            // Gone by TTL a minute after the last preview.
+            let change = change.set(keys::EXPIRES_AT, n(window + 60));
+            if self.update_if(keys::typing(tenant, session_id), change, cond).await? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     async fn set_locked(&self, session: &Session, locked: bool) -> Result<bool> {
