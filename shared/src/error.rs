@@ -14,8 +14,8 @@ pub enum Error {
     #[error("{0}")]
     Unauthorized(String),
     /// Authenticated, but not allowed to do this (403).
-    #[error("{0}")]
-    Forbidden(String),
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
     /// The thing does not exist, or the caller may not know it exists (404).
     #[error("{what} not found")]
     NotFound { code: &'static str, what: &'static str },
@@ -64,6 +64,7 @@ impl Error {
             "skill group" => "skill_group_not_found",
             "tag" => "tag_not_found",
             "message" => "message_not_found",
+            "blacklist entry" => "not_blacklisted",
             "route" => "route_not_found",
             _ => "not_found",
         };
@@ -71,7 +72,12 @@ impl Error {
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Error::Forbidden(message.into())
+        Error::Forbidden { code: "forbidden", message: message.into() }
+    }
+
+    /// Forbidden for a reason the caller can act on (`blacklisted`).
+    pub fn forbidden_code(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Forbidden { code, message: message.into() }
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
@@ -84,9 +90,9 @@ impl Error {
             | Error::Conflict { code, .. }
             | Error::NotFound { code, .. }
             | Error::TooLarge { code, .. }
-            | Error::TooMany { code, .. } => code,
+            | Error::TooMany { code, .. }
+            | Error::Forbidden { code, .. } => code,
             Error::Unauthorized(_) => "unauthorized",
-            Error::Forbidden(_) => "forbidden",
             Error::Storage(_) => "storage_unavailable",
             Error::Internal(_) => "internal",
         }
@@ -96,7 +102,7 @@ impl Error {
         match self {
             Error::Invalid { .. } => 400,
             Error::Unauthorized(_) => 401,
-            Error::Forbidden(_) => 403,
+            Error::Forbidden { .. } => 403,
             Error::NotFound { .. } => 404,
             Error::Conflict { .. } => 409,
             Error::TooLarge { .. } => 413,

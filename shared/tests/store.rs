@@ -41,6 +41,7 @@ async fn waiting_session(db: &DynamoStore, t: &str, now: i64) -> Session {
         conns: BTreeMap::new(),
         expires_at: None,
         created_at: now,
+        blacklisted: false,
     };
     db.create_visitor(&v).await.unwrap();
     let s = Session::waiting(ids::new_id("s"), &v, "web".into(), None, now);

@@ -79,6 +79,7 @@ impl World {
             conns: BTreeMap::new(),
             expires_at: None,
             created_at: 0,
+            blacklisted: false,
         };
         self.store.create_visitor(&v).await.unwrap();
         self.connect(Role::Visitor, id).await;
@@ -382,4 +383,27 @@ async fn an_agent_recalls_its_own_message_for_two_minutes_and_the_visitor_never_
         (audit["content"]["text"].as_str(), audit["recalledAt"].as_i64()),
         (Some("a typo"), Some(START + 119_000))
     );
+}
+
+#[tokio::test]
+async fn blacklisting_closes_the_open_session_and_keeps_later_messages_from_everyone() {
+    use kefu::app::blacklist::{self, AddRequest};
+    let w = world().await;
+    let ann = w.agent("ann", 1, &[]).await;
+    let v1 = w.visitor("v1").await;
+    let sid = w.start(&v1, None).await["id"].as_str().unwrap().to_string();
+    let req = AddRequest { visitor_id: "v1".into(), reason: "spam".into() };
+    blacklist::add(&w.app, &ann, req).await.unwrap();
+    assert_eq!(w.pushes.types("conn-v1").last().map(String::as_str), Some("session.closed"));
+    assert_eq!(w.active("ann").await, 0);
+    let req = sessions::StartRequest { group_id: None };
+    assert_eq!(sessions::start(&w.app, &v1, req).await.unwrap_err().code(), "blacklisted");
+    let before = w.pushes.types("conn-ann").len();
+    let kept = w.send(&v1, &sid, "let me in").await.unwrap().message;
+    assert_eq!(kept.seq, 1);
+    assert_eq!(w.pushes.types("conn-ann").len(), before, "nothing reaches the agent");
+    let s = wire(sessions::get(&w.app, &ann, &sid).await.unwrap());
+    assert_eq!((s["state"].as_str(), s["unread"].as_u64(), s["lastSeq"].as_u64()), (Some("closed"), Some(0), Some(1)));
+    blacklist::remove(&w.app, &ann, "v1").await.unwrap();
+    assert_eq!(w.send(&v1, &sid, "again").await.unwrap_err().code(), "session_closed");
 }

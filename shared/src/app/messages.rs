@@ -40,6 +40,12 @@ pub async fn send(app: &App, who: &Principal, req: SendRequest) -> Result<Sent> 
         serde_json::from_value(req.message).map_err(|e| Error::invalid("invalid_message", format!("message: {e}")))?;
     let s = super::sessions::get_visible(app, who, &req.session_id).await?;
     s.check_can_send(who)?;
+    // B5: only a visitor still blacklisted writes into the session that
+    // closed when it was blacklisted; once off the list it starts anew.
+    let kept = s.keeps_from(SenderKind::Visitor) && who.role == Role::Visitor;
+    if kept && !app.store.get_visitor(&s.tenant, &who.id).await?.is_some_and(|v| v.blacklisted) {
+        return Err(Error::conflict("session_closed", "the session is closed"));
+    }
     let kind = if who.role == Role::Visitor { SenderKind::Visitor } else { SenderKind::Agent };
     content.validate(kind, &s.channel)?;
 
@@ -48,6 +54,10 @@ pub async fn send(app: &App, who: &Principal, req: SendRequest) -> Result<Sent> 
         Appended::Duplicate(m) => return Ok(Sent { message: m, duplicate: true }),
         Appended::New(m) => m,
     };
+    if kept {
+        tracing::info!(session = %s.id, "a blacklisted visitor's message kept");
+        return Ok(Sent { message, duplicate: false });
+    }
 
     // Both parties, on every connection they have (the sender's other tabs
     // too; clients de-duplicate by `seq`).

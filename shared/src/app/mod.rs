@@ -4,6 +4,7 @@
 pub mod access;
 pub mod agents;
 pub mod audit;
+pub mod blacklist;
 pub mod connections;
 pub mod dispatch;
 pub mod evaluations;

@@ -8,7 +8,7 @@ use super::dispatch;
 use super::notices::Notice;
 use super::views::{SessionView, VisitorSession};
 use crate::auth::{Principal, Role};
-use crate::domain::session::SessionState;
+use crate::domain::session::{CloseReason, SessionState};
 use crate::domain::tenant::DEFAULT_MAX_WAITING;
 use crate::domain::{agent, ids, Session};
 use crate::error::{Error, Result};
@@ -44,6 +44,9 @@ pub async fn start(app: &App, who: &Principal, req: StartRequest) -> Result<Star
     if let Some(g) = &req.group_id {
         ids::check("groupId", g)?;
         app.store.get_group(t, g).await?.ok_or_else(|| Error::not_found("skill group"))?;
+    }
+    if visitor.blacklisted {
+        return Err(crate::domain::visitor::blacklisted());
     }
     if let Some(existing) = &visitor.active_session {
         let s = get_visible(app, who, existing).await?;
@@ -187,11 +190,20 @@ pub async fn close(app: &App, who: &Principal, id: &str) -> Result<Closed> {
         let required = app.store.get_tenant(&s.tenant).await?.is_some_and(|t| t.settings.tag_required_to_close);
         s.check_tagged_for_close(who, required)?;
     }
-    let closed = app.store.close_session(&s, reason, app.now()).await?;
+    let closed = close_as(app, &s, reason).await?;
     let fresh = get_visible(app, who, id).await?;
+    Ok(Closed { session: view(app, who, &fresh).await?, closed })
+}
+
+/// The one close: the session closes for `reason` (idempotently: `false`
+/// if it was closed already); both parties hear of it, and a freed agent
+/// drains the queue. Every way of closing goes through here.
+pub async fn close_as(app: &App, s: &Session, reason: CloseReason) -> Result<bool> {
+    let closed = app.store.close_session(s, reason, app.now()).await?;
     if closed {
-        tracing::info!(session = %id, ?reason, "session closed");
-        let notice = Notice::Closed { session_id: id.to_string(), reason };
+        tracing::info!(tenant = %s.tenant, session = %s.id, ?reason, "session closed");
+        let fresh = app.store.get_session(&s.tenant, &s.id).await?.unwrap_or_else(|| s.clone());
+        let notice = Notice::Closed { session_id: s.id.clone(), reason };
         if let Some(a) = &fresh.agent_id {
             app.notify.to_agent(&s.tenant, a, &notice).await;
         }
@@ -200,7 +212,7 @@ pub async fn close(app: &App, who: &Principal, id: &str) -> Result<Closed> {
             dispatch::drain_after(app, &s.tenant, None).await;
         }
     }
-    Ok(Closed { session: view(app, who, &fresh).await?, closed })
+    Ok(closed)
 }
 
 #[derive(Debug, Deserialize)]

@@ -89,6 +89,7 @@ pub async fn issue_token(app: &App, req: TokenRequest) -> Result<VisitorToken> {
                 conns: BTreeMap::new(),
                 expires_at: Some(now / 1000 + app.config.visitor_idle_ttl_secs),
                 created_at: now,
+                blacklisted: false,
             };
             app.store.create_visitor(&v).await?;
             (v.id, false)

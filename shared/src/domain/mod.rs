@@ -20,7 +20,7 @@ pub use session::{CloseReason, Marker, Session, SessionState, Transfer, Transfer
 pub use session::{Evaluation, Invitation};
 pub use tag::Tag;
 pub use tenant::{Settings, SettingsChange, Tenant};
-pub use visitor::Visitor;
+pub use visitor::{BlacklistEntry, Visitor};
 
 /// Milliseconds since the epoch: the one clock every rule takes.
 pub trait Clock: Send + Sync {

@@ -241,6 +241,9 @@ impl Session {
     /// open, and an agent's message comes from the agent it is assigned to
     /// now (not one who handed it off or had it taken back).
     pub fn check_sender(&self, kind: SenderKind, id: &str) -> Result<()> {
+        if self.keeps_from(kind) {
+            return Ok(());
+        }
         if self.state == SessionState::Closed {
             return Err(Error::conflict("session_closed", "the session is closed"));
         }
@@ -251,6 +254,15 @@ impl Session {
                 Err(Error::conflict("not_assigned", "only the agent the session is assigned to may send"))
             }
         }
+    }
+
+    /// B5: a session closed because its visitor was blacklisted keeps what
+    /// the visitor still sends (stored, delivered to nobody, no new session)
+    /// for as long as the visitor stays blacklisted (the caller checks that).
+    pub fn keeps_from(&self, kind: SenderKind) -> bool {
+        self.state == SessionState::Closed
+            && self.close_reason == Some(CloseReason::Blacklisted)
+            && kind == SenderKind::Visitor
     }
 
     /// Who may close it: its agent, an admin, or its visitor.

@@ -30,6 +30,45 @@ pub struct Visitor {
     #[serde(rename = "expires_at", default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
     pub created_at: i64,
+    /// D9/B5: on the tenant's blacklist: it starts no session.
+    #[serde(default)]
+    pub blacklisted: bool,
+}
+
+/// D9: a visitor on the tenant's blacklist, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlacklistEntry {
+    pub tenant: String,
+    pub visitor_id: String,
+    pub reason: String,
+    /// The agent who added it.
+    pub by: String,
+    pub at: i64,
+    #[serde(default)]
+    pub visitor_name: Option<String>,
+    #[serde(default)]
+    pub visitor_nickname: Option<String>,
+}
+
+/// B5: a blacklisted visitor starts no session.
+pub fn blacklisted() -> Error {
+    Error::forbidden_code("blacklisted", "you cannot start a conversation now")
+}
+
+/// A blacklisting's reason, in characters.
+pub const MAX_REASON: usize = 200;
+
+impl BlacklistEntry {
+    /// Lower-cased text the blacklist search matches: names and reason.
+    pub fn search_text(&self) -> String {
+        [self.visitor_name.as_deref(), self.visitor_nickname.as_deref(), Some(self.reason.as_str())]
+            .into_iter()
+            .flatten()
+            .map(str::to_lowercase)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
 }
 
 impl Visitor {

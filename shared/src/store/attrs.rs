@@ -80,6 +80,7 @@ pub mod visitor {
     pub const NAME: &str = "name";
     pub const NICKNAME: &str = "nickname";
     pub const ACTIVE_SESSION: &str = "activeSession";
+    pub const BLACKLISTED: &str = "blacklisted";
     pub const CONNS: &str = "conns";
 }
 
@@ -134,6 +135,7 @@ mod tests {
             conns: BTreeMap::from([("c".into(), 1)]),
             expires_at: Some(1),
             created_at: 0,
+            blacklisted: false,
         };
         let mut s = Session::waiting("s".into(), &visitor, "web".into(), None, 0);
         s.state = SessionState::Closed;

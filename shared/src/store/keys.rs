@@ -12,6 +12,7 @@
 //! | client msg id   | `T#t#S#s`         | `CMID#sender#id`      |                                |                          |                           |
 //! | queue entry     | `T#t#QUEUE`       | `queuedAt#s`          |                                |                          |                           |
 //! | connection      | `CONN#c`          | `CONN`                |                                |                          |                           |
+//! | blacklist entry | `T#t#BLACKLIST`   | `v`                   |                                |                          |                           |
 //! | audit entry     | `T#t#AUDIT`       | `at#id`               |                                |                          |                           |
 //! | tag             | `T#t`             | `TAG#g`               |                                |                          |                           |
 //! | tag use         | `T#t#TAGUSE#a`    | `g`                   |                                |                          |                           |
@@ -105,6 +106,15 @@ pub fn queue(t: &str) -> String {
 
 pub fn queue_entry(t: &str, queued_at: i64, s: &str) -> Key {
     (queue(t), format!("{queued_at:015}#{s}"))
+}
+
+/// D9: a tenant's blacklist, by visitor id.
+pub fn blacklist(t: &str) -> String {
+    format!("T#{t}#BLACKLIST")
+}
+
+pub fn blacklist_entry(t: &str, v: &str) -> Key {
+    (blacklist(t), v.to_string())
 }
 
 /// A tenant's audit trail, in time order.

@@ -15,16 +15,16 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 use super::{
-    Admission, AgentChange, AgentStore, Appended, AssignMode, Assigned, AuditStore, Connection, ConnectionStore,
-    GroupStore, MessageStore, Opened, Owner, Page, QueueEntry, Removal, Scope, SessionQuery, SessionStore, TagChange,
-    TagStore, TagUsage, TenantStore, VisitorResume, VisitorStore,
+    Admission, AgentChange, AgentStore, Appended, AssignMode, Assigned, AuditStore, BlacklistStore, Connection,
+    ConnectionStore, GroupStore, MessageStore, Opened, Owner, Page, QueueEntry, Removal, Scope, SessionQuery,
+    SessionStore, TagChange, TagStore, TagUsage, TenantStore, VisitorResume, VisitorStore,
 };
 use crate::auth::Role;
 use crate::domain::agent::HARD_CAP;
 use crate::domain::message::{Content, Message, Sender};
 use crate::domain::{
-    Agent, AgentStatus, AuditEntry, CloseReason, Evaluation, Invitation, Marker, Session, SessionState, SettingsChange,
-    SkillGroup, Tag, Tenant, Transfer, Visitor,
+    Agent, AgentStatus, AuditEntry, BlacklistEntry, CloseReason, Evaluation, Invitation, Marker, Session, SessionState,
+    SettingsChange, SkillGroup, Tag, Tenant, Transfer, Visitor,
 };
 use crate::error::{Error, Result};
 
@@ -49,6 +49,7 @@ struct State {
     tags: BTreeMap<Id, Tag>,
     /// (tenant, agent, tag) → how often the agent applied it.
     tag_uses: HashMap<(String, String, String), u64>,
+    blacklist: BTreeMap<Id, BlacklistEntry>,
     /// (tenant, session) → typing-preview window (second, count).
     typing: HashMap<(String, String), (i64, u32)>,
 }
@@ -238,6 +239,9 @@ impl SessionStore for MemoryStore {
                 .ok_or_else(|| Error::not_found("visitor"))?;
             if let Some(existing) = &v.active_session {
                 return Ok(Opened::Existing(existing.clone()));
+            }
+            if v.blacklisted {
+                return Err(crate::domain::visitor::blacklisted());
             }
             v.active_session = Some(session.id.clone());
             v.expires_at = None;
@@ -540,9 +544,14 @@ impl MessageStore for MemoryStore {
             x.check_sender(sender.kind, &sender.id)?;
             let seq = x.last_seq + 1;
             x.last_seq = seq;
-            x.last_activity_at = now_ms;
-            x.last_message = Some(content.preview());
+            if x.keeps_from(sender.kind) {
+                x.last_visitor_message_at = Some(now_ms);
+            } else {
+                x.last_activity_at = now_ms;
+                x.last_message = Some(content.preview());
+            }
             match sender.kind {
+                _ if x.keeps_from(sender.kind) => {}
                 crate::domain::SenderKind::Visitor => {
                     x.last_visitor_message_at = Some(now_ms);
                     x.unread += 1;
@@ -653,6 +662,49 @@ impl AuditStore for MemoryStore {
         let all =
             self.with(|s| s.audit.iter().rev().filter(|((t, _, _), _)| t == tenant).map(|(_, e)| e.clone()).collect());
         page(&format!("audit/{tenant}"), all, limit, from)
+    }
+}
+
+#[async_trait]
+impl BlacklistStore for MemoryStore {
+    async fn blacklist(&self, entry: &BlacklistEntry) -> Result<bool> {
+        self.with(|s| {
+            let v =
+                s.visitors.get_mut(&id(&entry.tenant, &entry.visitor_id)).ok_or_else(|| Error::not_found("visitor"))?;
+            let key = id(&entry.tenant, &entry.visitor_id);
+            if s.blacklist.contains_key(&key) {
+                return Ok(false);
+            }
+            v.blacklisted = true;
+            s.blacklist.insert(key, entry.clone());
+            Ok(true)
+        })
+    }
+
+    async fn unblacklist(&self, tenant: &str, visitor_id: &str) -> Result<bool> {
+        self.with(|s| {
+            if let Some(v) = s.visitors.get_mut(&id(tenant, visitor_id)) {
+                v.blacklisted = false;
+            }
+            Ok(s.blacklist.remove(&id(tenant, visitor_id)).is_some())
+        })
+    }
+
+    async fn list_blacklist(
+        &self,
+        tenant: &str,
+        search: Option<&str>,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<BlacklistEntry>> {
+        self.with(|s| {
+            let all: Vec<BlacklistEntry> = s.blacklist.values().filter(|e| e.tenant == tenant).cloned().collect();
+            let mut p = page(&format!("blacklist:{tenant}"), all, limit, cursor)?;
+            if let Some(q) = search {
+                p.items.retain(|e| e.search_text().contains(q));
+            }
+            Ok(p)
+        })
     }
 }
 

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Role;
 use crate::domain::{
-    Agent, AgentStatus, AuditEntry, CloseReason, Content, Evaluation, Invitation, Message, Sender, Session,
-    SettingsChange, SkillGroup, Tag, Tenant, Transfer, Visitor,
+    Agent, AgentStatus, AuditEntry, BlacklistEntry, CloseReason, Content, Evaluation, Invitation, Message, Sender,
+    Session, SettingsChange, SkillGroup, Tag, Tenant, Transfer, Visitor,
 };
 use crate::error::Result;
 
@@ -254,6 +254,25 @@ pub struct TagChange {
 }
 
 #[async_trait]
+pub trait BlacklistStore: Send + Sync {
+    /// D9: adds the visitor to the blacklist and marks its record, in one
+    /// write: `false` if it was on it already; `visitor_not_found`.
+    async fn blacklist(&self, entry: &BlacklistEntry) -> Result<bool>;
+    /// Takes it off again: `false` if it was not on it.
+    async fn unblacklist(&self, tenant: &str, visitor_id: &str) -> Result<bool>;
+    /// A page of the blacklist, by visitor id; `search` (lower-cased)
+    /// matches names and reason. A page reads at most `limit` entries, so a
+    /// search page may hold fewer: continue while there is a cursor.
+    async fn list_blacklist(
+        &self,
+        tenant: &str,
+        search: Option<&str>,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<BlacklistEntry>>;
+}
+
+#[async_trait]
 pub trait TagStore: Send + Sync {
     /// `tag_exists` if the id is taken.
     async fn create_tag(&self, tag: &Tag) -> Result<()>;
@@ -385,6 +404,7 @@ pub trait Store:
     + ConnectionStore
     + AuditStore
     + TagStore
+    + BlacklistStore
 {
 }
 
@@ -398,5 +418,6 @@ impl<T> Store for T where
         + ConnectionStore
         + AuditStore
         + TagStore
+        + BlacklistStore
 {
 }

@@ -5,6 +5,7 @@
 //! or assign a session twice, whatever the concurrency.
 
 mod audit;
+mod blacklist;
 mod connections;
 mod directory;
 mod expr;

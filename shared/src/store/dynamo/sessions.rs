@@ -37,7 +37,15 @@ impl SessionStore for DynamoStore {
                 &self.table,
                 keys::visitor(t, &session.visitor_id),
                 Update::new().set(attrs::visitor::ACTIVE_SESSION, s(sid)).remove(keys::EXPIRES_AT),
-                Some(Cond::exists(keys::PK).and(Cond::missing(attrs::visitor::ACTIVE_SESSION))),
+                Some(
+                    Cond::exists(keys::PK)
+                        .and(Cond::missing(attrs::visitor::ACTIVE_SESSION))
+                        // B5: a blacklisted visitor starts no session.
+                        .and(
+                            Cond::missing(attrs::visitor::BLACKLISTED)
+                                .or(Cond::eq(attrs::visitor::BLACKLISTED, AttributeValue::Bool(false))),
+                        ),
+                ),
             )?;
 
             let mut item = to_item(session, keys::session(t, sid))?;
@@ -63,6 +71,9 @@ impl SessionStore for DynamoStore {
                 Some(v) => {
                     if let Some(existing) = v.active_session {
                         return Ok(Opened::Existing(existing));
+                    }
+                    if v.blacklisted {
+                        return Err(crate::domain::visitor::blacklisted());
                     }
                     // Closed between our write and read: try again.
                 }
@@ -455,25 +466,39 @@ impl MessageStore for DynamoStore {
             // The session's counter moves from exactly the value we read, so
             // message n+1 can only commit after message n: a reader who sees
             // seq n has seen every seq before it.
-            let mut bump = Update::new()
-                .set(attrs::session::LAST_SEQ, n(seq))
-                .set(attrs::session::LAST_ACTIVITY_AT, n(now_ms))
-                .set(attrs::session::LAST_MESSAGE, s(content.preview()))
-                .set(keys::GSI1SK, s(keys::by_time(now_ms, sid)))
-                .set(keys::GSI2SK, s(keys::by_time(now_ms, sid)));
-            match sender.kind {
-                SenderKind::Visitor => {
-                    bump = bump.set(attrs::session::LAST_VISITOR_MESSAGE_AT, n(now_ms)).add(attrs::session::UNREAD, 1)
+            let (bump, cond) = if current.keeps_from(sender.kind) {
+                // B5: kept in the blacklisted visitor's closed session;
+                // nothing else of the session moves.
+                let bump = Update::new()
+                    .set(attrs::session::LAST_SEQ, n(seq))
+                    .set(attrs::session::LAST_VISITOR_MESSAGE_AT, n(now_ms));
+                let cond = Cond::eq(attrs::session::LAST_SEQ, n(current.last_seq))
+                    .and(Cond::eq(attrs::session::STATE, value(&SessionState::Closed)?))
+                    .and(Cond::eq(attrs::session::CLOSE_REASON, value(&CloseReason::Blacklisted)?));
+                (bump, cond)
+            } else {
+                let mut bump = Update::new()
+                    .set(attrs::session::LAST_SEQ, n(seq))
+                    .set(attrs::session::LAST_ACTIVITY_AT, n(now_ms))
+                    .set(attrs::session::LAST_MESSAGE, s(content.preview()))
+                    .set(keys::GSI1SK, s(keys::by_time(now_ms, sid)))
+                    .set(keys::GSI2SK, s(keys::by_time(now_ms, sid)));
+                match sender.kind {
+                    SenderKind::Visitor => {
+                        bump =
+                            bump.set(attrs::session::LAST_VISITOR_MESSAGE_AT, n(now_ms)).add(attrs::session::UNREAD, 1)
+                    }
+                    SenderKind::Agent => bump = bump.set(attrs::session::LAST_AGENT_MESSAGE_AT, n(now_ms)),
+                    SenderKind::System => {}
                 }
-                SenderKind::Agent => bump = bump.set(attrs::session::LAST_AGENT_MESSAGE_AT, n(now_ms)),
-                SenderKind::System => {}
-            }
-            // The counter, and the sender's right to post (check_sender) as of this very write.
-            let mut cond = Cond::eq(attrs::session::LAST_SEQ, n(current.last_seq))
-                .and(Cond::ne(attrs::session::STATE, value(&SessionState::Closed)?));
-            if sender.kind == SenderKind::Agent {
-                cond = cond.and(held_by(&sender.id)?);
-            }
+                // The counter, and the sender's right to post (check_sender) as of this very write.
+                let mut cond = Cond::eq(attrs::session::LAST_SEQ, n(current.last_seq))
+                    .and(Cond::ne(attrs::session::STATE, value(&SessionState::Closed)?));
+                if sender.kind == SenderKind::Agent {
+                    cond = cond.and(held_by(&sender.id)?);
+                }
+                (bump, cond)
+            };
             let bump = update(&self.table, keys::session(t, sid), bump, Some(cond))?;
 
             let record = MessageRecord {
