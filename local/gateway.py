@@ -366,8 +366,9 @@ class HttpApi:
         event = {
             "version": "2.0",
             "routeKey": route_key,
-            "rawPath": request.path,
-            "rawQueryString": request.query_string,
+            # As API Gateway passes them: still percent-encoded.
+            "rawPath": request.rel_url.raw_path,
+            "rawQueryString": request.rel_url.raw_query_string,
             "headers": headers,
             "requestContext": ctx,
             "isBase64Encoded": is_b64,
