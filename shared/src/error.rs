@@ -65,6 +65,7 @@ impl Error {
             "tag" => "tag_not_found",
             "message" => "message_not_found",
             "blacklist entry" => "not_blacklisted",
+            "ticket" => "ticket_not_found",
             "route" => "route_not_found",
             _ => "not_found",
         };

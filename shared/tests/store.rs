@@ -42,10 +42,16 @@ async fn waiting_session(db: &DynamoStore, t: &str, now: i64) -> Session {
         expires_at: None,
         created_at: now,
         blacklisted: false,
+        phone: None,
+        email: None,
+        company: None,
+        notes: None,
+        custom: Default::default(),
+        tags: Vec::new(),
     };
     db.create_visitor(&v).await.unwrap();
     let s = Session::waiting(ids::new_id("s"), &v, "web".into(), None, now);
-    assert!(matches!(db.open_session(&s).await.unwrap(), Opened::Created));
+    assert!(matches!(db.open_session(&s, &[]).await.unwrap(), Opened::Created));
     s
 }
 
@@ -250,10 +256,10 @@ async fn close_is_idempotent_and_frees_capacity_exactly_once() {
     next.id = ids::new_id("s");
     next.state = SessionState::Waiting;
     next.agent_id = None;
-    assert!(matches!(db.open_session(&next).await.unwrap(), Opened::Created));
+    assert!(matches!(db.open_session(&next, &[]).await.unwrap(), Opened::Created));
     let mut third = next.clone();
     third.id = ids::new_id("s");
-    assert!(matches!(db.open_session(&third).await.unwrap(), Opened::Existing(id) if id == next.id));
+    assert!(matches!(db.open_session(&third, &[]).await.unwrap(), Opened::Existing(id) if id == next.id));
 }
 
 #[tokio::test]

@@ -80,6 +80,12 @@ impl World {
             expires_at: None,
             created_at: 0,
             blacklisted: false,
+            phone: None,
+            email: None,
+            company: None,
+            notes: None,
+            custom: Default::default(),
+            tags: Vec::new(),
         };
         self.store.create_visitor(&v).await.unwrap();
         self.connect(Role::Visitor, id).await;

@@ -6,6 +6,7 @@ pub mod agents;
 pub mod audit;
 pub mod blacklist;
 pub mod connections;
+pub mod customers;
 pub mod dispatch;
 pub mod evaluations;
 pub mod groups;

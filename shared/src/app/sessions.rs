@@ -59,7 +59,10 @@ pub async fn start(app: &App, who: &Principal, req: StartRequest) -> Result<Star
     }
     let channel = who.channel.clone().unwrap_or_else(|| visitor.channel.clone());
     let session = Session::waiting(ids::new_id("s"), &visitor, channel, req.group_id, now);
-    let (id, created) = match app.store.open_session(&session).await? {
+    // A first session makes the visitor a customer, found in the customer list.
+    let directory: Vec<String> =
+        if visitor.expires_at.is_some() { visitor.directory_keys().into_iter().collect() } else { Vec::new() };
+    let (id, created) = match app.store.open_session(&session, &directory).await? {
         Opened::Created => (session.id.clone(), true),
         Opened::Existing(id) => (id, false),
     };

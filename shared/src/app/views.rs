@@ -183,3 +183,48 @@ impl AgentView {
         }
     }
 }
+
+/// E1/E2: a visitor as staff see it in the customer list.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VisitorView {
+    pub id: String,
+    pub name: Option<String>,
+    pub nickname: Option<String>,
+    pub channel: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub company: Option<String>,
+    pub tags: Vec<String>,
+    pub blacklisted: bool,
+    pub created_at: i64,
+}
+
+impl VisitorView {
+    pub fn new(v: &crate::domain::Visitor) -> Self {
+        VisitorView {
+            id: v.id.clone(),
+            name: v.name.clone(),
+            nickname: v.nickname.clone(),
+            channel: v.channel.clone(),
+            phone: v.phone.clone(),
+            email: v.email.clone(),
+            company: v.company.clone(),
+            tags: v.tags.clone(),
+            blacklisted: v.blacklisted,
+            created_at: v.created_at,
+        }
+    }
+}
+
+/// E1/E3: a visitor's whole profile, with its tickets.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VisitorProfile {
+    #[serde(flatten)]
+    pub visitor: VisitorView,
+    pub notes: Option<String>,
+    pub custom: std::collections::BTreeMap<String, String>,
+    pub active_session: Option<String>,
+    pub tickets: Vec<crate::domain::Ticket>,
+}

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{Principal, Role};
 use crate::domain::agent::clean_name;
 use crate::domain::visitor::check_channel;
-use crate::domain::{ids, Visitor};
+use crate::domain::{ids, ProfileChange, Visitor};
 use crate::error::{Error, Result};
 use crate::store::VisitorResume;
 use crate::App;
@@ -69,6 +69,19 @@ pub async fn issue_token(app: &App, req: TokenRequest) -> Result<VisitorToken> {
         None => None,
     };
     let (visitor_id, was_resumed) = match resumed {
+        Some(v) if v.expires_at.is_none() && (name.is_some() || nickname.is_some()) => {
+            // A customer (in the customer list): a new name moves its list
+            // entries with it.
+            let change = ProfileChange {
+                name: name.clone().map(Some),
+                nickname: nickname.clone().map(Some),
+                ..Default::default()
+            };
+            if change.apply(&v) != v {
+                app.store.update_profile(&v, &change).await?;
+            }
+            (v.id, true)
+        }
         Some(v) => {
             let resume = VisitorResume {
                 name: name.as_deref(),
@@ -90,6 +103,12 @@ pub async fn issue_token(app: &App, req: TokenRequest) -> Result<VisitorToken> {
                 expires_at: Some(now / 1000 + app.config.visitor_idle_ttl_secs),
                 created_at: now,
                 blacklisted: false,
+                phone: None,
+                email: None,
+                company: None,
+                notes: None,
+                custom: Default::default(),
+                tags: Vec::new(),
             };
             app.store.create_visitor(&v).await?;
             (v.id, false)

@@ -10,6 +10,7 @@ pub mod message;
 pub mod session;
 pub mod tag;
 pub mod tenant;
+pub mod ticket;
 pub mod visitor;
 
 pub use agent::{Agent, AgentStatus};
@@ -20,7 +21,8 @@ pub use session::{CloseReason, Marker, Session, SessionState, Transfer, Transfer
 pub use session::{Evaluation, Invitation};
 pub use tag::Tag;
 pub use tenant::{Settings, SettingsChange, Tenant};
-pub use visitor::{BlacklistEntry, Visitor};
+pub use ticket::{Ticket, TicketStatus};
+pub use visitor::{BlacklistEntry, ProfileChange, Visitor};
 
 /// Milliseconds since the epoch: the one clock every rule takes.
 pub trait Clock: Send + Sync {

@@ -40,6 +40,19 @@ pub mod message {
     pub const RECALLED_AT: &str = "recalledAt";
 }
 
+/// `domain::Ticket`.
+pub mod ticket {
+    pub const TITLE: &str = "title";
+    pub const DESCRIPTION: &str = "description";
+    pub const STATUS: &str = "status";
+    pub const UPDATED_AT: &str = "updatedAt";
+}
+
+/// A customer-list entry (E1): the store's own item.
+pub mod directory {
+    pub const VISITOR_ID: &str = "visitorId";
+}
+
 /// The typing-preview throttle (C6): the store's own item.
 pub mod typing {
     pub const WINDOW: &str = "window";
@@ -81,6 +94,12 @@ pub mod visitor {
     pub const NICKNAME: &str = "nickname";
     pub const ACTIVE_SESSION: &str = "activeSession";
     pub const BLACKLISTED: &str = "blacklisted";
+    pub const PHONE: &str = "phone";
+    pub const EMAIL: &str = "email";
+    pub const COMPANY: &str = "company";
+    pub const NOTES: &str = "notes";
+    pub const CUSTOM: &str = "custom";
+    pub const TAGS: &str = "tags";
     pub const CONNS: &str = "conns";
 }
 
@@ -136,6 +155,12 @@ mod tests {
             expires_at: Some(1),
             created_at: 0,
             blacklisted: false,
+            phone: None,
+            email: None,
+            company: None,
+            notes: None,
+            custom: Default::default(),
+            tags: Vec::new(),
         };
         let mut s = Session::waiting("s".into(), &visitor, "web".into(), None, 0);
         s.state = SessionState::Closed;

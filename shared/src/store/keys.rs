@@ -12,6 +12,8 @@
 //! | client msg id   | `T#t#S#s`         | `CMID#sender#id`      |                                |                          |                           |
 //! | queue entry     | `T#t#QUEUE`       | `queuedAt#s`          |                                |                          |                           |
 //! | connection      | `CONN#c`          | `CONN`                |                                |                          |                           |
+//! | directory entry | `T#t#VDIR`        | `value#v`             |                                |                          |                           |
+//! | ticket          | `T#t#V#v`         | `TICKET#k`            |                                |                          |                           |
 //! | blacklist entry | `T#t#BLACKLIST`   | `v`                   |                                |                          |                           |
 //! | audit entry     | `T#t#AUDIT`       | `at#id`               |                                |                          |                           |
 //! | tag             | `T#t`             | `TAG#g`               |                                |                          |                           |
@@ -106,6 +108,23 @@ pub fn queue(t: &str) -> String {
 
 pub fn queue_entry(t: &str, queued_at: i64, s: &str) -> Key {
     (queue(t), format!("{queued_at:015}#{s}"))
+}
+
+/// E1: the customer list's directory: one entry per visitor and searchable
+/// value (lower-cased name, nickname, phone, email), found by prefix.
+pub fn directory(t: &str) -> String {
+    format!("T#{t}#VDIR")
+}
+
+pub fn directory_entry(t: &str, value: &str, v: &str) -> Key {
+    (directory(t), format!("{value}#{v}"))
+}
+
+/// E3: a visitor's tickets live in its partition.
+pub const TICKET_PREFIX: &str = "TICKET#";
+
+pub fn ticket(t: &str, v: &str, k: &str) -> Key {
+    (visitor(t, v).0, format!("{TICKET_PREFIX}{k}"))
 }
 
 /// D9: a tenant's blacklist, by visitor id.

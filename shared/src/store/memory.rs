@@ -17,14 +17,14 @@ use base64::Engine;
 use super::{
     Admission, AgentChange, AgentStore, Appended, AssignMode, Assigned, AuditStore, BlacklistStore, Connection,
     ConnectionStore, GroupStore, MessageStore, Opened, Owner, Page, QueueEntry, Removal, Scope, SessionQuery,
-    SessionStore, TagChange, TagStore, TagUsage, TenantStore, VisitorResume, VisitorStore,
+    SessionStore, TagChange, TagStore, TagUsage, TenantStore, TicketChange, TicketStore, VisitorResume, VisitorStore,
 };
 use crate::auth::Role;
 use crate::domain::agent::HARD_CAP;
 use crate::domain::message::{Content, Message, Sender};
 use crate::domain::{
-    Agent, AgentStatus, AuditEntry, BlacklistEntry, CloseReason, Evaluation, Invitation, Marker, Session, SessionState,
-    SettingsChange, SkillGroup, Tag, Tenant, Transfer, Visitor,
+    Agent, AgentStatus, AuditEntry, BlacklistEntry, CloseReason, Evaluation, Invitation, Marker, ProfileChange,
+    Session, SessionState, SettingsChange, SkillGroup, Tag, Tenant, Ticket, Transfer, Visitor,
 };
 use crate::error::{Error, Result};
 
@@ -50,6 +50,10 @@ struct State {
     /// (tenant, agent, tag) → how often the agent applied it.
     tag_uses: HashMap<(String, String, String), u64>,
     blacklist: BTreeMap<Id, BlacklistEntry>,
+    /// (tenant, visitor, ticket id).
+    tickets: BTreeMap<(String, String, String), Ticket>,
+    /// The customer list: (tenant, lower-cased value, visitor id).
+    directory: std::collections::BTreeSet<(String, String, String)>,
     /// (tenant, session) → typing-preview window (second, count).
     typing: HashMap<(String, String), (i64, u32)>,
 }
@@ -202,6 +206,50 @@ impl GroupStore for MemoryStore {
 
 #[async_trait]
 impl VisitorStore for MemoryStore {
+    async fn get_visitors(&self, tenant: &str, ids: &[String]) -> Result<Vec<Visitor>> {
+        Ok(self.with(|s| ids.iter().filter_map(|v| s.visitors.get(&id(tenant, v)).cloned()).collect()))
+    }
+
+    async fn update_profile(&self, before: &Visitor, change: &ProfileChange) -> Result<Visitor> {
+        self.with(|s| {
+            let (t, v) = (&before.tenant, &before.id);
+            let current = s.visitors.get_mut(&id(t, v)).ok_or_else(|| Error::not_found("visitor"))?;
+            if current.directory_keys() != before.directory_keys() {
+                return Err(Error::conflict("try_again", "the visitor changed meanwhile; try again"));
+            }
+            let was_indexed = current.expires_at.is_none();
+            let after = Visitor { expires_at: None, ..change.apply(current) };
+            *current = after.clone();
+            if was_indexed {
+                for k in before.directory_keys() {
+                    s.directory.remove(&(t.clone(), k, v.clone()));
+                }
+            }
+            for k in after.directory_keys() {
+                s.directory.insert((t.clone(), k, v.clone()));
+            }
+            Ok(after)
+        })
+    }
+
+    async fn search_visitors(
+        &self,
+        tenant: &str,
+        prefix: &str,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<String>> {
+        self.with(|s| {
+            let mut ids: Vec<String> = Vec::new();
+            for (_, _, v) in s.directory.iter().filter(|(t, value, _)| t == tenant && value.starts_with(prefix)) {
+                if !ids.contains(v) {
+                    ids.push(v.clone());
+                }
+            }
+            page(&format!("directory:{tenant}:{prefix}"), ids, limit, cursor)
+        })
+    }
+
     async fn create_visitor(&self, visitor: &Visitor) -> Result<()> {
         self.with(|s| {
             insert_new(&mut s.visitors, id(&visitor.tenant, &visitor.id), visitor, "visitor_exists", "visitor")
@@ -231,7 +279,7 @@ impl VisitorStore for MemoryStore {
 
 #[async_trait]
 impl SessionStore for MemoryStore {
-    async fn open_session(&self, session: &Session) -> Result<Opened> {
+    async fn open_session(&self, session: &Session, directory: &[String]) -> Result<Opened> {
         self.with(|s| {
             let v = s
                 .visitors
@@ -245,6 +293,9 @@ impl SessionStore for MemoryStore {
             }
             v.active_session = Some(session.id.clone());
             v.expires_at = None;
+            for value in directory {
+                s.directory.insert((session.tenant.clone(), value.clone(), session.visitor_id.clone()));
+            }
             s.sessions.insert(id(&session.tenant, &session.id), session.clone());
             s.queue.insert((session.tenant.clone(), session.queued_at, session.id.clone()), QueueEntry::of(session));
             Ok(Opened::Created)
@@ -704,6 +755,40 @@ impl BlacklistStore for MemoryStore {
                 p.items.retain(|e| e.search_text().contains(q));
             }
             Ok(p)
+        })
+    }
+}
+
+#[async_trait]
+impl TicketStore for MemoryStore {
+    async fn create_ticket(&self, ticket: &Ticket) -> Result<()> {
+        let key = (ticket.tenant.clone(), ticket.visitor_id.clone(), ticket.id.clone());
+        self.with(|s| insert_new(&mut s.tickets, key, ticket, "ticket_exists", "ticket"))
+    }
+
+    async fn list_tickets(&self, tenant: &str, visitor_id: &str) -> Result<Vec<Ticket>> {
+        let mut tickets: Vec<Ticket> = self.with(|s| {
+            s.tickets.values().filter(|t| t.tenant == tenant && t.visitor_id == visitor_id).cloned().collect()
+        });
+        tickets.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
+        Ok(tickets)
+    }
+
+    async fn update_ticket(&self, tenant: &str, visitor_id: &str, id: &str, change: &TicketChange) -> Result<Ticket> {
+        self.with(|s| {
+            let key = (tenant.to_string(), visitor_id.to_string(), id.to_string());
+            let t = s.tickets.get_mut(&key).ok_or_else(|| Error::not_found("ticket"))?;
+            if let Some(title) = &change.title {
+                t.title = title.clone();
+            }
+            if let Some(d) = &change.description {
+                t.description = d.clone();
+            }
+            if let Some(status) = change.status {
+                t.status = status;
+            }
+            t.updated_at = change.updated_at;
+            Ok(t.clone())
         })
     }
 }

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Role;
 use crate::domain::{
-    Agent, AgentStatus, AuditEntry, BlacklistEntry, CloseReason, Content, Evaluation, Invitation, Message, Sender,
-    Session, SettingsChange, SkillGroup, Tag, Tenant, Transfer, Visitor,
+    Agent, AgentStatus, AuditEntry, BlacklistEntry, CloseReason, Content, Evaluation, Invitation, Message,
+    ProfileChange, Sender, Session, SettingsChange, SkillGroup, Tag, Tenant, Ticket, TicketStatus, Transfer, Visitor,
 };
 use crate::error::Result;
 
@@ -72,6 +72,22 @@ pub trait VisitorStore: Send + Sync {
     /// A returning visitor: the names it gives replace the stored ones, and
     /// one that has never started a session is kept until `expires_at` anew.
     async fn resume_visitor(&self, tenant: &str, id: &str, resume: &VisitorResume<'_>) -> Result<()>;
+    /// Several visitors in one request (at most 100 ids; unknown ones left out).
+    async fn get_visitors(&self, tenant: &str, ids: &[String]) -> Result<Vec<Visitor>>;
+    /// E1: applies `change` to the visitor read as `before`, in one write
+    /// with its customer-list entries (`Visitor::directory_keys`). A
+    /// visitor staff edit is a customer: its idle expiry goes. Fails with
+    /// `try_again` if the searchable fields changed since `before` was read.
+    async fn update_profile(&self, before: &Visitor, change: &ProfileChange) -> Result<Visitor>;
+    /// E1: the ids of visitors with a name, nickname, phone or email
+    /// starting with `prefix` (lower-cased), a page at a time.
+    async fn search_visitors(
+        &self,
+        tenant: &str,
+        prefix: &str,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<String>>;
 }
 
 /// What a returning visitor changes on its record.
@@ -177,8 +193,10 @@ pub struct Page<T> {
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     /// Creates the session and its queue entry, unless the visitor already
-    /// has an open session.
-    async fn open_session(&self, session: &Session) -> Result<Opened>;
+    /// has an open session; in the same write, the visitor becomes a
+    /// customer: its idle expiry goes and `directory` (its searchable
+    /// values, on its first session) enter the customer list.
+    async fn open_session(&self, session: &Session, directory: &[String]) -> Result<Opened>;
     async fn get_session(&self, tenant: &str, id: &str) -> Result<Option<Session>>;
     /// Atomically: the session leaves the queue for the agent, and the agent's
     /// in-progress count goes up, if both still allow it.
@@ -270,6 +288,24 @@ pub trait BlacklistStore: Send + Sync {
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<Page<BlacklistEntry>>;
+}
+
+/// What an update to a ticket changes; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct TicketChange {
+    pub title: Option<String>,
+    pub description: Option<Option<String>>,
+    pub status: Option<TicketStatus>,
+    pub updated_at: i64,
+}
+
+#[async_trait]
+pub trait TicketStore: Send + Sync {
+    async fn create_ticket(&self, ticket: &Ticket) -> Result<()>;
+    /// A visitor's tickets, newest first (at most `ticket::MAX_PER_VISITOR`).
+    async fn list_tickets(&self, tenant: &str, visitor_id: &str) -> Result<Vec<Ticket>>;
+    /// `ticket_not_found` if it does not exist.
+    async fn update_ticket(&self, tenant: &str, visitor_id: &str, id: &str, change: &TicketChange) -> Result<Ticket>;
 }
 
 #[async_trait]
@@ -405,6 +441,7 @@ pub trait Store:
     + AuditStore
     + TagStore
     + BlacklistStore
+    + TicketStore
 {
 }
 
@@ -419,5 +456,6 @@ impl<T> Store for T where
         + AuditStore
         + TagStore
         + BlacklistStore
+        + TicketStore
 {
 }

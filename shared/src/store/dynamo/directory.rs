@@ -3,13 +3,18 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;
 
+use aws_sdk_dynamodb::types::AttributeValue;
+
 use super::expr::{Cond, Path, Rendered, Update};
-use super::{from_item, is_condition_failed, n, s, storage, to_item, value, write, DynamoStore};
-use crate::domain::{Agent, SettingsChange, SkillGroup, Tenant, Visitor};
+use super::{
+    decode_cursor, delete, encode_cursor, from_item, is_condition_failed, n, put, s, storage, to_item, update, value,
+    write, DynamoStore, Tx,
+};
+use crate::domain::{Agent, ProfileChange, SettingsChange, SkillGroup, Tenant, Visitor};
 use crate::error::{Error, Result};
 use crate::store::attrs;
 use crate::store::keys::{self, Key};
-use crate::store::{AgentChange, AgentStore, GroupStore, TenantStore, VisitorResume, VisitorStore};
+use crate::store::{AgentChange, AgentStore, GroupStore, Page, TenantStore, VisitorResume, VisitorStore};
 
 impl DynamoStore {
     /// Puts a new item; `code` if one with the same key exists.
@@ -143,6 +148,93 @@ impl GroupStore for DynamoStore {
 
 #[async_trait]
 impl VisitorStore for DynamoStore {
+    async fn get_visitors(&self, tenant: &str, ids: &[String]) -> Result<Vec<Visitor>> {
+        self.batch_get(ids.iter().map(|id| keys::visitor(tenant, id)).collect()).await
+    }
+
+    async fn update_profile(&self, before: &Visitor, change: &ProfileChange) -> Result<Visitor> {
+        use attrs::visitor::{COMPANY, CUSTOM, EMAIL, NAME, NICKNAME, NOTES, PHONE, TAGS};
+        let (t, v) = (&before.tenant, &before.id);
+        let after = change.apply(before);
+        let mut u = Update::new().remove(keys::EXPIRES_AT);
+        let texts = [
+            (NAME, &change.name),
+            (NICKNAME, &change.nickname),
+            (PHONE, &change.phone),
+            (EMAIL, &change.email),
+            (COMPANY, &change.company),
+            (NOTES, &change.notes),
+        ];
+        for (attr, value) in texts {
+            match value {
+                Some(Some(x)) => u = u.set(attr, s(x)),
+                Some(None) => u = u.remove(attr),
+                None => {}
+            }
+        }
+        if let Some(custom) = &change.custom {
+            u = u.set(CUSTOM, value(custom)?);
+        }
+        if let Some(tags) = &change.tags {
+            u = u.set(TAGS, value(tags)?);
+        }
+        // The directory entries follow the searchable fields as read: the
+        // write holds only while they are still what was read.
+        let mut cond = Cond::exists(keys::PK);
+        for (attr, was) in
+            [(NAME, &before.name), (NICKNAME, &before.nickname), (PHONE, &before.phone), (EMAIL, &before.email)]
+        {
+            cond = cond.and(match was {
+                Some(x) => Cond::eq(attr, s(x)),
+                None => Cond::missing(attr).or(Cond::eq(attr, AttributeValue::Null(true))),
+            });
+        }
+        let mut items = vec![update(&self.table, keys::visitor(t, v), u, Some(cond))?];
+        let old = if before.expires_at.is_none() { before.directory_keys() } else { Default::default() };
+        let new = after.directory_keys();
+        for gone in old.difference(&new) {
+            items.push(delete(&self.table, keys::directory_entry(t, gone, v))?);
+        }
+        for added in new.difference(&old) {
+            items.push(put(&self.table, super::sessions::directory_item(t, added, v))?);
+        }
+        match self.transact(items).await? {
+            Tx::Committed => Ok(Visitor { expires_at: None, ..after }),
+            _ => match self.get_visitor(t, v).await? {
+                Some(_) => Err(Error::conflict("try_again", "the visitor changed meanwhile; try again")),
+                None => Err(Error::not_found("visitor")),
+            },
+        }
+    }
+
+    async fn search_visitors(
+        &self,
+        tenant: &str,
+        prefix: &str,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<String>> {
+        let pk = keys::directory(tenant);
+        let start = cursor.map(|c| decode_cursor(c, keys::PK, &pk)).transpose()?;
+        let page = self
+            .query_table(Cond::eq(keys::PK, s(&pk)).and(Cond::begins_with(keys::SK, s(prefix))))
+            .limit(limit as i32)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(storage)?;
+        let mut ids: Vec<String> = Vec::new();
+        for item in page.items.unwrap_or_default() {
+            if let Some(id) = item.get(attrs::directory::VISITOR_ID).and_then(|v| v.as_s().ok()) {
+                if !ids.contains(id) {
+                    ids.push(id.clone());
+                }
+            }
+        }
+        let next = page.last_evaluated_key.filter(|k| !k.is_empty());
+        Ok(Page { items: ids, next_cursor: next.map(|k| encode_cursor(&k)) })
+    }
+
     async fn create_visitor(&self, visitor: &Visitor) -> Result<()> {
         self.put_new_item(visitor, keys::visitor(&visitor.tenant, &visitor.id), "visitor_exists", "visitor").await
     }

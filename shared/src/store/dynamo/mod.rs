@@ -11,6 +11,7 @@ mod directory;
 mod expr;
 mod sessions;
 mod tags;
+mod tickets;
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -369,6 +370,13 @@ fn delete_if(table: &str, key: Key, condition: Option<Cond>) -> Result<TransactW
 
 fn delete(table: &str, key: Key) -> Result<TransactWriteItem> {
     delete_if(table, key, None)
+}
+
+/// A put inside a transaction, whether or not the item exists.
+fn put(table: &str, item: Item) -> Result<TransactWriteItem> {
+    let p =
+        Put::builder().table_name(table).set_item(Some(item)).build().map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(TransactWriteItem::builder().put(p).build())
 }
 
 /// A put inside a transaction of an item that must not exist yet.

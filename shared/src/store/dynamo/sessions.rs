@@ -29,7 +29,7 @@ const MAX_ATTEMPTS: usize = 6;
 
 #[async_trait]
 impl SessionStore for DynamoStore {
-    async fn open_session(&self, session: &Session) -> Result<Opened> {
+    async fn open_session(&self, session: &Session, directory: &[String]) -> Result<Opened> {
         let (t, sid) = (&session.tenant, &session.id);
         for _ in 0..3 {
             // A visitor with a session is kept: its TTL goes.
@@ -57,8 +57,11 @@ impl SessionStore for DynamoStore {
 
             let entry = to_item(&QueueEntry::of(session), keys::queue_entry(t, session.queued_at, sid))?;
 
-            let tx =
-                self.transact(vec![claim_visitor, put_new(&self.table, item)?, put_new(&self.table, entry)?]).await?;
+            let mut items = vec![claim_visitor, put_new(&self.table, item)?, put_new(&self.table, entry)?];
+            for value in directory {
+                items.push(super::put(&self.table, directory_item(t, value, &session.visitor_id))?);
+            }
+            let tx = self.transact(items).await?;
             if !tx.failed_at(0) {
                 return match tx {
                     Tx::Committed => Ok(Opened::Created),
@@ -611,4 +614,14 @@ fn free_capacity(table: &str, tenant: &str, agent_id: &str) -> Result<aws_sdk_dy
         Update::new().increment(attrs::agent::ACTIVE, -1),
         Some(Cond::gt(attrs::agent::ACTIVE, n(0))),
     )
+}
+
+/// One customer-list entry (`keys::directory_entry`).
+pub(super) fn directory_item(tenant: &str, value: &str, visitor_id: &str) -> super::Item {
+    let (pk, sk) = keys::directory_entry(tenant, value, visitor_id);
+    std::collections::HashMap::from([
+        (keys::PK.to_string(), s(pk)),
+        (keys::SK.to_string(), s(sk)),
+        (attrs::directory::VISITOR_ID.to_string(), s(visitor_id)),
+    ])
 }
