@@ -125,16 +125,22 @@ pub async fn after(app: &App, who: &Principal, session_id: &str, after: u64, lim
     };
     let has_more = messages.len() > limit as usize;
     messages.truncate(limit as usize);
-    let messages = if who.role == Role::Visitor {
-        let names = nicknames(app, &s.tenant, &messages).await?;
+    let messages = views(app, who, &s.tenant, &messages).await?;
+    Ok(Batch { session_id: s.id, messages, has_more, last_seq: s.last_seq })
+}
+
+/// Messages as the caller may see them: a visitor sees agents by
+/// nickname and no recalled content; agents no recalled content; admins all.
+async fn views(app: &App, who: &Principal, tenant: &str, messages: &[Message]) -> Result<Vec<MessageView>> {
+    Ok(if who.role == Role::Visitor {
+        let names = nicknames(app, tenant, messages).await?;
         messages
             .iter()
             .map(|m| MessageView::Visitor(VisitorMessage::new(m, names.get(&m.sender.id).map(String::as_str))))
             .collect()
     } else {
         messages.iter().map(|m| MessageView::staff(m, who.role)).collect()
-    };
-    Ok(Batch { session_id: s.id, messages, has_more, last_seq: s.last_seq })
+    })
 }
 
 /// The nicknames of the agents who sent any of `messages` (one read for all).
@@ -191,4 +197,36 @@ pub async fn recall(app: &App, who: &Principal, session_id: &str, seq: u64) -> R
     }
     let recalled = Message { recalled_at: Some(now), ..m };
     Ok(MessageView::staff(&recalled, who.role))
+}
+
+/// C4: a page of the visitor's earlier conversation.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct History {
+    pub session_id: String,
+    /// Oldest first within the page; each page is older than the one before.
+    pub messages: Vec<MessageView>,
+    /// `null`: nothing older is left.
+    pub next_cursor: Option<String>,
+}
+
+/// C4: opening a session shows the last messages of the visitor's earlier
+/// sessions; "more" pages back, `limit` (10) at a time, across sessions,
+/// until none are left. One index query a page.
+pub async fn history(
+    app: &App,
+    who: &Principal,
+    session_id: &str,
+    limit: u32,
+    cursor: Option<&str>,
+) -> Result<History> {
+    if !(1..=50).contains(&limit) {
+        return Err(Error::invalid("invalid_field", "limit must be from 1 to 50"));
+    }
+    let s = super::sessions::get_visible(app, who, session_id).await?;
+    let page = app.store.visitor_history(&s.tenant, &s.visitor_id, s.created_at, limit, cursor).await?;
+    let mut older = page.items;
+    older.reverse();
+    let messages = views(app, who, &s.tenant, &older).await?;
+    Ok(History { session_id: s.id, messages, next_cursor: page.next_cursor })
 }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
 use super::dispatch;
-use super::notices::Notice;
+use super::notices::{Notice, NotifyKind};
 use super::views::{SessionView, VisitorSession};
 use crate::auth::{Principal, Role};
 use crate::domain::session::{CloseReason, SessionState};
@@ -65,6 +65,7 @@ pub async fn start(app: &App, who: &Principal, req: StartRequest) -> Result<Star
     let (id, created) = match app.store.open_session(&session, &directory).await? {
         Opened::Created => (session.id.clone(), true),
         Opened::Existing(id) => (id, false),
+        Opened::AgentAtCapacity => return Err(Error::Internal("a waiting session has no agent".into())),
     };
     if created {
         tracing::info!(session = %id, group = ?session.group, "session queued");
@@ -72,6 +73,51 @@ pub async fn start(app: &App, who: &Principal, req: StartRequest) -> Result<Star
     }
     let s = get_visible(app, who, &id).await?;
     Ok(Started { session: view(app, who, &s).await?, created })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CallbackRequest {
+    pub visitor_id: String,
+}
+
+/// D7: callback (回呼): from history, an agent opens a new session with the
+/// visitor, assigned to itself at once (A4's hard cap, checked in the same
+/// write as every manual assignment); both are pushed the new session.
+#[instrument(skip(app, req), fields(tenant = %who.tenant, agent = %who.id, visitor = %req.visitor_id))]
+pub async fn callback(app: &App, who: &Principal, req: CallbackRequest) -> Result<SessionView> {
+    who.require_staff()?;
+    ids::check("visitorId", &req.visitor_id)?;
+    let (t, now) = (&who.tenant, app.now());
+    let visitor = app
+        .store
+        .get_visitor(t, &req.visitor_id)
+        .await?
+        .filter(|v| !v.is_expired(now))
+        .ok_or_else(|| Error::not_found("visitor"))?;
+    if visitor.blacklisted {
+        return Err(crate::domain::visitor::blacklisted());
+    }
+    if let Some(open) = &visitor.active_session {
+        return Err(busy(open));
+    }
+    let me = app.store.get_agent(t, &who.id).await?.ok_or_else(|| Error::not_found("agent"))?;
+    me.check_below_hard_cap()?;
+    let session = Session::callback(ids::new_id("s"), &visitor, &who.id, now);
+    let directory: Vec<String> =
+        if visitor.expires_at.is_some() { visitor.directory_keys().into_iter().collect() } else { Vec::new() };
+    match app.store.open_session(&session, &directory).await? {
+        Opened::Created => {}
+        Opened::Existing(open) => return Err(busy(&open)),
+        Opened::AgentAtCapacity => return Err(agent::at_hard_cap()),
+    }
+    tracing::info!(session = %session.id, "callback session opened");
+    dispatch::announce(app, &session.id, &me, NotifyKind::NewSession, None).await;
+    get(app, who, &session.id).await
+}
+
+fn busy(open: &str) -> Error {
+    Error::conflict("visitor_busy", format!("the visitor is in session {open} already"))
 }
 
 /// A session the caller may see; anything else is `session_not_found`.

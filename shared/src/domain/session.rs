@@ -213,6 +213,19 @@ impl Session {
         }
     }
 
+    /// D7: a callback: a new session with `visitor`, opened by `agent` from
+    /// history and assigned to it at once.
+    pub fn callback(id: String, visitor: &Visitor, agent: &str, now_ms: i64) -> Self {
+        Session {
+            state: SessionState::Active,
+            agent_id: Some(agent.to_string()),
+            handlers: vec![agent.to_string()],
+            marker: Some(Marker::New),
+            assigned_at: Some(now_ms),
+            ..Session::waiting(id, visitor, visitor.channel.clone(), None, now_ms)
+        }
+    }
+
     /// H3: agents see sessions they handle; admins every session of their
     /// tenant; a visitor only its own. Anything else looks like it does not
     /// exist, so ids of other tenants' sessions leak nothing.

@@ -8,7 +8,7 @@
 //! | skill group     | `T#t`             | `GROUP#g`             |                                |                          |                           |
 //! | visitor         | `T#t#V#v`         | `VISITOR`             |                                |                          |                           |
 //! | session         | `T#t#S#s`         | `SESSION`             | `T#t#A#a#open\|closed`, time   | `T#t#open\|closed`, time | `T#t#V#v`, created        |
-//! | message         | `T#t#S#s`         | `MSG#seq`             |                                |                          |                           |
+//! | message         | `T#t#S#s`         | `MSG#seq`             |                                |                          | `T#t#V#v#MSG`, time       |
 //! | client msg id   | `T#t#S#s`         | `CMID#sender#id`      |                                |                          |                           |
 //! | queue entry     | `T#t#QUEUE`       | `queuedAt#s`          |                                |                          |                           |
 //! | connection      | `CONN#c`          | `CONN`                |                                |                          |                           |
@@ -162,6 +162,15 @@ pub fn tenant_sessions(t: &str, open: bool) -> String {
 /// gsi3: a visitor's sessions, by creation.
 pub fn visitor_sessions(t: &str, v: &str) -> String {
     format!("T#{t}#V#{v}")
+}
+
+/// gsi3 also holds a visitor's messages across its sessions (C4), by time.
+pub fn visitor_messages(t: &str, v: &str) -> String {
+    format!("T#{t}#V#{v}#MSG")
+}
+
+pub fn visitor_message_sk(created_ms: i64, s: &str, seq: u64) -> String {
+    format!("{created_ms:015}#{s}#{seq:012}")
 }
 
 /// Sort keys ordered by time, unique by session.

@@ -291,13 +291,22 @@ impl SessionStore for MemoryStore {
             if v.blacklisted {
                 return Err(crate::domain::visitor::blacklisted());
             }
+            if let (SessionState::Active, Some(agent)) = (&session.state, &session.agent_id) {
+                if !take_capacity(s, &session.tenant, agent, AssignMode::Manual, session.created_at) {
+                    return Ok(Opened::AgentAtCapacity);
+                }
+            }
+            let v = s.visitors.get_mut(&id(&session.tenant, &session.visitor_id)).expect("read above");
             v.active_session = Some(session.id.clone());
             v.expires_at = None;
             for value in directory {
                 s.directory.insert((session.tenant.clone(), value.clone(), session.visitor_id.clone()));
             }
             s.sessions.insert(id(&session.tenant, &session.id), session.clone());
-            s.queue.insert((session.tenant.clone(), session.queued_at, session.id.clone()), QueueEntry::of(session));
+            if session.state == SessionState::Waiting {
+                s.queue
+                    .insert((session.tenant.clone(), session.queued_at, session.id.clone()), QueueEntry::of(session));
+            }
             Ok(Opened::Created)
         })
     }
@@ -549,6 +558,32 @@ impl SessionStore for MemoryStore {
 
 #[async_trait]
 impl MessageStore for MemoryStore {
+    async fn visitor_history(
+        &self,
+        tenant: &str,
+        visitor_id: &str,
+        before_ms: i64,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<Message>> {
+        self.with(|s| {
+            let sessions: std::collections::HashSet<&String> = s
+                .sessions
+                .values()
+                .filter(|x| x.tenant == tenant && x.visitor_id == visitor_id)
+                .map(|x| &x.id)
+                .collect();
+            let mut all: Vec<Message> = s
+                .messages
+                .iter()
+                .filter(|((t, sid, _), m)| t == tenant && sessions.contains(sid) && m.created_at < before_ms)
+                .map(|(_, m)| m.clone())
+                .collect();
+            all.sort_by(|a, b| (b.created_at, &b.session_id, b.seq).cmp(&(a.created_at, &a.session_id, a.seq)));
+            page(&format!("history:{tenant}:{visitor_id}:{before_ms}"), all, limit, cursor)
+        })
+    }
+
     async fn get_message(&self, tenant: &str, session_id: &str, seq: u64) -> Result<Option<Message>> {
         Ok(self.with(|s| s.messages.get(&(tenant.to_string(), session_id.to_string(), seq)).cloned()))
     }

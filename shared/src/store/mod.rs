@@ -147,6 +147,9 @@ pub enum Opened {
     Created,
     /// The visitor already has this open session.
     Existing(String),
+    /// A session opened for an agent (a callback): the agent is at the
+    /// hard cap. Nothing was written.
+    AgentAtCapacity,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -192,8 +195,9 @@ pub struct Page<T> {
 
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    /// Creates the session and its queue entry, unless the visitor already
-    /// has an open session; in the same write, the visitor becomes a
+    /// Creates the session and its queue entry (or, for one already
+    /// active with an agent, a callback: the agent's count, under the hard
+    /// cap), unless the visitor already has an open session; in the same write, the visitor becomes a
     /// customer: its idle expiry goes and `directory` (its searchable
     /// values, on its first session) enter the customer list.
     async fn open_session(&self, session: &Session, directory: &[String]) -> Result<Opened>;
@@ -346,6 +350,16 @@ pub trait MessageStore: Send + Sync {
     /// Messages with `seq > after`, oldest first, at most `limit`.
     async fn messages_after(&self, tenant: &str, session_id: &str, after: u64, limit: u32) -> Result<Vec<Message>>;
     async fn get_message(&self, tenant: &str, session_id: &str, seq: u64) -> Result<Option<Message>>;
+    /// C4: the visitor's messages sent before `before_ms` (its earlier
+    /// sessions), newest first, across sessions: one index query a page.
+    async fn visitor_history(
+        &self,
+        tenant: &str,
+        visitor_id: &str,
+        before_ms: i64,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<Message>>;
     /// C5: marks message `seq` recalled at `now_ms`, if it is agent `by`'s,
     /// was sent at or after `sent_since`, and is not recalled yet: all
     /// checked in the write. `false` if any of that no longer holds.

@@ -55,13 +55,28 @@ impl SessionStore for DynamoStore {
             item.insert(keys::GSI3SK.into(), s(keys::by_time(session.created_at, sid)));
             item.insert(keys::SEARCH.into(), s(session.search_text()));
 
-            let entry = to_item(&QueueEntry::of(session), keys::queue_entry(t, session.queued_at, sid))?;
+            // Waiting: it joins the queue. Assigned at once (a callback, D7):
+            // it is in the agent's list, under the hard cap (A4).
+            let third = match (&session.state, &session.agent_id) {
+                (SessionState::Active, Some(agent)) => {
+                    item.insert(keys::GSI1PK.into(), s(keys::agent_sessions(t, agent, true)));
+                    item.insert(keys::GSI1SK.into(), s(keys::by_time(session.last_activity_at, sid)));
+                    take_capacity(&self.table, t, agent, AssignMode::Manual, session.created_at)?
+                }
+                _ => put_new(
+                    &self.table,
+                    to_item(&QueueEntry::of(session), keys::queue_entry(t, session.queued_at, sid))?,
+                )?,
+            };
 
-            let mut items = vec![claim_visitor, put_new(&self.table, item)?, put_new(&self.table, entry)?];
+            let mut items = vec![claim_visitor, put_new(&self.table, item)?, third];
             for value in directory {
                 items.push(super::put(&self.table, directory_item(t, value, &session.visitor_id))?);
             }
             let tx = self.transact(items).await?;
+            if tx.failed_at(2) && session.agent_id.is_some() {
+                return Ok(Opened::AgentAtCapacity);
+            }
             if !tx.failed_at(0) {
                 return match tx {
                     Tx::Committed => Ok(Opened::Created),
@@ -513,7 +528,11 @@ impl MessageStore for DynamoStore {
                 created_at: now_ms,
                 recalled_at: None,
             };
-            let put_message = put_new(&self.table, to_item(&record, keys::message(t, sid, seq))?)?;
+            let mut item = to_item(&record, keys::message(t, sid, seq))?;
+            // C4: the visitor's messages across its sessions, by time.
+            item.insert(keys::GSI3PK.into(), s(keys::visitor_messages(t, &session.visitor_id)));
+            item.insert(keys::GSI3SK.into(), s(keys::visitor_message_sk(now_ms, sid, seq)));
+            let put_message = put_new(&self.table, item)?;
             let put_client_id = put_new(
                 &self.table,
                 to_item(&ClientMsgRecord { seq }, keys::client_msg(t, sid, &sender.id, client_msg_id))?,
@@ -537,6 +556,35 @@ impl MessageStore for DynamoStore {
             }
         }
         Err(Error::conflict("try_again", "too many messages at once in this session; resend"))
+    }
+
+    async fn visitor_history(
+        &self,
+        tenant: &str,
+        visitor_id: &str,
+        before_ms: i64,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<Message>> {
+        let pk = keys::visitor_messages(tenant, visitor_id);
+        let start = cursor.map(|c| decode_cursor(c, keys::GSI3PK, &pk)).transpose()?;
+        let key = Cond::eq(keys::GSI3PK, s(&pk)).and(Cond::lt(keys::GSI3SK, s(format!("{before_ms:015}"))));
+        let page = self
+            .query(Some(keys::GSI3), key, None)
+            .scan_index_forward(false)
+            .limit(limit as i32)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(storage)?;
+        let items = page
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| from_item::<MessageRecord>(item)?.into_message())
+            .collect::<Result<Vec<_>>>()?;
+        let next = page.last_evaluated_key.filter(|k| !k.is_empty());
+        Ok(Page { items, next_cursor: next.map(|k| encode_cursor(&k)) })
     }
 
     async fn get_message(&self, tenant: &str, session_id: &str, seq: u64) -> Result<Option<Message>> {
