@@ -109,3 +109,79 @@ def test_callback_opens_a_session_with_a_visitor_from_history_assigned_to_the_ca
             await w.close()
 
     run(body)
+
+
+def test_history_search_returns_exactly_the_sessions_of_a_tag_a_visitor_tag_an_agent_or_a_time():
+    async def body(session):
+        tenant = Tenant(session)
+        admin = tenant.admin
+        for tag in ("refund", "complaint"):
+            await admin.ok("POST", "/tags", {"tagId": tag, "name": tag.title()})
+        ann = await tenant.agent("ann", max_concurrent=0)  # sessions come by pickup only
+        bob = await tenant.agent("bob", max_concurrent=0)
+        vip1, v1 = await tenant.visitor(name="V One")
+        plain, v2 = await tenant.visitor(name="V Two")
+        vip3, v3 = await tenant.visitor(name="V Three")
+        for vid in (v1, v3):
+            await admin.ok("PATCH", f"/visitors/{vid}", {"tags": ["VIP"]})
+
+        async def handled(visitor, agent, tags):
+            s = (await visitor.ok("POST", "/sessions", {}))["session"]
+            await agent.ok("POST", f"/sessions/{s['id']}/pickup")
+            if tags:
+                await agent.ok("PUT", f"/sessions/{s['id']}/tags", {"tags": tags})
+            closed = await agent.ok("POST", f"/sessions/{s['id']}/close")
+            return closed["session"]
+
+        s1 = await handled(vip1, ann, ["refund"])
+        s2 = await handled(plain, bob, ["complaint"])
+        s3 = await handled(vip3, ann, ["refund", "complaint"])
+        s4 = await handled(plain, ann, [])
+        still_open = (await vip1.ok("POST", "/sessions", {}))["session"]
+        await ann.ok("POST", f"/sessions/{still_open['id']}/pickup")
+        await ann.ok("PUT", f"/sessions/{still_open['id']}/tags", {"tags": ["refund"]})
+
+        async def ids(who, query):
+            out = await who.ok("GET", f"/history?{query}")
+            return [s["id"] for s in out["items"]]
+
+        async def check():
+            assert await ids(admin, "tag=refund") == [s3["id"], s1["id"]], "newest closed first"
+            assert await ids(admin, "tag=complaint") == [s3["id"], s2["id"]]
+            assert await ids(admin, "visitorTag=VIP") == [s3["id"], s1["id"]]
+            assert await ids(admin, "agentId=bob") == [s2["id"]]
+            assert await ids(admin, "") == [s4["id"], s3["id"], s2["id"], s1["id"]]
+            assert await ids(admin, f"from={s3['closedAt']}") == [s4["id"], s3["id"]]
+            assert await ids(admin, f"from={s2['closedAt']}&to={s3['closedAt']}") == [s3["id"], s2["id"]]
+        await eventually(check)
+
+        # Tags changed after close move the session in the tag's history.
+        await ann.ok("PUT", f"/sessions/{s4['id']}/tags", {"tags": ["refund"]})
+        await ann.ok("PUT", f"/sessions/{s1['id']}/tags", {"tags": []})
+        assert await ids(admin, "tag=refund") == [s4["id"], s3["id"]]
+
+        # An agent searches only what it handled.
+        async def own():
+            assert await ids(ann, "") == [s4["id"], s3["id"], s1["id"]]
+        await eventually(own)
+        assert await ids(ann, "tag=complaint") == [s3["id"]]
+        assert await ids(bob, "visitorTag=VIP") == []
+        # Paged.
+        first = await admin.ok("GET", "/history?tag=complaint&limit=1")
+        second = await admin.ok("GET", f"/history?tag=complaint&limit=1&cursor={first['nextCursor']}")
+        assert [s["id"] for s in first["items"] + second["items"]] == [s3["id"], s2["id"]]
+        visitor, _ = await tenant.visitor()
+        for who, query, expect in [
+            (ann, "agentId=bob", (403, "forbidden")),
+            (admin, "tag=refund&agentId=ann", (400, "invalid_field")),
+            (admin, "from=10&to=5", (400, "invalid_field")),
+            (admin, "limit=0", (400, "invalid_field")),
+            (admin, "tag=refund&cursor=garbage", (400, "invalid_cursor")),
+            (visitor, "", (403, "forbidden")),
+        ]:
+            status, out = await who.call("GET", f"/history?{query}")
+            assert (status, out["error"]["code"]) == expect, (query, status, out)
+        other = Tenant(session)
+        assert await ids(other.admin, "tag=refund") == [], "tenants never see each other's history"
+
+    run(body)

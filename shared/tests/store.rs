@@ -235,7 +235,7 @@ async fn close_is_idempotent_and_frees_capacity_exactly_once() {
     let tasks: Vec<_> = (0..5)
         .map(|_| {
             let (db, s) = (db.clone(), active.clone());
-            tokio::spawn(async move { db.close_session(&s, CloseReason::Agent, 3).await.unwrap() })
+            tokio::spawn(async move { db.close_session(&s, CloseReason::Agent, &[], 3).await.unwrap() })
         })
         .collect();
     let mut closed = 0;

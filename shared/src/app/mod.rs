@@ -10,6 +10,7 @@ pub mod customers;
 pub mod dispatch;
 pub mod evaluations;
 pub mod groups;
+pub mod history;
 pub mod messages;
 pub mod notices;
 pub mod sessions;

@@ -248,7 +248,9 @@ pub async fn close(app: &App, who: &Principal, id: &str) -> Result<Closed> {
 /// if it was closed already); both parties hear of it, and a freed agent
 /// drains the queue. Every way of closing goes through here.
 pub async fn close_as(app: &App, s: &Session, reason: CloseReason) -> Result<bool> {
-    let closed = app.store.close_session(s, reason, app.now()).await?;
+    // D7: the visitor's tags as they are at close file it in history.
+    let visitor_tags = app.store.get_visitor(&s.tenant, &s.visitor_id).await?.map(|v| v.tags).unwrap_or_default();
+    let closed = app.store.close_session(s, reason, &visitor_tags, app.now()).await?;
     if closed {
         tracing::info!(tenant = %s.tenant, session = %s.id, ?reason, "session closed");
         let fresh = app.store.get_session(&s.tenant, &s.id).await?.unwrap_or_else(|| s.clone());

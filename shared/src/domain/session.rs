@@ -168,6 +168,10 @@ pub struct Session {
     /// D1: tag ids (of the tenant's tree), and a note.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Bumped by every change of `tags`: a close writes D7's history
+    /// entries for the tags it read, and only while they are still those.
+    #[serde(default)]
+    pub tags_version: u32,
     #[serde(default)]
     pub note: Option<String>,
     /// D6: the open invitation to rate, if any…
@@ -207,6 +211,7 @@ impl Session {
             transfers: Vec::new(),
             locked: false,
             tags: Vec::new(),
+            tags_version: 0,
             note: None,
             evaluation_invitation: None,
             evaluation: None,
@@ -422,6 +427,7 @@ mod tests {
             transfers: Vec::new(),
             locked: false,
             tags: Vec::new(),
+            tags_version: 0,
             note: None,
             evaluation_invitation: None,
             evaluation: None,

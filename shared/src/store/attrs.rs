@@ -25,6 +25,7 @@ pub mod session {
     pub const TRANSFERS: &str = "transfers";
     pub const LOCKED: &str = "locked";
     pub const TAGS: &str = "tags";
+    pub const TAGS_VERSION: &str = "tagsVersion";
     pub const NOTE: &str = "note";
     pub const EVALUATION_INVITATION: &str = "evaluationInvitation";
     pub const EVALUATION: &str = "evaluation";
@@ -51,6 +52,12 @@ pub mod ticket {
 /// A customer-list entry (E1): the store's own item.
 pub mod directory {
     pub const VISITOR_ID: &str = "visitorId";
+}
+
+/// A history entry (D7): the store's own item.
+pub mod history {
+    pub const SESSION_ID: &str = "sessionId";
+    pub const HANDLERS: &str = "handlers";
 }
 
 /// The typing-preview throttle (C6): the store's own item.
@@ -192,6 +199,7 @@ mod tests {
                 TRANSFERS,
                 LOCKED,
                 TAGS,
+                TAGS_VERSION,
                 NOTE,
                 EVALUATION_INVITATION,
                 EVALUATION,

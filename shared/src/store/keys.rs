@@ -14,6 +14,8 @@
 //! | connection      | `CONN#c`          | `CONN`                |                                |                          |                           |
 //! | directory entry | `T#t#VDIR`        | `value#v`             |                                |                          |                           |
 //! | ticket          | `T#t#V#v`         | `TICKET#k`            |                                |                          |                           |
+//! | history by tag  | `T#t#STAG#g`      | `closed#s`            |                                |                          |                           |
+//! | … visitor tag   | `T#t#VTAG#g`      | `closed#s`            |                                |                          |                           |
 //! | blacklist entry | `T#t#BLACKLIST`   | `v`                   |                                |                          |                           |
 //! | audit entry     | `T#t#AUDIT`       | `at#id`               |                                |                          |                           |
 //! | tag             | `T#t`             | `TAG#g`               |                                |                          |                           |
@@ -171,6 +173,16 @@ pub fn visitor_messages(t: &str, v: &str) -> String {
 
 pub fn visitor_message_sk(created_ms: i64, s: &str, seq: u64) -> String {
     format!("{created_ms:015}#{s}#{seq:012}")
+}
+
+/// D7: closed sessions by session tag or visitor tag, by close time: one
+/// entry per tag and session.
+pub fn tag_history(t: &str, tag: &str) -> String {
+    format!("T#{t}#STAG#{tag}")
+}
+
+pub fn visitor_tag_history(t: &str, tag: &str) -> String {
+    format!("T#{t}#VTAG#{tag}")
 }
 
 /// Sort keys ordered by time, unique by session.

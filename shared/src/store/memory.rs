@@ -16,8 +16,9 @@ use base64::Engine;
 
 use super::{
     Admission, AgentChange, AgentStore, Appended, AssignMode, Assigned, AuditStore, BlacklistStore, Connection,
-    ConnectionStore, GroupStore, MessageStore, Opened, Owner, Page, QueueEntry, Removal, Scope, SessionQuery,
-    SessionStore, TagChange, TagStore, TagUsage, TenantStore, TicketChange, TicketStore, VisitorResume, VisitorStore,
+    ConnectionStore, GroupStore, HistoryIndex, HistoryQuery, MessageStore, Opened, Owner, Page, QueueEntry, Removal,
+    Scope, SessionQuery, SessionStore, TagChange, TagStore, TagUsage, TenantStore, TicketChange, TicketStore,
+    VisitorResume, VisitorStore,
 };
 use crate::auth::Role;
 use crate::domain::agent::HARD_CAP;
@@ -54,6 +55,8 @@ struct State {
     tickets: BTreeMap<(String, String, String), Ticket>,
     /// The customer list: (tenant, lower-cased value, visitor id).
     directory: std::collections::BTreeSet<(String, String, String)>,
+    /// D7's history entries: (tenant, "tag:g" | "visitor:g", closed at, session).
+    history: std::collections::BTreeSet<(String, String, i64, String)>,
     /// (tenant, session) → typing-preview window (second, count).
     typing: HashMap<(String, String), (i64, u32)>,
 }
@@ -412,7 +415,13 @@ impl SessionStore for MemoryStore {
         })
     }
 
-    async fn close_session(&self, session: &Session, reason: CloseReason, now_ms: i64) -> Result<bool> {
+    async fn close_session(
+        &self,
+        session: &Session,
+        reason: CloseReason,
+        visitor_tags: &[String],
+        now_ms: i64,
+    ) -> Result<bool> {
         self.with(|s| {
             let (t, sid) = (&session.tenant, &session.id);
             let Some(x) = s.sessions.get_mut(&id(t, sid)) else { return Err(Error::not_found("session")) };
@@ -425,6 +434,12 @@ impl SessionStore for MemoryStore {
             x.close_reason = Some(reason);
             x.marker = None;
             let (visitor, agent, queued_at) = (x.visitor_id.clone(), x.agent_id.clone(), x.queued_at);
+            for tag in x.tags.clone() {
+                s.history.insert((t.clone(), format!("tag:{tag}"), now_ms, sid.clone()));
+            }
+            for tag in visitor_tags {
+                s.history.insert((t.clone(), format!("visitor:{tag}"), now_ms, sid.clone()));
+            }
             if let Some(v) = s.visitors.get_mut(&id(t, &visitor)) {
                 v.active_session = None;
             }
@@ -442,6 +457,41 @@ impl SessionStore for MemoryStore {
             }
             Ok(true)
         })
+    }
+
+    async fn search_history(&self, tenant: &str, q: &HistoryQuery) -> Result<Page<Session>> {
+        let found: Vec<Session> = self.with(|s| {
+            let mut ids: Vec<(i64, String)> = match &q.index {
+                HistoryIndex::Tag(g) | HistoryIndex::VisitorTag(g) => {
+                    let list = match q.index {
+                        HistoryIndex::Tag(_) => format!("tag:{g}"),
+                        _ => format!("visitor:{g}"),
+                    };
+                    s.history
+                        .iter()
+                        .filter(|(t, l, _, _)| t == tenant && *l == list)
+                        .map(|(_, _, at, sid)| (*at, sid.clone()))
+                        .collect()
+                }
+                HistoryIndex::Tenant | HistoryIndex::Agent(_) => s
+                    .sessions
+                    .values()
+                    .filter(|x| x.tenant == tenant && x.state == SessionState::Closed)
+                    .filter(|x| match &q.index {
+                        HistoryIndex::Agent(a) => x.agent_id.as_ref() == Some(a),
+                        _ => true,
+                    })
+                    .map(|x| (x.closed_at.unwrap_or_default(), x.id.clone()))
+                    .collect(),
+            };
+            ids.sort_by(|a, b| b.cmp(a));
+            ids.into_iter()
+                .filter(|(at, _)| (q.from..=q.to).contains(at))
+                .filter_map(|(_, sid)| s.sessions.get(&id(tenant, &sid)).cloned())
+                .filter(|x| q.handled_by.as_ref().is_none_or(|a| x.handlers.contains(a)))
+                .collect()
+        });
+        page(&format!("history/{tenant}/{:?}/{}/{}", q.index, q.from, q.to), found, q.limit, q.cursor.as_deref())
     }
 
     async fn queue_page(&self, tenant: &str, limit: u32, from: Option<&str>) -> Result<Page<QueueEntry>> {
@@ -503,6 +553,18 @@ impl SessionStore for MemoryStore {
         self.with(|s| {
             let t = &session.tenant;
             let x = s.sessions.get_mut(&id(t, &session.id)).ok_or_else(|| Error::not_found("session"))?;
+            if x.state != session.state {
+                return Err(Error::conflict("try_again", "the session changed meanwhile; try again"));
+            }
+            if let (SessionState::Closed, Some(at)) = (x.state, x.closed_at) {
+                for gone in x.tags.iter().filter(|g| !tags.contains(g)) {
+                    s.history.remove(&(t.clone(), format!("tag:{gone}"), at, session.id.clone()));
+                }
+                for added in tags.iter().filter(|g| !x.tags.contains(g)) {
+                    s.history.insert((t.clone(), format!("tag:{added}"), at, session.id.clone()));
+                }
+            }
+            x.tags_version += 1;
             x.tags = tags.to_vec();
             x.note = note.map(str::to_string);
             for tag in &usage.added {

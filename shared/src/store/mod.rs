@@ -231,9 +231,21 @@ pub trait SessionStore: Send + Sync {
     /// `AgentUnavailable` if the receiver is at the cap or gone.
     async fn transfer_session(&self, session: &Session, from: &str, record: &Transfer, now_ms: i64)
         -> Result<Assigned>;
-    /// Atomically closes an open session and frees its agent's capacity.
-    /// `false` if it was already closed (close is idempotent).
-    async fn close_session(&self, session: &Session, reason: CloseReason, now_ms: i64) -> Result<bool>;
+    /// Atomically closes an open session and frees its agent's capacity,
+    /// and enters it in D7's history under each of its tags and each of
+    /// `visitor_tags` (its visitor's, as they are now). `false` if it was
+    /// already closed (close is idempotent).
+    async fn close_session(
+        &self,
+        session: &Session,
+        reason: CloseReason,
+        visitor_tags: &[String],
+        now_ms: i64,
+    ) -> Result<bool>;
+    /// D7: closed sessions, newest closed first, from one index: `filter`
+    /// picks it; `from`/`to` bound the close time (ms); `handled_by` keeps
+    /// only sessions that agent handled.
+    async fn search_history(&self, tenant: &str, q: &HistoryQuery) -> Result<Page<Session>>;
     /// Waiting sessions, oldest first, strongly consistent: `limit` of them
     /// from `cursor` (the queue is never read whole).
     async fn queue_page(&self, tenant: &str, limit: u32, cursor: Option<&str>) -> Result<Page<QueueEntry>>;
@@ -257,6 +269,25 @@ pub trait SessionStore: Send + Sync {
     /// D1: the session's tags and note become these; in the same write,
     /// each of `usage.added` counts once more for agent `usage.agent`.
     async fn set_tags(&self, session: &Session, tags: &[String], note: Option<&str>, usage: &TagUsage) -> Result<()>;
+}
+
+/// D7: which index a history search reads.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HistoryIndex {
+    Tenant,
+    Agent(String),
+    Tag(String),
+    VisitorTag(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct HistoryQuery {
+    pub index: HistoryIndex,
+    pub from: i64,
+    pub to: i64,
+    pub handled_by: Option<String>,
+    pub limit: u32,
+    pub cursor: Option<String>,
 }
 
 /// D1: who applied which tags newly, for the recommendation.

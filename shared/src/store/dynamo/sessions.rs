@@ -17,7 +17,8 @@ use crate::domain::{
 use crate::error::{Error, Result};
 use crate::store::{attrs, keys};
 use crate::store::{
-    Appended, AssignMode, Assigned, MessageStore, Opened, Page, QueueEntry, Scope, SessionQuery, SessionStore, TagUsage,
+    Appended, AssignMode, Assigned, HistoryIndex, HistoryQuery, MessageStore, Opened, Page, QueueEntry, Scope,
+    SessionQuery, SessionStore, TagUsage,
 };
 
 /// Optimistic rounds before a write gives up with `try_again` (the client
@@ -215,7 +216,13 @@ impl SessionStore for DynamoStore {
         }
     }
 
-    async fn close_session(&self, session: &Session, reason: CloseReason, now_ms: i64) -> Result<bool> {
+    async fn close_session(
+        &self,
+        session: &Session,
+        reason: CloseReason,
+        visitor_tags: &[String],
+        now_ms: i64,
+    ) -> Result<bool> {
         let (t, sid) = (&session.tenant, &session.id);
         let mut current = session.clone();
         // Set if the agent's count was found at 0: it must not go negative,
@@ -238,7 +245,12 @@ impl SessionStore for DynamoStore {
                     .set(keys::GSI1SK, s(keys::by_time(now_ms, sid)));
             }
             close = close.remove(attrs::session::MARKER);
-            let cond = Cond::eq(attrs::session::STATE, value(&current.state)?);
+            // The tags whose history entries this close writes are still the session's.
+            let tags_as_read = match current.tags_version {
+                0 => Cond::missing(attrs::session::TAGS_VERSION).or(Cond::eq(attrs::session::TAGS_VERSION, n(0))),
+                v => Cond::eq(attrs::session::TAGS_VERSION, n(v)),
+            };
+            let cond = Cond::eq(attrs::session::STATE, value(&current.state)?).and(tags_as_read);
             items.push(update(&self.table, keys::session(t, sid), close, Some(cond))?);
 
             // The visitor may start a new session once this one is closed.
@@ -258,6 +270,14 @@ impl SessionStore for DynamoStore {
                 _ => {}
             }
 
+            // D7: its history entries, by session tag and by visitor tag.
+            for tag in &current.tags {
+                items.push(super::put(&self.table, history_item(keys::tag_history(t, tag), now_ms, &current))?);
+            }
+            for tag in visitor_tags {
+                let entry = history_item(keys::visitor_tag_history(t, tag), now_ms, &current);
+                items.push(super::put(&self.table, entry)?);
+            }
             let tx = self.transact(items).await?;
             if matches!(tx, Tx::Committed) {
                 return Ok(true);
@@ -270,6 +290,49 @@ impl SessionStore for DynamoStore {
             current = self.get_session(t, sid).await?.ok_or_else(|| Error::not_found("session"))?;
         }
         Err(Error::conflict("try_again", "the session is changing too fast; try again"))
+    }
+
+    async fn search_history(&self, tenant: &str, q: &HistoryQuery) -> Result<Page<Session>> {
+        let t = tenant;
+        let (index, pk_attr, sk_attr, pk, entries) = match &q.index {
+            HistoryIndex::Tenant => {
+                (Some(keys::GSI2), keys::GSI2PK, keys::GSI2SK, keys::tenant_sessions(t, false), false)
+            }
+            HistoryIndex::Agent(a) => {
+                (Some(keys::GSI1), keys::GSI1PK, keys::GSI1SK, keys::agent_sessions(t, a, false), false)
+            }
+            HistoryIndex::Tag(g) => (None, keys::PK, keys::SK, keys::tag_history(t, g), true),
+            HistoryIndex::VisitorTag(g) => (None, keys::PK, keys::SK, keys::visitor_tag_history(t, g), true),
+        };
+        let start = q.cursor.as_deref().map(|c| decode_cursor(c, pk_attr, &pk)).transpose()?;
+        let key = Cond::eq(pk_attr, s(&pk)).and(Cond::between(
+            sk_attr,
+            s(format!("{:015}", q.from)),
+            s(format!("{:015}#~", q.to)),
+        ));
+        let filter = q.handled_by.as_ref().map(|a| Cond::contains(attrs::history::HANDLERS, s(a)));
+        let mut query = self.query(index, key, filter).scan_index_forward(false).limit(q.limit as i32);
+        if index.is_none() {
+            query = query.consistent_read(true);
+        }
+        let page = query.set_exclusive_start_key(start).send().await.map_err(storage)?;
+        let next = page.last_evaluated_key.filter(|k| !k.is_empty()).map(|k| encode_cursor(&k));
+        let found = page.items.unwrap_or_default();
+        let items = if entries {
+            let ids: Vec<String> = found
+                .iter()
+                .filter_map(|e| e.get(attrs::history::SESSION_ID).and_then(|v| v.as_s().ok()).cloned())
+                .collect();
+            let sessions: Vec<Session> = if ids.is_empty() {
+                Vec::new()
+            } else {
+                self.batch_get(ids.iter().map(|i| keys::session(t, i)).collect()).await?
+            };
+            ids.iter().filter_map(|i| sessions.iter().find(|x| &x.id == i).cloned()).collect()
+        } else {
+            found.into_iter().map(from_item).collect::<Result<Vec<Session>>>()?
+        };
+        Ok(Page { items, next_cursor: next })
     }
 
     async fn queue_page(&self, tenant: &str, limit: u32, cursor: Option<&str>) -> Result<Page<QueueEntry>> {
@@ -343,12 +406,22 @@ impl SessionStore for DynamoStore {
 
     async fn set_tags(&self, session: &Session, tags: &[String], note: Option<&str>, usage: &TagUsage) -> Result<()> {
         let (t, sid) = (&session.tenant, &session.id);
-        let mut u = Update::new().set(attrs::session::TAGS, value(&tags)?);
+        let mut u = Update::new().set(attrs::session::TAGS, value(&tags)?).count(attrs::session::TAGS_VERSION, 1);
         u = match note {
             Some(n) => u.set(attrs::session::NOTE, s(n)),
             None => u.remove(attrs::session::NOTE),
         };
-        let mut items = vec![update(&self.table, keys::session(t, sid), u, Some(Cond::exists(keys::PK)))?];
+        // As read: open (no history entries yet) or closed (they follow).
+        let as_read = Cond::exists(keys::PK).and(Cond::eq(attrs::session::STATE, value(&session.state)?));
+        let mut items = vec![update(&self.table, keys::session(t, sid), u, Some(as_read))?];
+        if let (SessionState::Closed, Some(closed_at)) = (session.state, session.closed_at) {
+            for gone in session.tags.iter().filter(|g| !tags.contains(g)) {
+                items.push(delete(&self.table, (keys::tag_history(t, gone), keys::by_time(closed_at, sid)))?);
+            }
+            for added in tags.iter().filter(|g| !session.tags.contains(g)) {
+                items.push(super::put(&self.table, history_item(keys::tag_history(t, added), closed_at, session))?);
+            }
+        }
         // Each use counter is ranked in gsi4 by its count.
         for tag in &usage.added {
             let counted = Update::new().set(keys::GSI4PK, s(keys::tag_uses(t, &usage.agent))).add(keys::RANK, 1);
@@ -356,7 +429,10 @@ impl SessionStore for DynamoStore {
         }
         match self.transact(items).await? {
             Tx::Committed => Ok(()),
-            Tx::Failed(_) => Err(Error::not_found("session")),
+            Tx::Failed(_) => match self.get_session(t, sid).await? {
+                Some(_) => Err(Error::conflict("try_again", "the session changed meanwhile; try again")),
+                None => Err(Error::not_found("session")),
+            },
         }
     }
 
@@ -671,5 +747,18 @@ pub(super) fn directory_item(tenant: &str, value: &str, visitor_id: &str) -> sup
         (keys::PK.to_string(), s(pk)),
         (keys::SK.to_string(), s(sk)),
         (attrs::directory::VISITOR_ID.to_string(), s(visitor_id)),
+    ])
+}
+
+/// One D7 history entry of a closed session, under `partition`.
+fn history_item(partition: String, closed_at: i64, session: &Session) -> super::Item {
+    std::collections::HashMap::from([
+        (keys::PK.to_string(), s(partition)),
+        (keys::SK.to_string(), s(keys::by_time(closed_at, &session.id))),
+        (attrs::history::SESSION_ID.to_string(), s(&session.id)),
+        (
+            attrs::history::HANDLERS.to_string(),
+            aws_sdk_dynamodb::types::AttributeValue::L(session.handlers.iter().map(s).collect()),
+        ),
     ])
 }
