@@ -95,3 +95,32 @@ def test_the_blacklist_is_listed_searched_and_guarded():
         assert (await visitor.ok("POST", "/sessions", {}))["created"] is True
 
     run(body)
+
+
+def test_a_visitor_blacklisted_from_history_is_kept_in_its_closed_session():
+    async def body(session):
+        tenant = Tenant(session)
+        ann = await tenant.agent("ann")
+        ws = await Ws.connect(session, ann.token)
+        visitor, vid = await tenant.visitor(name="Former")
+        vws = await Ws.connect(session, visitor.token)
+        s = (await visitor.ok("POST", "/sessions", {}))["session"]
+        await ws.wait_event("session.assigned", lambda e: e["session"]["id"] == s["id"])
+        await ann.ok("POST", f"/sessions/{s['id']}/close")
+        refused = await vws.send_message(s["id"], {"type": "text", "text": "hello?"})
+        assert refused["error"]["code"] == "session_closed", "a closed session takes nothing from others"
+        # Blacklisted later, from history: what it sends now is kept there.
+        await ann.ok("POST", "/blacklist", {"visitorId": vid, "reason": "fraud"})
+        kept = await vws.send_message(s["id"], {"type": "text", "text": "let me back"})
+        assert kept["type"] == "message.sent"
+        history = (await ann.ok("GET", f"/sessions/{s['id']}/messages"))["messages"]
+        assert [m["content"]["text"] for m in history] == ["let me back"]
+        after = await ann.ok("GET", f"/sessions/{s['id']}")
+        assert (after["state"], after["closeReason"], after["unread"]) == ("closed", "agent", 0)
+        status, out = await visitor.call("POST", "/sessions", {})
+        assert (status, out["error"]["code"]) == (403, "blacklisted")
+        assert not ws.seen("message.new")
+        await vws.close()
+        await ws.close()
+
+    run(body)

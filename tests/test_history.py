@@ -165,6 +165,8 @@ def test_history_search_returns_exactly_the_sessions_of_a_tag_a_visitor_tag_an_a
             assert await ids(ann, "") == [s4["id"], s3["id"], s1["id"]]
         await eventually(own)
         assert await ids(ann, "tag=complaint") == [s3["id"]]
+        assert await ids(admin, "tag=complaint&agentId=bob") == [s2["id"]], "filters combine"
+        assert await ids(admin, f"visitorTag=VIP&agentId=ann&from={s3['closedAt']}") == [s3["id"]]
         assert await ids(bob, "visitorTag=VIP") == []
         # Paged.
         first = await admin.ok("GET", "/history?tag=complaint&limit=1")
@@ -173,7 +175,7 @@ def test_history_search_returns_exactly_the_sessions_of_a_tag_a_visitor_tag_an_a
         visitor, _ = await tenant.visitor()
         for who, query, expect in [
             (ann, "agentId=bob", (403, "forbidden")),
-            (admin, "tag=refund&agentId=ann", (400, "invalid_field")),
+            (admin, "tag=refund&visitorTag=VIP", (400, "invalid_field")),
             (admin, "from=10&to=5", (400, "invalid_field")),
             (admin, "limit=0", (400, "invalid_field")),
             (admin, "tag=refund&cursor=garbage", (400, "invalid_cursor")),

@@ -31,24 +31,7 @@ async fn agent(db: &DynamoStore, t: &str, id: &str, max: u32) -> Agent {
 }
 
 async fn waiting_session(db: &DynamoStore, t: &str, now: i64) -> Session {
-    let v = Visitor {
-        tenant: t.into(),
-        id: ids::new_id("v"),
-        name: None,
-        nickname: None,
-        channel: "web".into(),
-        active_session: None,
-        conns: BTreeMap::new(),
-        expires_at: None,
-        created_at: now,
-        blacklisted: false,
-        phone: None,
-        email: None,
-        company: None,
-        notes: None,
-        custom: Default::default(),
-        tags: Vec::new(),
-    };
+    let v = Visitor::new(t, &ids::new_id("v"), "web", now);
     db.create_visitor(&v).await.unwrap();
     let s = Session::waiting(ids::new_id("s"), &v, "web".into(), None, now);
     assert!(matches!(db.open_session(&s, &[]).await.unwrap(), Opened::Created));

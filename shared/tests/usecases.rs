@@ -4,7 +4,6 @@
 //! are tested against DynamoDB in `store.rs`; the whole system end to end in
 //! `tests/` at the top.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kefu::app::{messages, sessions};
@@ -69,24 +68,7 @@ impl World {
 
     /// A connected visitor.
     async fn visitor(&self, id: &str) -> Principal {
-        let v = Visitor {
-            tenant: T.into(),
-            id: id.into(),
-            name: Some(format!("{id} name")),
-            nickname: None,
-            channel: "web".into(),
-            active_session: None,
-            conns: BTreeMap::new(),
-            expires_at: None,
-            created_at: 0,
-            blacklisted: false,
-            phone: None,
-            email: None,
-            company: None,
-            notes: None,
-            custom: Default::default(),
-            tags: Vec::new(),
-        };
+        let v = Visitor { name: Some(format!("{id} name")), ..Visitor::new(T, id, "web", 0) };
         self.store.create_visitor(&v).await.unwrap();
         self.connect(Role::Visitor, id).await;
         Principal { tenant: T.into(), id: id.into(), role: Role::Visitor, channel: Some("web".into()) }

@@ -1,5 +1,5 @@
 //! D7: history search over closed sessions, by close time, filtered by
-//! agent, session tag or visitor tag. Each filter has its own index (an
+//! agent, and by session tag or visitor tag. Each filter has its own index (an
 //! agent's closed sessions, a tag's history entries, …), so a page reads
 //! about as many items as it returns, never the tenant's whole history.
 
@@ -25,9 +25,8 @@ pub struct HistoryParams {
 
 pub async fn search(app: &App, who: &Principal, p: HistoryParams) -> Result<Page<SessionView>> {
     who.require_staff()?;
-    let given = [&p.agent_id, &p.tag, &p.visitor_tag].iter().filter(|f| f.is_some()).count();
-    if given > 1 {
-        return Err(Error::invalid("invalid_field", "filter by one of agentId, tag and visitorTag at a time"));
+    if p.tag.is_some() && p.visitor_tag.is_some() {
+        return Err(Error::invalid("invalid_field", "filter by tag or by visitorTag, not both"));
     }
     if !(1..=100).contains(&p.limit) {
         return Err(Error::invalid("invalid_field", "limit must be from 1 to 100"));
@@ -38,26 +37,28 @@ pub async fn search(app: &App, who: &Principal, p: HistoryParams) -> Result<Page
     }
     // H3: an agent searches only sessions it handled.
     let mine = (who.role == Role::Agent).then(|| who.id.clone());
-    let (index, handled_by) = match (p.agent_id, p.tag, p.visitor_tag) {
-        (Some(a), _, _) => {
-            ids::check("agentId", &a)?;
-            if mine.as_ref().is_some_and(|me| *me != a) {
-                return Err(Error::forbidden("agents search only their own history"));
-            }
-            (HistoryIndex::Agent(a), None)
+    if let Some(a) = &p.agent_id {
+        ids::check("agentId", a)?;
+        if mine.as_ref().is_some_and(|me| me != a) {
+            return Err(Error::forbidden("agents search only their own history"));
         }
-        (_, Some(tag), _) => {
+    }
+    // A tag's index, kept to the sessions the agent (or the caller, for an
+    // agent) handled; else the agent's own closed sessions; else all.
+    let handled_by = p.agent_id.clone().or(mine.clone());
+    let (index, handled_by) = match (p.tag, p.visitor_tag) {
+        (Some(tag), _) => {
             ids::check("tag", &tag)?;
-            (HistoryIndex::Tag(tag), mine)
+            (HistoryIndex::Tag(tag), handled_by)
         }
-        (_, _, Some(tag)) => {
+        (_, Some(tag)) => {
             if tag.is_empty() || tag.chars().count() > 64 {
                 return Err(Error::invalid("invalid_field", "visitorTag must be 1-64 characters"));
             }
-            (HistoryIndex::VisitorTag(tag), mine)
+            (HistoryIndex::VisitorTag(tag), handled_by)
         }
-        _ => match mine {
-            Some(me) => (HistoryIndex::Agent(me), None),
+        _ => match handled_by {
+            Some(a) => (HistoryIndex::Agent(a), None),
             None => (HistoryIndex::Tenant, None),
         },
     };

@@ -9,8 +9,8 @@ use tracing::instrument;
 use super::notices::{Notice, Notify, NotifyKind};
 use super::views::{MessageView, VisitorMessage};
 use crate::auth::{Principal, Role};
-use crate::domain::ids;
 use crate::domain::message::{Content, Message, Sender, SenderKind, RECALL_WINDOW_MS};
+use crate::domain::{ids, SessionState};
 use crate::error::{Error, Result};
 use crate::store::Appended;
 use crate::App;
@@ -39,18 +39,24 @@ pub async fn send(app: &App, who: &Principal, req: SendRequest) -> Result<Sent> 
     let content: Content =
         serde_json::from_value(req.message).map_err(|e| Error::invalid("invalid_message", format!("message: {e}")))?;
     let s = super::sessions::get_visible(app, who, &req.session_id).await?;
-    s.check_can_send(who)?;
-    // B5: only a visitor still blacklisted writes into the session that
-    // closed when it was blacklisted; once off the list it starts anew.
-    let kept = s.keeps_from(SenderKind::Visitor) && who.role == Role::Visitor;
-    if kept && !app.store.get_visitor(&s.tenant, &who.id).await?.is_some_and(|v| v.blacklisted) {
-        return Err(Error::conflict("session_closed", "the session is closed"));
+    // B5: a blacklisted visitor's messages into its closed sessions are
+    // kept (stored, delivered to nobody); once off the list it starts anew.
+    let kept = who.role == Role::Visitor
+        && s.state == SessionState::Closed
+        && app.store.get_visitor(&s.tenant, &who.id).await?.is_some_and(|v| v.blacklisted);
+    if !kept {
+        s.check_can_send(who)?;
     }
     let kind = if who.role == Role::Visitor { SenderKind::Visitor } else { SenderKind::Agent };
     content.validate(kind, &s.channel)?;
 
     let sender = Sender { kind, id: who.id.clone() };
-    let message = match app.store.append_message(&s, sender, &req.client_msg_id, content, app.now()).await? {
+    let appended = if kept {
+        app.store.keep_message(&s, sender, &req.client_msg_id, content, app.now()).await?
+    } else {
+        app.store.append_message(&s, sender, &req.client_msg_id, content, app.now()).await?
+    };
+    let message = match appended {
         Appended::Duplicate(m) => return Ok(Sent { message: m, duplicate: true }),
         Appended::New(m) => m,
     };

@@ -1,8 +1,6 @@
 //! Visitors get a token from a public route (B1): a new visitor, or the same
 //! one again when it presents its previous token.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{Principal, Role};
@@ -93,22 +91,10 @@ pub async fn issue_token(app: &App, req: TokenRequest) -> Result<VisitorToken> {
         }
         None => {
             let v = Visitor {
-                tenant: t.clone(),
-                id: ids::new_id("v"),
                 name,
                 nickname,
-                channel: channel.clone(),
-                active_session: None,
-                conns: BTreeMap::new(),
                 expires_at: Some(now / 1000 + app.config.visitor_idle_ttl_secs),
-                created_at: now,
-                blacklisted: false,
-                phone: None,
-                email: None,
-                company: None,
-                notes: None,
-                custom: Default::default(),
-                tags: Vec::new(),
+                ..Visitor::new(t, &ids::new_id("v"), &channel, now)
             };
             app.store.create_visitor(&v).await?;
             (v.id, false)

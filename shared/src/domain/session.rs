@@ -259,9 +259,6 @@ impl Session {
     /// open, and an agent's message comes from the agent it is assigned to
     /// now (not one who handed it off or had it taken back).
     pub fn check_sender(&self, kind: SenderKind, id: &str) -> Result<()> {
-        if self.keeps_from(kind) {
-            return Ok(());
-        }
         if self.state == SessionState::Closed {
             return Err(Error::conflict("session_closed", "the session is closed"));
         }
@@ -274,13 +271,15 @@ impl Session {
         }
     }
 
-    /// B5: a session closed because its visitor was blacklisted keeps what
-    /// the visitor still sends (stored, delivered to nobody, no new session)
-    /// for as long as the visitor stays blacklisted (the caller checks that).
-    pub fn keeps_from(&self, kind: SenderKind) -> bool {
-        self.state == SessionState::Closed
-            && self.close_reason == Some(CloseReason::Blacklisted)
-            && kind == SenderKind::Visitor
+    /// B5: what a blacklisted visitor still sends is kept in one of its
+    /// closed sessions: stored, delivered to nobody, reopening nothing. (The
+    /// caller checks that the visitor is blacklisted.)
+    pub fn check_kept_sender(&self, kind: SenderKind) -> Result<()> {
+        if kind == SenderKind::Visitor && self.state == SessionState::Closed {
+            Ok(())
+        } else {
+            Err(Error::conflict("session_open", "only a closed session keeps a blacklisted visitor's messages"))
+        }
     }
 
     /// Who may close it: its agent, an admin, or its visitor.

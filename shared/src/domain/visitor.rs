@@ -217,6 +217,30 @@ impl BlacklistEntry {
 }
 
 impl Visitor {
+    /// A new visitor of `tenant` arriving on `channel`: no names, no
+    /// profile, no session, no connection, kept for good (callers set what
+    /// they know, and an idle expiry).
+    pub fn new(tenant: &str, id: &str, channel: &str, created_at: i64) -> Self {
+        Visitor {
+            tenant: tenant.to_string(),
+            id: id.to_string(),
+            name: None,
+            nickname: None,
+            channel: channel.to_string(),
+            active_session: None,
+            conns: BTreeMap::new(),
+            expires_at: None,
+            created_at,
+            blacklisted: false,
+            phone: None,
+            email: None,
+            company: None,
+            notes: None,
+            custom: BTreeMap::new(),
+            tags: Vec::new(),
+        }
+    }
+
     /// Expired: absent for every read, whether or not TTL has deleted it yet.
     pub fn is_expired(&self, now_ms: i64) -> bool {
         self.expires_at.is_some_and(|secs| secs * 1000 <= now_ms)
@@ -267,22 +291,11 @@ mod tests {
     #[test]
     fn the_directory_finds_a_visitor_by_each_field() {
         let v = Visitor {
-            tenant: "t".into(),
-            id: "v1".into(),
             name: Some("Wang Fang".into()),
             nickname: Some("小芳".into()),
-            channel: "web".into(),
-            active_session: None,
-            conns: BTreeMap::new(),
-            expires_at: None,
-            created_at: 0,
-            blacklisted: false,
             phone: Some("+8613800000000".into()),
             email: Some("WF@Example.com".into()),
-            company: None,
-            notes: None,
-            custom: BTreeMap::new(),
-            tags: vec![],
+            ..Visitor::new("t", "v1", "web", 0)
         };
         let keys: Vec<String> = v.directory_keys().into_iter().collect();
         assert_eq!(keys, ["+8613800000000", "wang fang", "wf@example.com", "小芳"]);

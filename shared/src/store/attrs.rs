@@ -152,22 +152,12 @@ mod tests {
     fn every_session_attribute_is_a_session_field() {
         use super::session::*;
         let visitor = Visitor {
-            tenant: "t".into(),
-            id: "v".into(),
             name: Some("n".into()),
             nickname: Some("k".into()),
-            channel: "web".into(),
             active_session: Some("s".into()),
             conns: BTreeMap::from([("c".into(), 1)]),
             expires_at: Some(1),
-            created_at: 0,
-            blacklisted: false,
-            phone: None,
-            email: None,
-            company: None,
-            notes: None,
-            custom: Default::default(),
-            tags: Vec::new(),
+            ..Visitor::new("t", "v", "web", 0)
         };
         let mut s = Session::waiting("s".into(), &visitor, "web".into(), None, 0);
         s.state = SessionState::Closed;

@@ -681,45 +681,18 @@ impl MessageStore for MemoryStore {
         content: Content,
         now_ms: i64,
     ) -> Result<Appended> {
-        self.with(|s| {
-            let (t, sid) = (&session.tenant, &session.id);
-            let client_key = (t.clone(), sid.clone(), sender.id.clone(), client_msg_id.to_string());
-            if let Some(seq) = s.client_ids.get(&client_key) {
-                let m = s.messages.get(&(t.clone(), sid.clone(), *seq)).cloned().expect("stored with its id");
-                return Ok(Appended::Duplicate(m));
-            }
-            let x = s.sessions.get_mut(&id(t, sid)).ok_or_else(|| Error::not_found("session"))?;
-            x.check_sender(sender.kind, &sender.id)?;
-            let seq = x.last_seq + 1;
-            x.last_seq = seq;
-            if x.keeps_from(sender.kind) {
-                x.last_visitor_message_at = Some(now_ms);
-            } else {
-                x.last_activity_at = now_ms;
-                x.last_message = Some(content.preview());
-            }
-            match sender.kind {
-                _ if x.keeps_from(sender.kind) => {}
-                crate::domain::SenderKind::Visitor => {
-                    x.last_visitor_message_at = Some(now_ms);
-                    x.unread += 1;
-                }
-                crate::domain::SenderKind::Agent => x.last_agent_message_at = Some(now_ms),
-                crate::domain::SenderKind::System => {}
-            }
-            let message = Message {
-                session_id: sid.clone(),
-                seq,
-                client_msg_id: client_msg_id.to_string(),
-                sender,
-                content,
-                created_at: now_ms,
-                recalled_at: None,
-            };
-            s.messages.insert((t.clone(), sid.clone(), seq), message.clone());
-            s.client_ids.insert(client_key, seq);
-            Ok(Appended::New(message))
-        })
+        self.append(session, sender, client_msg_id, content, now_ms, false)
+    }
+
+    async fn keep_message(
+        &self,
+        session: &Session,
+        sender: Sender,
+        client_msg_id: &str,
+        content: Content,
+        now_ms: i64,
+    ) -> Result<Appended> {
+        self.append(session, sender, client_msg_id, content, now_ms, true)
     }
 
     async fn messages_after(&self, tenant: &str, session: &str, after: u64, limit: u32) -> Result<Vec<Message>> {
@@ -946,4 +919,61 @@ fn take_capacity(s: &mut State, t: &str, agent_id: &str, mode: AssignMode, now_m
         agent.last_assigned_at = now_ms;
     }
     free
+}
+
+impl MemoryStore {
+    /// C3's append, or (`kept`) B5's, as the DynamoDB store's.
+    fn append(
+        &self,
+        session: &Session,
+        sender: Sender,
+        client_msg_id: &str,
+        content: Content,
+        now_ms: i64,
+        kept: bool,
+    ) -> Result<Appended> {
+        self.with(|s| {
+            let (t, sid) = (&session.tenant, &session.id);
+            let client_key = (t.clone(), sid.clone(), sender.id.clone(), client_msg_id.to_string());
+            if let Some(seq) = s.client_ids.get(&client_key) {
+                let m = s.messages.get(&(t.clone(), sid.clone(), *seq)).cloned().expect("stored with its id");
+                return Ok(Appended::Duplicate(m));
+            }
+            let x = s.sessions.get_mut(&id(t, sid)).ok_or_else(|| Error::not_found("session"))?;
+            if kept {
+                x.check_kept_sender(sender.kind)?;
+            } else {
+                x.check_sender(sender.kind, &sender.id)?;
+            }
+            let seq = x.last_seq + 1;
+            x.last_seq = seq;
+            if kept {
+                x.last_visitor_message_at = Some(now_ms);
+            } else {
+                x.last_activity_at = now_ms;
+                x.last_message = Some(content.preview());
+            }
+            match sender.kind {
+                _ if kept => {}
+                crate::domain::SenderKind::Visitor => {
+                    x.last_visitor_message_at = Some(now_ms);
+                    x.unread += 1;
+                }
+                crate::domain::SenderKind::Agent => x.last_agent_message_at = Some(now_ms),
+                crate::domain::SenderKind::System => {}
+            }
+            let message = Message {
+                session_id: sid.clone(),
+                seq,
+                client_msg_id: client_msg_id.to_string(),
+                sender,
+                content,
+                created_at: now_ms,
+                recalled_at: None,
+            };
+            s.messages.insert((t.clone(), sid.clone(), seq), message.clone());
+            s.client_ids.insert(client_key, seq);
+            Ok(Appended::New(message))
+        })
+    }
 }

@@ -378,6 +378,17 @@ pub trait MessageStore: Send + Sync {
         content: Content,
         now_ms: i64,
     ) -> Result<Appended>;
+    /// B5: as `append_message`, for a blacklisted visitor writing into one
+    /// of its closed sessions (`Session::check_kept_sender`): the message
+    /// is stored in order; nothing else of the session changes.
+    async fn keep_message(
+        &self,
+        session: &Session,
+        sender: Sender,
+        client_msg_id: &str,
+        content: Content,
+        now_ms: i64,
+    ) -> Result<Appended>;
     /// Messages with `seq > after`, oldest first, at most `limit`.
     async fn messages_after(&self, tenant: &str, session_id: &str, after: u64, limit: u32) -> Result<Vec<Message>>;
     async fn get_message(&self, tenant: &str, session_id: &str, seq: u64) -> Result<Option<Message>>;
