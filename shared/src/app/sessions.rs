@@ -239,21 +239,21 @@ pub async fn close(app: &App, who: &Principal, id: &str) -> Result<Closed> {
         let required = app.store.get_tenant(&s.tenant).await?.is_some_and(|t| t.settings.tag_required_to_close);
         s.check_tagged_for_close(who, required)?;
     }
-    let closed = close_as(app, &s, reason).await?;
-    let fresh = get_visible(app, who, id).await?;
+    let (closed, fresh) = close_as(app, &s, reason).await?;
     Ok(Closed { session: view(app, who, &fresh).await?, closed })
 }
 
 /// The one close: the session closes for `reason` (idempotently: `false`
 /// if it was closed already); both parties hear of it, and a freed agent
-/// drains the queue. Every way of closing goes through here.
-pub async fn close_as(app: &App, s: &Session, reason: CloseReason) -> Result<bool> {
+/// drains the queue. Every way of closing goes through here. Returns
+/// whether this call closed it, and the session as it is after.
+pub async fn close_as(app: &App, s: &Session, reason: CloseReason) -> Result<(bool, Session)> {
     // D7: the visitor's tags as they are at close file it in history.
     let visitor_tags = app.store.get_visitor(&s.tenant, &s.visitor_id).await?.map(|v| v.tags).unwrap_or_default();
     let closed = app.store.close_session(s, reason, &visitor_tags, app.now()).await?;
+    let fresh = app.store.get_session(&s.tenant, &s.id).await?.ok_or_else(|| Error::not_found("session"))?;
     if closed {
         tracing::info!(tenant = %s.tenant, session = %s.id, ?reason, "session closed");
-        let fresh = app.store.get_session(&s.tenant, &s.id).await?.unwrap_or_else(|| s.clone());
         let notice = Notice::Closed { session_id: s.id.clone(), reason };
         if let Some(a) = &fresh.agent_id {
             app.notify.to_agent(&s.tenant, a, &notice).await;
@@ -263,7 +263,7 @@ pub async fn close_as(app: &App, s: &Session, reason: CloseReason) -> Result<boo
             dispatch::drain_after(app, &s.tenant, None).await;
         }
     }
-    Ok(closed)
+    Ok((closed, fresh))
 }
 
 #[derive(Debug, Deserialize)]
