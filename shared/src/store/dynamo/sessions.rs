@@ -523,6 +523,120 @@ impl DynamoStore {
             Some(r) => self.message(&session.tenant, &session.id, r.seq).await,
         }
     }
+
+    /// C3's append, or (`kept`) B5's: the message takes the next sequence
+    /// number, atomically with the session's counter.
+    async fn append(
+        &self,
+        session: &Session,
+        sender: Sender,
+        client_msg_id: &str,
+        content: Content,
+        now_ms: i64,
+        kept: bool,
+    ) -> Result<Appended> {
+        let (t, sid) = (&session.tenant, &session.id);
+        let mut current = session.clone();
+        for attempt in 0..MAX_ATTEMPTS {
+            let allowed = if kept {
+                current.check_kept_sender(sender.kind)
+            } else {
+                current.check_sender(sender.kind, &sender.id)
+            };
+            if let Err(refused) = allowed {
+                // A resend of a message stored before the session closed (or
+                // changed hands) still gets its original back.
+                return match self.message_by_client_id(&current, &sender, client_msg_id).await? {
+                    Some(m) => Ok(Appended::Duplicate(m)),
+                    None => Err(refused),
+                };
+            }
+            let seq = current.last_seq + 1;
+            let message = Message {
+                session_id: sid.clone(),
+                seq,
+                client_msg_id: client_msg_id.to_string(),
+                sender: sender.clone(),
+                content: content.clone(),
+                created_at: now_ms,
+                recalled_at: None,
+            };
+
+            // The session's counter moves from exactly the value we read, so
+            // message n+1 can only commit after message n: a reader who sees
+            // seq n has seen every seq before it.
+            let (bump, cond) = if kept {
+                // B5: kept in the blacklisted visitor's closed session;
+                // nothing else of the session moves.
+                let bump = Update::new()
+                    .set(attrs::session::LAST_SEQ, n(seq))
+                    .set(attrs::session::LAST_VISITOR_MESSAGE_AT, n(now_ms));
+                let cond = Cond::eq(attrs::session::LAST_SEQ, n(current.last_seq))
+                    .and(Cond::eq(attrs::session::STATE, value(&SessionState::Closed)?));
+                (bump, cond)
+            } else {
+                let mut bump = Update::new()
+                    .set(attrs::session::LAST_SEQ, n(seq))
+                    .set(attrs::session::LAST_ACTIVITY_AT, n(now_ms))
+                    .set(attrs::session::LAST_MESSAGE, s(content.preview()))
+                    .set(keys::GSI1SK, s(keys::by_time(now_ms, sid)))
+                    .set(keys::GSI2SK, s(keys::by_time(now_ms, sid)));
+                match sender.kind {
+                    SenderKind::Visitor => {
+                        bump =
+                            bump.set(attrs::session::LAST_VISITOR_MESSAGE_AT, n(now_ms)).add(attrs::session::UNREAD, 1)
+                    }
+                    SenderKind::Agent => bump = bump.set(attrs::session::LAST_AGENT_MESSAGE_AT, n(now_ms)),
+                    SenderKind::System => {}
+                }
+                // The counter, and the sender's right to post (check_sender) as of this very write.
+                let mut cond = Cond::eq(attrs::session::LAST_SEQ, n(current.last_seq))
+                    .and(Cond::ne(attrs::session::STATE, value(&SessionState::Closed)?));
+                if sender.kind == SenderKind::Agent {
+                    cond = cond.and(held_by(&sender.id)?);
+                }
+                (bump, cond)
+            };
+            let bump = update(&self.table, keys::session(t, sid), bump, Some(cond))?;
+
+            let record = MessageRecord {
+                session_id: sid.clone(),
+                seq,
+                client_msg_id: client_msg_id.to_string(),
+                sender: sender.clone(),
+                content: serde_json::to_string(&content)?,
+                created_at: now_ms,
+                recalled_at: None,
+            };
+            let mut item = to_item(&record, keys::message(t, sid, seq))?;
+            // C4: the visitor's messages across its sessions, by time.
+            item.insert(keys::GSI3PK.into(), s(keys::visitor_messages(t, &session.visitor_id)));
+            item.insert(keys::GSI3SK.into(), s(keys::visitor_message_sk(now_ms, sid, seq)));
+            let put_message = put_new(&self.table, item)?;
+            let put_client_id = put_new(
+                &self.table,
+                to_item(&ClientMsgRecord { seq }, keys::client_msg(t, sid, &sender.id, client_msg_id))?,
+            )?;
+
+            let tx = self.transact(vec![bump, put_message, put_client_id]).await?;
+            if matches!(tx, Tx::Committed) {
+                return Ok(Appended::New(message));
+            }
+            // A resend: this client id is taken (read only then, so a new
+            // message costs no read for it).
+            if tx.failed_at(2) {
+                if let Some(m) = self.message_by_client_id(&current, &sender, client_msg_id).await? {
+                    return Ok(Appended::Duplicate(m));
+                }
+            } else {
+                // Lost the race for the next number: pause a little so the
+                // competing writers de-synchronise, then read the new counter.
+                super::backoff(attempt.min(2) as u32).await;
+                current = self.get_session(t, sid).await?.ok_or_else(|| Error::not_found("session"))?;
+            }
+        }
+        Err(Error::conflict("try_again", "too many messages at once in this session; resend"))
+    }
 }
 
 #[async_trait]
@@ -676,120 +790,4 @@ fn history_item(partition: String, closed_at: i64, session: &Session) -> super::
             aws_sdk_dynamodb::types::AttributeValue::L(session.handlers.iter().map(s).collect()),
         ),
     ])
-}
-
-impl DynamoStore {
-    /// C3's append, or (`kept`) B5's: the message takes the next sequence
-    /// number, atomically with the session's counter.
-    async fn append(
-        &self,
-        session: &Session,
-        sender: Sender,
-        client_msg_id: &str,
-        content: Content,
-        now_ms: i64,
-        kept: bool,
-    ) -> Result<Appended> {
-        let (t, sid) = (&session.tenant, &session.id);
-        let mut current = session.clone();
-        for attempt in 0..MAX_ATTEMPTS {
-            let allowed = if kept {
-                current.check_kept_sender(sender.kind)
-            } else {
-                current.check_sender(sender.kind, &sender.id)
-            };
-            if let Err(refused) = allowed {
-                // A resend of a message stored before the session closed (or
-                // changed hands) still gets its original back.
-                return match self.message_by_client_id(&current, &sender, client_msg_id).await? {
-                    Some(m) => Ok(Appended::Duplicate(m)),
-                    None => Err(refused),
-                };
-            }
-            let seq = current.last_seq + 1;
-            let message = Message {
-                session_id: sid.clone(),
-                seq,
-                client_msg_id: client_msg_id.to_string(),
-                sender: sender.clone(),
-                content: content.clone(),
-                created_at: now_ms,
-                recalled_at: None,
-            };
-
-            // The session's counter moves from exactly the value we read, so
-            // message n+1 can only commit after message n: a reader who sees
-            // seq n has seen every seq before it.
-            let (bump, cond) = if kept {
-                // B5: kept in the blacklisted visitor's closed session;
-                // nothing else of the session moves.
-                let bump = Update::new()
-                    .set(attrs::session::LAST_SEQ, n(seq))
-                    .set(attrs::session::LAST_VISITOR_MESSAGE_AT, n(now_ms));
-                let cond = Cond::eq(attrs::session::LAST_SEQ, n(current.last_seq))
-                    .and(Cond::eq(attrs::session::STATE, value(&SessionState::Closed)?));
-                (bump, cond)
-            } else {
-                let mut bump = Update::new()
-                    .set(attrs::session::LAST_SEQ, n(seq))
-                    .set(attrs::session::LAST_ACTIVITY_AT, n(now_ms))
-                    .set(attrs::session::LAST_MESSAGE, s(content.preview()))
-                    .set(keys::GSI1SK, s(keys::by_time(now_ms, sid)))
-                    .set(keys::GSI2SK, s(keys::by_time(now_ms, sid)));
-                match sender.kind {
-                    SenderKind::Visitor => {
-                        bump =
-                            bump.set(attrs::session::LAST_VISITOR_MESSAGE_AT, n(now_ms)).add(attrs::session::UNREAD, 1)
-                    }
-                    SenderKind::Agent => bump = bump.set(attrs::session::LAST_AGENT_MESSAGE_AT, n(now_ms)),
-                    SenderKind::System => {}
-                }
-                // The counter, and the sender's right to post (check_sender) as of this very write.
-                let mut cond = Cond::eq(attrs::session::LAST_SEQ, n(current.last_seq))
-                    .and(Cond::ne(attrs::session::STATE, value(&SessionState::Closed)?));
-                if sender.kind == SenderKind::Agent {
-                    cond = cond.and(held_by(&sender.id)?);
-                }
-                (bump, cond)
-            };
-            let bump = update(&self.table, keys::session(t, sid), bump, Some(cond))?;
-
-            let record = MessageRecord {
-                session_id: sid.clone(),
-                seq,
-                client_msg_id: client_msg_id.to_string(),
-                sender: sender.clone(),
-                content: serde_json::to_string(&content)?,
-                created_at: now_ms,
-                recalled_at: None,
-            };
-            let mut item = to_item(&record, keys::message(t, sid, seq))?;
-            // C4: the visitor's messages across its sessions, by time.
-            item.insert(keys::GSI3PK.into(), s(keys::visitor_messages(t, &session.visitor_id)));
-            item.insert(keys::GSI3SK.into(), s(keys::visitor_message_sk(now_ms, sid, seq)));
-            let put_message = put_new(&self.table, item)?;
-            let put_client_id = put_new(
-                &self.table,
-                to_item(&ClientMsgRecord { seq }, keys::client_msg(t, sid, &sender.id, client_msg_id))?,
-            )?;
-
-            let tx = self.transact(vec![bump, put_message, put_client_id]).await?;
-            if matches!(tx, Tx::Committed) {
-                return Ok(Appended::New(message));
-            }
-            // A resend: this client id is taken (read only then, so a new
-            // message costs no read for it).
-            if tx.failed_at(2) {
-                if let Some(m) = self.message_by_client_id(&current, &sender, client_msg_id).await? {
-                    return Ok(Appended::Duplicate(m));
-                }
-            } else {
-                // Lost the race for the next number: pause a little so the
-                // competing writers de-synchronise, then read the new counter.
-                super::backoff(attempt.min(2) as u32).await;
-                current = self.get_session(t, sid).await?.ok_or_else(|| Error::not_found("session"))?;
-            }
-        }
-        Err(Error::conflict("try_again", "too many messages at once in this session; resend"))
-    }
 }
