@@ -11,6 +11,7 @@ pub mod session;
 pub mod tag;
 pub mod tenant;
 pub mod ticket;
+pub mod timers;
 pub mod visitor;
 
 pub use agent::{Agent, AgentStatus};

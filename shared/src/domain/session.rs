@@ -156,6 +156,9 @@ pub struct Session {
     pub last_visitor_message_at: Option<i64>,
     #[serde(default)]
     pub last_agent_message_at: Option<i64>,
+    /// D8: when the visitor was last reminded to reply.
+    #[serde(default)]
+    pub reminded_at: Option<i64>,
     /// Visitor messages the agent has not read (C1).
     #[serde(default)]
     pub unread: u32,
@@ -207,6 +210,7 @@ impl Session {
             last_message: None,
             last_visitor_message_at: None,
             last_agent_message_at: None,
+            reminded_at: None,
             unread: 0,
             transfers: Vec::new(),
             locked: false,
@@ -422,6 +426,7 @@ mod tests {
             last_message: None,
             last_visitor_message_at: None,
             last_agent_message_at: None,
+            reminded_at: None,
             unread: 0,
             transfers: Vec::new(),
             locked: false,
