@@ -9,7 +9,7 @@ use tracing::instrument;
 
 use super::sessions::close_as;
 use crate::auth::Principal;
-use crate::domain::tag::clean_text;
+use crate::domain::text::clean_text;
 use crate::domain::visitor::MAX_REASON;
 use crate::domain::{ids, BlacklistEntry, CloseReason};
 use crate::error::{Error, Result};
@@ -84,9 +84,6 @@ pub async fn list(
     if !(1..=100).contains(&limit) {
         return Err(Error::invalid("invalid_field", "limit must be from 1 to 100"));
     }
-    let q = q.map(|q| q.trim().to_lowercase()).filter(|q| !q.is_empty());
-    if q.as_ref().is_some_and(|q| q.chars().count() > 64) {
-        return Err(Error::invalid("invalid_field", "q is limited to 64 characters"));
-    }
+    let q = crate::domain::text::search_query(q)?;
     app.store.list_blacklist(&who.tenant, q.as_deref(), limit, cursor).await
 }

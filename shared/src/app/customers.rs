@@ -8,7 +8,7 @@ use tracing::instrument;
 
 use super::views::{VisitorProfile, VisitorView};
 use crate::auth::Principal;
-use crate::domain::tag::clean_text;
+use crate::domain::text::{clean_text, search_query};
 use crate::domain::ticket::{self, Ticket, TicketStatus};
 use crate::domain::{ids, ProfileChange, Visitor};
 use crate::error::{Error, Result};
@@ -62,10 +62,8 @@ pub async fn search(
     cursor: Option<&str>,
 ) -> Result<Page<VisitorView>> {
     who.require_staff()?;
-    let q = q.trim().to_lowercase();
-    if q.is_empty() || q.chars().count() > 64 {
-        return Err(Error::invalid("invalid_field", "q must be 1-64 characters"));
-    }
+    let q = search_query(Some(q.to_string()))?
+        .ok_or_else(|| Error::invalid("invalid_field", "q must be 1-64 characters"))?;
     if !(1..=100).contains(&limit) {
         return Err(Error::invalid("invalid_field", "limit must be from 1 to 100"));
     }
@@ -125,14 +123,10 @@ pub struct TicketUpdate {
     #[serde(default)]
     pub title: Option<String>,
     /// `null` clears it.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::domain::present")]
     pub description: Option<Option<String>>,
     #[serde(default)]
     pub status: Option<TicketStatus>,
-}
-
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Option<String>>, D::Error> {
-    Ok(Some(Option::deserialize(d)?))
 }
 
 /// E3: a ticket's status (open, pending, solved, closed), title or description.

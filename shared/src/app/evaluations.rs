@@ -10,7 +10,7 @@ use super::sessions::{get, get_visible};
 use super::views::SessionView;
 use crate::auth::Principal;
 use crate::domain::session::MAX_COMMENT;
-use crate::domain::tag::clean_text;
+use crate::domain::text::clean_text;
 use crate::domain::{ids, Evaluation, Invitation};
 use crate::error::{Error, Result};
 use crate::App;

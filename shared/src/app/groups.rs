@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::dispatch;
 use super::views::AgentView;
 use crate::auth::Principal;
-use crate::domain::agent::clean_name;
+use crate::domain::text::clean_name;
 use crate::domain::{ids, AgentStatus, SkillGroup};
 use crate::error::{Error, Result};
 use crate::store::AgentChange;

@@ -177,10 +177,7 @@ pub async fn list(app: &App, who: &Principal, p: ListParams) -> Result<Page<Sess
             return Err(Error::invalid("invalid_field", format!("scope must be mine or all, not {other:?}")))
         }
     };
-    let search = p.q.map(|q| q.trim().to_lowercase()).filter(|q| !q.is_empty());
-    if search.as_ref().is_some_and(|q| q.chars().count() > 64) {
-        return Err(Error::invalid("invalid_field", "q is limited to 64 characters"));
-    }
+    let search = crate::domain::text::search_query(p.q)?;
     let limit = p.limit.unwrap_or(50);
     if !(1..=100).contains(&limit) {
         return Err(Error::invalid("invalid_field", "limit must be from 1 to 100"));

@@ -7,9 +7,9 @@ use tracing::instrument;
 use super::sessions::{get, get_visible};
 use super::views::SessionView;
 use crate::auth::Principal;
-use crate::domain::agent::clean_name;
 use crate::domain::ids;
 use crate::domain::tag::{self, Tag};
+use crate::domain::text::clean_name;
 use crate::error::{Error, Result};
 use crate::store::{TagChange, TagUsage};
 use crate::App;
@@ -60,12 +60,8 @@ pub struct UpdateTag {
     #[serde(default)]
     pub name: Option<String>,
     /// `null` moves the tag to the root.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::domain::present")]
     pub parent_id: Option<Option<String>>,
-}
-
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Option<String>>, D::Error> {
-    Ok(Some(Option::deserialize(d)?))
 }
 
 /// Renames or moves a tag (a move may not put it under itself or nest the
@@ -125,7 +121,7 @@ pub struct SetTags {
     /// The session's tags from now on.
     pub tags: Vec<String>,
     /// Absent: the note stays; `null` or empty: no note.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::domain::present")]
     pub note: Option<Option<String>>,
 }
 

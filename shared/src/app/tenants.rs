@@ -14,7 +14,7 @@ pub async fn create_with_admin(
     admin_nickname: &str,
 ) -> Result<(Tenant, Agent, Token)> {
     ids::check_tenant(id)?;
-    let name = crate::domain::agent::clean_name("name", name)?;
+    let name = crate::domain::text::clean_name("name", name)?;
     let tenant = Tenant { id: id.to_string(), name, settings: Default::default(), created_at: app.now() };
     app.store.create_tenant(&tenant).await?;
     let admin = new_agent(

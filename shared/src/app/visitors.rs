@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{Principal, Role};
-use crate::domain::agent::clean_name;
+use crate::domain::text::clean_name;
 use crate::domain::visitor::check_channel;
 use crate::domain::{ids, ProfileChange, Visitor};
 use crate::error::{Error, Result};

@@ -177,24 +177,6 @@ pub fn check_max_concurrent(n: i64) -> Result<u32> {
     }
 }
 
-/// A display name (agent, visitor, group, tenant) as it is stored: without
-/// control characters or bidirectional overrides (which can disguise a name
-/// in someone else's view), trimmed, 1-64 characters.
-pub fn clean_name(field: &'static str, value: &str) -> Result<String> {
-    let kept: String = value.chars().filter(|c| !c.is_control() && !is_bidi_control(*c)).collect();
-    let name = kept.trim();
-    if (1..=64).contains(&name.chars().count()) {
-        Ok(name.to_string())
-    } else {
-        Err(Error::invalid("invalid_field", format!("{field} must be 1-64 characters")))
-    }
-}
-
-/// Unicode's bidirectional marks, embeddings, overrides and isolates.
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,15 +197,6 @@ mod tests {
         a.disabled = false;
         a.removed = true;
         assert!(a.admits(Some(2)).is_err(), "a removed agent stays out, even if enabled");
-    }
-
-    #[test]
-    fn names_lose_control_and_bidi_characters() {
-        assert_eq!(clean_name("name", "  Wang\u{202E}fang\u{0007} ").unwrap(), "Wangfang");
-        assert_eq!(clean_name("name", "\u{2066}小芳\u{2069}\n").unwrap(), "小芳");
-        assert_eq!(clean_name("name", "\u{202E}\u{200F} \t").unwrap_err().code(), "invalid_field");
-        assert!(clean_name("name", &"x".repeat(65)).is_err());
-        assert_eq!(clean_name("name", &"字".repeat(64)).unwrap().chars().count(), 64);
     }
 
     fn agent() -> Agent {

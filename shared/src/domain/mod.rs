@@ -10,6 +10,7 @@ pub mod message;
 pub mod session;
 pub mod tag;
 pub mod tenant;
+pub mod text;
 pub mod ticket;
 pub mod timers;
 pub mod visitor;
@@ -24,6 +25,17 @@ pub use tag::Tag;
 pub use tenant::{Settings, SettingsChange, Tenant};
 pub use ticket::{Ticket, TicketStatus};
 pub use visitor::{BlacklistEntry, ProfileChange, Visitor};
+
+/// For a field that may be sent as `null` to clear it
+/// (`#[serde(default, deserialize_with = "crate::domain::present")]` on an
+/// `Option<Option<T>>`): absent is `None`, `null` is `Some(None)`.
+pub fn present<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    Ok(Some(serde::Deserialize::deserialize(d)?))
+}
 
 /// Milliseconds since the epoch: the one clock every rule takes.
 pub trait Clock: Send + Sync {

@@ -100,18 +100,7 @@ pub fn check_count(n: usize) -> Result<()> {
 /// A note as stored: control characters (but line breaks) dropped, at most
 /// `MAX_NOTE` characters; empty is no note.
 pub fn clean_note(note: &str) -> Result<Option<String>> {
-    clean_text("note", note, MAX_NOTE)
-}
-
-/// Free text as stored (a note, a comment): control characters but line
-/// breaks dropped, trimmed, at most `max` characters; empty is none.
-pub fn clean_text(field: &str, text: &str, max: usize) -> Result<Option<String>> {
-    let kept: String = text.chars().filter(|c| !c.is_control() || *c == '\n').collect();
-    let kept = kept.trim();
-    if kept.chars().count() > max {
-        return Err(Error::invalid("invalid_field", format!("{field} is limited to {max} characters")));
-    }
-    Ok((!kept.is_empty()).then(|| kept.to_string()))
+    super::text::clean_text("note", note, MAX_NOTE)
 }
 
 #[cfg(test)]

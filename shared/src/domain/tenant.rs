@@ -84,17 +84,12 @@ pub struct SettingsChange {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub simple_mode: Option<bool>,
     /// `Some(None)` (JSON `null`) clears it.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::domain::present")]
     pub custom_message_url: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_max_concurrent: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_waiting: Option<u32>,
-}
-
-/// A field that is present, even as `null`, is `Some`.
-fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-    Ok(Some(Option::deserialize(d)?))
 }
 
 /// D8's timers: from a second (tests run on seconds) to a week.

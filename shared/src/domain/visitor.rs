@@ -56,17 +56,17 @@ pub struct Visitor {
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProfileChange {
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::domain::present")]
     pub name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::domain::present")]
     pub nickname: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::domain::present")]
     pub phone: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::domain::present")]
     pub email: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::domain::present")]
     pub company: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::domain::present")]
     pub notes: Option<Option<String>>,
     /// Replaces the custom fields.
     #[serde(default)]
@@ -74,10 +74,6 @@ pub struct ProfileChange {
     /// Replaces the visitor tags.
     #[serde(default)]
     pub tags: Option<Vec<String>>,
-}
-
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Option<String>>, D::Error> {
-    Ok(Some(Option::deserialize(d)?))
 }
 
 pub const MAX_CUSTOM_FIELDS: usize = 20;
@@ -89,8 +85,7 @@ impl ProfileChange {
     /// and email, bounded notes, custom fields and tags): the change as it
     /// will be stored.
     pub fn cleaned(self) -> Result<ProfileChange> {
-        use super::agent::clean_name;
-        use super::tag::clean_text;
+        use super::text::{clean_name, clean_text};
         let opt = |v: Option<Option<String>>, f: &dyn Fn(&str) -> Result<Option<String>>| -> Result<_> {
             v.map(|inner| inner.map(|s| f(&s)).transpose().map(Option::flatten)).transpose()
         };
