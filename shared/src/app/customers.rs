@@ -18,12 +18,7 @@ use crate::App;
 async fn visitor(app: &App, who: &Principal, id: &str) -> Result<Visitor> {
     who.require_staff()?;
     ids::check("visitorId", id)?;
-    let now = app.now();
-    app.store
-        .get_visitor(&who.tenant, id)
-        .await?
-        .filter(|v| !v.is_expired(now))
-        .ok_or_else(|| Error::not_found("visitor"))
+    super::visitors::live(app, &who.tenant, id).await
 }
 
 /// E1/E3: the profile, with the visitor's tickets.

@@ -35,12 +35,7 @@ pub struct Started {
 pub async fn start(app: &App, who: &Principal, req: StartRequest) -> Result<Started> {
     who.require_visitor()?;
     let (t, now) = (&who.tenant, app.now());
-    let visitor = app
-        .store
-        .get_visitor(t, &who.id)
-        .await?
-        .filter(|v| !v.is_expired(now))
-        .ok_or_else(|| Error::not_found("visitor"))?;
+    let visitor = super::visitors::live(app, t, &who.id).await?;
     if let Some(g) = &req.group_id {
         ids::check("groupId", g)?;
         app.store.get_group(t, g).await?.ok_or_else(|| Error::not_found("skill group"))?;
@@ -59,9 +54,7 @@ pub async fn start(app: &App, who: &Principal, req: StartRequest) -> Result<Star
     }
     let channel = who.channel.clone().unwrap_or_else(|| visitor.channel.clone());
     let session = Session::waiting(ids::new_id("s"), &visitor, channel, req.group_id, now);
-    // A first session makes the visitor a customer, found in the customer list.
-    let directory: Vec<String> =
-        if visitor.expires_at.is_some() { visitor.directory_keys().into_iter().collect() } else { Vec::new() };
+    let directory = visitor.first_session_directory();
     let (id, created) = match app.store.open_session(&session, &directory).await? {
         Opened::Created => (session.id.clone(), true),
         Opened::Existing(id) => (id, false),
@@ -89,12 +82,7 @@ pub async fn callback(app: &App, who: &Principal, req: CallbackRequest) -> Resul
     who.require_staff()?;
     ids::check("visitorId", &req.visitor_id)?;
     let (t, now) = (&who.tenant, app.now());
-    let visitor = app
-        .store
-        .get_visitor(t, &req.visitor_id)
-        .await?
-        .filter(|v| !v.is_expired(now))
-        .ok_or_else(|| Error::not_found("visitor"))?;
+    let visitor = super::visitors::live(app, t, &req.visitor_id).await?;
     if visitor.blacklisted {
         return Err(crate::domain::visitor::blacklisted());
     }
@@ -104,9 +92,7 @@ pub async fn callback(app: &App, who: &Principal, req: CallbackRequest) -> Resul
     let me = app.store.get_agent(t, &who.id).await?.ok_or_else(|| Error::not_found("agent"))?;
     me.check_below_hard_cap()?;
     let session = Session::callback(ids::new_id("s"), &visitor, &who.id, now);
-    let directory: Vec<String> =
-        if visitor.expires_at.is_some() { visitor.directory_keys().into_iter().collect() } else { Vec::new() };
-    match app.store.open_session(&session, &directory).await? {
+    match app.store.open_session(&session, &visitor.first_session_directory()).await? {
         Opened::Created => {}
         Opened::Existing(open) => return Err(busy(&open)),
         Opened::AgentAtCapacity => return Err(agent::at_hard_cap()),

@@ -36,6 +36,13 @@ pub struct VisitorToken {
     pub resumed: bool,
 }
 
+/// A visitor that exists and has not expired (TTL deletes late); anything
+/// else is `visitor_not_found`.
+pub async fn live(app: &App, tenant: &str, id: &str) -> Result<Visitor> {
+    let now = app.now();
+    app.store.get_visitor(tenant, id).await?.filter(|v| !v.is_expired(now)).ok_or_else(|| Error::not_found("visitor"))
+}
+
 /// The largest body `POST /visitor/token` reads: every field it takes fits
 /// in far less, so anything bigger is refused before any work.
 pub const MAX_REQUEST_BYTES: usize = 4096;

@@ -163,6 +163,17 @@ impl ProfileChange {
 }
 
 impl Visitor {
+    /// E1: the customer-list entries its session adds: all its searchable
+    /// values on its first session (a visitor with an idle expiry has
+    /// never had one), none after (staff edits keep them since).
+    pub fn first_session_directory(&self) -> Vec<String> {
+        if self.expires_at.is_some() {
+            self.directory_keys().into_iter().collect()
+        } else {
+            Vec::new()
+        }
+    }
+
     /// E1: what the customer list finds it by: its name, nickname, phone
     /// and email, lower-cased (searched by prefix).
     pub fn directory_keys(&self) -> std::collections::BTreeSet<String> {
