@@ -8,7 +8,7 @@ use tracing::instrument;
 
 use super::views::{VisitorProfile, VisitorView};
 use crate::auth::Principal;
-use crate::domain::text::{clean_text, search_query};
+use crate::domain::text::search_query;
 use crate::domain::ticket::{self, Ticket, TicketStatus};
 use crate::domain::{ids, ProfileChange, Visitor};
 use crate::error::{Error, Result};
@@ -80,14 +80,8 @@ pub struct NewTicket {
 /// E3: a ticket for the visitor, opened by the caller.
 pub async fn open_ticket(app: &App, who: &Principal, visitor_id: &str, req: NewTicket) -> Result<Ticket> {
     let v = visitor(app, who, visitor_id).await?;
-    let title = clean_text("title", &req.title, ticket::MAX_TITLE)?
-        .ok_or_else(|| Error::invalid("invalid_field", "a ticket needs a title"))?;
-    let description = req
-        .description
-        .as_deref()
-        .map(|d| clean_text("description", d, ticket::MAX_DESCRIPTION))
-        .transpose()?
-        .flatten();
+    let title = ticket::clean_title(&req.title)?;
+    let description = req.description.as_deref().map(ticket::clean_description).transpose()?.flatten();
     if app.store.list_tickets(&who.tenant, &v.id).await?.len() >= ticket::MAX_PER_VISITOR {
         return Err(Error::conflict("too_many_tickets", "this visitor has too many tickets; close some first"));
     }
@@ -135,17 +129,10 @@ pub async fn update_ticket(
     who.require_staff()?;
     ids::check("visitorId", visitor_id)?;
     ids::check("ticketId", id)?;
-    let title = req
-        .title
-        .as_deref()
-        .map(|t| {
-            clean_text("title", t, ticket::MAX_TITLE)?
-                .ok_or_else(|| Error::invalid("invalid_field", "a ticket needs a title"))
-        })
-        .transpose()?;
+    let title = req.title.as_deref().map(ticket::clean_title).transpose()?;
     let description = req
         .description
-        .map(|d| d.map(|d| clean_text("description", &d, ticket::MAX_DESCRIPTION)).transpose().map(Option::flatten))
+        .map(|d| d.as_deref().map(ticket::clean_description).transpose().map(Option::flatten))
         .transpose()?;
     if title.is_none() && description.is_none() && req.status.is_none() {
         return Err(Error::invalid("invalid_field", "no field to change"));
