@@ -263,9 +263,7 @@ impl Session {
     /// open, and an agent's message comes from the agent it is assigned to
     /// now (not one who handed it off or had it taken back).
     pub fn check_sender(&self, kind: SenderKind, id: &str) -> Result<()> {
-        if self.state == SessionState::Closed {
-            return Err(Error::conflict("session_closed", "the session is closed"));
-        }
+        self.check_open()?;
         match kind {
             SenderKind::Visitor | SenderKind::System => Ok(()),
             SenderKind::Agent if self.state == SessionState::Active && self.agent_id.as_deref() == Some(id) => Ok(()),
@@ -302,16 +300,12 @@ impl Session {
     /// who holds it. `target` may not be that agent.
     pub fn check_can_transfer(&self, who: &Principal, target: &TransferTarget) -> Result<String> {
         self.check_visible_to(who)?;
-        if self.state == SessionState::Closed {
-            return Err(Error::conflict("session_closed", "the session is closed"));
-        }
+        self.check_open()?;
         let holder = match (self.state, &self.agent_id) {
             (SessionState::Active, Some(a)) => a.clone(),
             _ => return Err(Error::conflict("not_assigned", "the session is not in progress with an agent")),
         };
-        if who.role != Role::Admin && who.id != holder {
-            return Err(Error::conflict("not_assigned", "only the agent the session is assigned to may transfer it"));
-        }
+        self.check_holder_or_admin(who, "transfer it")?;
         if *target == TransferTarget::Agent(holder.clone()) {
             return Err(Error::invalid("transfer_to_self", "the session is already that agent's"));
         }
@@ -321,16 +315,28 @@ impl Session {
     /// D3: who may lock or unlock it: its agent or an admin, while open.
     pub fn check_can_lock(&self, who: &Principal) -> Result<()> {
         self.check_visible_to(who)?;
+        self.check_open()?;
+        self.check_holder_or_admin(who, "lock it")
+    }
+
+    /// `session_closed` once it is closed.
+    fn check_open(&self) -> Result<()> {
         if self.state == SessionState::Closed {
             return Err(Error::conflict("session_closed", "the session is closed"));
         }
+        Ok(())
+    }
+
+    /// Staff acting on the session as its agent: the agent it is assigned
+    /// to (the last one, once closed), or an admin of its tenant.
+    fn check_holder_or_admin(&self, who: &Principal, what: &str) -> Result<()> {
         match who.role {
             Role::Admin => Ok(()),
             Role::Agent if self.agent_id.as_deref() == Some(&who.id) => Ok(()),
             Role::Agent => {
-                Err(Error::conflict("not_assigned", "only the agent the session is assigned to may lock it"))
+                Err(Error::conflict("not_assigned", format!("only the agent the session is assigned to may {what}")))
             }
-            Role::Visitor => Err(Error::forbidden("only staff may lock a session")),
+            Role::Visitor => Err(Error::forbidden(format!("only staff may {what}"))),
         }
     }
 
@@ -355,13 +361,7 @@ impl Session {
     /// once closed) or an admin, once an agent has served it.
     pub fn check_can_invite(&self, who: &Principal) -> Result<()> {
         self.check_visible_to(who)?;
-        match who.role {
-            Role::Visitor => return Err(Error::forbidden("only staff invite an evaluation")),
-            Role::Agent if self.agent_id.as_deref() != Some(&who.id) => {
-                return Err(Error::conflict("not_assigned", "only the session's agent may invite an evaluation"))
-            }
-            _ => {}
-        }
+        self.check_holder_or_admin(who, "invite an evaluation")?;
         if self.state == SessionState::Waiting || self.agent_id.is_none() {
             return Err(Error::conflict("not_assigned", "no agent has served this session yet"));
         }
