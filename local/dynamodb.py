@@ -12,8 +12,9 @@ refused unless that function's role in template.yaml
 grants it; `GET /_kefu/iam` reports the grants the functions used.
 
 And it plays what moto does not: transactions idempotent by their
-ClientRequestToken, as in DynamoDB, and, on demand, the conflicts and lost
-responses real DynamoDB has (`Faults` below).
+ClientRequestToken, as in DynamoDB; on demand, the conflicts and lost
+responses real DynamoDB has (`Faults` below); and TTL (`POST /_kefu/ttl`:
+`play_ttl` below), which the local gateway asks for every few seconds.
 
     python local/dynamodb.py [--port 8000]
 """
@@ -40,7 +41,8 @@ from moto.dynamodb.exceptions import (
     TransactionCanceledException,
     TransactWriteSingleOpException,
 )
-from moto.dynamodb.models import DynamoDBBackend
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import run_simple
 
@@ -121,6 +123,35 @@ def transact_write_items(self, transact_items):
 DynamoDBBackend.transact_write_items = transact_write_items
 
 
+# How DynamoDB Streams marks a deletion by TTL (the Streams API's shape).
+TTL_IDENTITY = {"PrincipalId": "dynamodb.amazonaws.com", "Type": "Service"}
+
+
+def play_ttl(now):
+    """DynamoDB's TTL process, which moto does not run: every item of a
+    TTL-enabled table whose TTL attribute (epoch seconds) is at or before
+    `now` is deleted, and its stream record carries TTL's userIdentity.
+    In-process (a Scan through the API costs moto far more). Returns how
+    many it deleted."""
+    deleted = 0
+    region = os.environ.get("AWS_REGION", "us-east-1")
+    for table in list(dynamodb_backends[DEFAULT_ACCOUNT_ID][region].tables.values()):
+        if table.ttl.get("TimeToLiveStatus") != "ENABLED":
+            continue
+        attr = table.ttl["AttributeName"]
+        for hash_key, value in list(table.items.items()):
+            rows = list(value.items()) if table.range_key_attr else [(None, value)]
+            for range_key, item in rows:
+                ttl = item.attrs.get(attr)
+                if ttl is None or ttl.type != "N" or float(ttl.value) > now:
+                    continue
+                table.delete_item(hash_key, range_key)
+                if table.stream_shard is not None and table.stream_shard.items:
+                    table.stream_shard.items[-1].record["userIdentity"] = dict(TTL_IDENTITY)
+                deleted += 1
+    return deleted
+
+
 class Faults:
     """What real DynamoDB does under concurrency and a flaky network, on
     demand (moto, serialised, never does either):
@@ -185,6 +216,10 @@ class Serialized:
                 for (who, action), n in sorted(self.requests.items()):
                     out.setdefault(who, {})[action] = n
                 return respond(start_response, "200 OK", out)
+        if path == "/_kefu/ttl":
+            with self.lock:
+                deleted = play_ttl(time.time()) if environ.get("REQUEST_METHOD") == "POST" else 0
+                return respond(start_response, "200 OK", {"deleted": deleted})
         if path == "/_kefu/faults":
             with self.lock:
                 if environ.get("REQUEST_METHOD") == "POST":

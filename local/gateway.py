@@ -1,8 +1,14 @@
 """The local API Gateway: plays template.yaml's WebSocket API (with its
 `$connect` authorizer, route selection on `action`, route responses and the
-`@connections` management API), its HTTP API (with its Lambda authorizer) and
-its rate() schedules, invoking functions through `cargo lambda watch`'s
-Invoke API with API Gateway's own event shapes.
+`@connections` management API), its HTTP API (with its Lambda authorizer), its rate() schedules, and the table's
+TTL and stream event-source mapping (local/streams.py), invoking functions
+through `cargo lambda watch`'s Invoke API with AWS's own event shapes.
+
+Schedules run every LOCAL_SCHEDULE_SECS when that is set (tests run on
+seconds, not minutes); TTL deletes every LOCAL_TTL_SECS and the stream is
+read every LOCAL_STREAM_POLL_SECS. `GET /_kefu/timers` on the WebSocket port
+reports them; `POST /_kefu/timers {"schedules": false, "ttl": true,
+"stream": true}` switches each off or on.
 
     python local/gateway.py [--http-port 3000] [--ws-port 3001] [--lambda-url http://127.0.0.1:9000]
 
@@ -33,6 +39,7 @@ from aiohttp import ClientSession, ClientTimeout, WSMsgType, web
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import iam  # noqa: E402
+import streams  # noqa: E402
 import template  # noqa: E402
 
 log = logging.getLogger("gateway")
@@ -406,9 +413,16 @@ class HttpApi:
         return web.Response(status=out.get("statusCode", 200), body=data, headers=resp_headers)
 
 
+# Whether rate() schedules run (POST /_kefu/timers {"schedules": false}).
+SCHEDULES = {"enabled": True, "runs": 0}
+
+
 async def run_schedule(invoker, binary, seconds):
     while True:
         await asyncio.sleep(seconds)
+        if not SCHEDULES["enabled"]:
+            continue
+        SCHEDULES["runs"] += 1
         event = {
             "version": "0",
             "id": str(uuid.uuid4()),
@@ -440,14 +454,34 @@ async def serve(args):
     http_app = web.Application(client_max_size=10 * 1024 * 1024)
     http_app.router.add_route("*", "/{tail:.*}", http_api.handle)
 
+    events = streams.TableEvents(
+        os.environ.get("TABLE_NAME", "kefu"), template.ttl_attribute(t), template.stream_mappings(t), invoker,
+        ttl_secs=float(os.environ.get("LOCAL_TTL_SECS", "60")),
+        poll_secs=float(os.environ.get("LOCAL_STREAM_POLL_SECS", "1")))
+
+    async def timers(request):
+        if request.method == "POST":
+            change = await request.json()
+            for name in ("ttl", "stream"):
+                if name in change:
+                    events.enabled[name] = bool(change[name])
+            if "schedules" in change:
+                SCHEDULES["enabled"] = bool(change["schedules"])
+        return json_response(200, {**events.report(), "schedules": SCHEDULES["enabled"], "scheduleRuns": SCHEDULES["runs"]})
+
+    ws_app.router.add_get("/_kefu/timers", timers)
+    ws_app.router.add_post("/_kefu/timers", timers)
+
     runners = []
     for app, port in ((http_app, args.http_port), (ws_app, args.ws_port)):
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, args.host, port).start()
         runners.append(runner)
+    every = os.environ.get("LOCAL_SCHEDULE_SECS")
     for binary, seconds in template.schedules(t):
-        asyncio.create_task(run_schedule(invoker, binary, seconds))
+        asyncio.create_task(run_schedule(invoker, binary, float(every) if every else seconds))
+    await events.start()
     log.info("HTTP API on http://%s:%s, WebSocket API on ws://%s:%s", args.host, args.http_port, args.host, args.ws_port)
     await asyncio.Event().wait()
 

@@ -2,6 +2,7 @@
 WebSocket API's routes and authorizer, the HTTP API's routes and authorizer,
 and schedules. The template is the only description; nothing is copied."""
 
+import json
 import os
 import re
 
@@ -144,6 +145,36 @@ def schedules(t):
             unit = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}[m.group(2)]
             out.append((_binary(t, logical_id), int(m.group(1)) * unit))
     return out
+
+
+def stream_mappings(t):
+    """Every DynamoDB stream event source: [{"binary", "batch_size",
+    "filters" (parsed patterns), "max_retries", "report_failures"}]."""
+    out = []
+    for logical_id, fn in _resources(t, "AWS::Serverless::Function").items():
+        for event in (fn["Properties"].get("Events") or {}).values():
+            if event["Type"] != "DynamoDB":
+                continue
+            p = event["Properties"]
+            if p.get("Stream") != {"Fn::GetAtt": ["Table", "StreamArn"]}:
+                raise ValueError(f"{logical_id}: the local stack plays only the table's own stream")
+            filters = [json.loads(f["Pattern"]) for f in (p.get("FilterCriteria") or {}).get("Filters", [])]
+            out.append({
+                "binary": _binary(t, logical_id),
+                "batch_size": int(p.get("BatchSize", 100)),
+                "filters": filters,
+                "max_retries": int(p.get("MaximumRetryAttempts", -1)),
+                "report_failures": "ReportBatchItemFailures" in (p.get("FunctionResponseTypes") or []),
+                "starting_position": p.get("StartingPosition", "LATEST"),
+            })
+    return out
+
+
+def ttl_attribute(t):
+    """The table's TTL attribute, if TTL is on."""
+    (table,) = tables(t)
+    ttl = table["ttl"] or {}
+    return ttl.get("AttributeName") if ttl.get("Enabled") else None
 
 
 def _as_list(value):

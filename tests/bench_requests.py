@@ -18,6 +18,8 @@ import aiohttp
 from kefu import LOCAL_ENV, Tenant, Ws, eventually
 
 REQUESTS = LOCAL_ENV["AWS_ENDPOINT_URL_DYNAMODB"] + "/_kefu/requests"
+# The timer paths run on their own clock; their requests are not a step's.
+TIMERS = f"http://127.0.0.1:{LOCAL_ENV['KEFU_WS_PORT']}/_kefu/timers"
 QUEUE = 50
 
 
@@ -119,9 +121,42 @@ async def main():
             await eventually(ten)
         await step("GET /sessions?state=closed (visitor, 10 closed)", history)
 
+        # The timer paths, each for one run (they are off for every step above).
+        async def one_sweep():
+            before = timers()["scheduleRuns"]
+            set_timers(schedules=True)
+            while timers()["scheduleRuns"] == before:
+                await asyncio.sleep(0.05)
+            set_timers(schedules=False)
+            await asyncio.sleep(1)  # the run finishes
+        await step(f"a sweep: nothing due (1 tenant with a queue of {QUEUE - 2}, nobody free)", one_sweep)
+
+        await tenant.admin.ok("PATCH", "/settings", {"inactiveTimeoutSecs": 1})
+        held = (await bob.ok("GET", "/sessions"))["items"][0]["id"]
+        await bob_ws.send_message(held, {"type": "text", "text": "anything else?"})
+        await asyncio.sleep(1.5)
+        await step(f"a sweep: one session closes as inactive, its slot takes 1 of {QUEUE - 2}", one_sweep)
+
         for ws in ann_tabs + [bob_ws, vws]:
             await ws.close()
 
 
+def timers():
+    with urllib.request.urlopen(TIMERS, timeout=5) as r:
+        return json.load(r)
+
+
+def set_timers(**change):
+    urllib.request.urlopen(urllib.request.Request(TIMERS, data=json.dumps(change).encode()), timeout=5).close()
+
+
+def timer_paths(on):
+    set_timers(schedules=on, ttl=on, stream=on)
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    timer_paths(False)
+    try:
+        asyncio.run(main())
+    finally:
+        timer_paths(True)

@@ -398,7 +398,11 @@ def test_one_connection_is_rate_limited_and_nothing_refused_is_stored():
         mixed += [ws.send_message(sid, {"type": "text", "text": f"m{i}"}) for i in range(10)]
         replies = (await asyncio.gather(*mixed))[limit:]
         sent = [r for r in replies if r["type"] == "message.sent"]
-        assert all(r["type"] == "message.sent" or r["error"]["code"] == "rate_limited" for r in replies), replies
+        # Ten sends at once in one session also contend for its next number:
+        # one that loses too often is refused `try_again` (resend), and, like
+        # a rate-limited one, stores nothing.
+        refused = {"rate_limited", "try_again"}
+        assert all(r["type"] == "message.sent" or r["error"]["code"] in refused for r in replies), replies
         page = await visitor.ok("GET", f"/sessions/{sid}/messages?limit=200")
         assert sorted(m["seq"] for m in page["messages"]) == sorted(r["message"]["seq"] for r in sent)
         assert page["lastSeq"] == len(sent), "a refused send stored nothing"

@@ -3,6 +3,7 @@
 is deployed, every stage and the public route are throttled, and the token
 key is readable only where tokens are signed or verified."""
 
+import json
 import os
 import re
 import sys
@@ -207,3 +208,23 @@ def test_both_stages_log_access_without_tokens(sam, cfn):
     assert sam["Parameters"]["ApiGatewayLogRole"]["Default"] == "create"
     account = sam["Resources"]["ApiGatewayAccount"]
     assert account["Condition"] == "CreateApiGatewayLogRole"
+
+
+def test_timers_have_both_paths_a_filtered_ttl_stream_and_a_minute_sweeper(cfn):
+    """D8: the stream invokes timer-stream only for TTL's deletions of timers
+    and connections, reports partial batch failures, retries a bounded
+    number of times and then sends to a queue; the sweeper runs every minute."""
+    (mapping,) = of_type(cfn, "AWS::Lambda::EventSourceMapping").values()
+    p = mapping["Properties"]
+    assert p["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert 0 < p["MaximumRetryAttempts"] <= 10
+    assert "OnFailure" in p["DestinationConfig"]
+    (only,) = [json.loads(f["Pattern"]) for f in p["FilterCriteria"]["Filters"]]
+    assert only["eventName"] == ["REMOVE"]
+    assert only["userIdentity"] == {"type": ["Service"], "principalId": ["dynamodb.amazonaws.com"]}
+    assert set(only["dynamodb"]["Keys"]["sk"]["S"]) == {"TIMER", "CONN"}
+    rules = of_type(cfn, "AWS::Events::Rule")
+    assert [r["Properties"]["ScheduleExpression"] for r in rules.values()] == ["rate(1 minute)"]
+    table = next(iter(of_type(cfn, "AWS::DynamoDB::Table").values()))["Properties"]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert "gsi5" in {i["IndexName"] for i in table["GlobalSecondaryIndexes"]}

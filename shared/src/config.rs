@@ -29,6 +29,10 @@ pub struct Config {
     pub visitor_token_ttl_secs: i64,
     /// Lifetime of an agent token minted by an admin (`AGENT_TOKEN_TTL_SECS`, default 12 h).
     pub agent_token_ttl_secs: i64,
+    /// How long a function reuses a tenant's settings it read
+    /// (`SETTINGS_CACHE_SECS`, default 10): a message's timers cost no read
+    /// of the tenant, and a settings change reaches every function within it.
+    pub settings_cache_ms: i64,
 }
 
 impl Config {
@@ -49,6 +53,7 @@ impl Config {
             visitor_token_ttl_secs: number("VISITOR_TOKEN_TTL_SECS", 30 * 24 * 3600)?,
             visitor_idle_ttl_secs: number("VISITOR_IDLE_TTL_SECS", 24 * 3600)?,
             agent_token_ttl_secs: number("AGENT_TOKEN_TTL_SECS", 12 * 3600)?,
+            settings_cache_ms: number("SETTINGS_CACHE_SECS", 10)? * 1000,
         })
     }
 }
@@ -67,6 +72,7 @@ impl Config {
             visitor_token_ttl_secs: 30 * 24 * 3600,
             visitor_idle_ttl_secs: 24 * 3600,
             agent_token_ttl_secs: 12 * 3600,
+            settings_cache_ms: 0,
         }
     }
 }

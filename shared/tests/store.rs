@@ -2,20 +2,27 @@
 //! moto; `make test` starts it and runs these with `--include-ignored`). Each
 //! test uses its own tenant.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use kefu::auth::Role;
+use kefu::domain::timers::{Timer, TimerKind};
+use kefu::domain::Settings;
 use kefu::domain::{ids, Agent, AgentStatus, CloseReason, Content, Sender, SenderKind, Session, SessionState, Visitor};
 use kefu::store::{
-    AgentChange, AgentStore, Appended, AssignMode, Assigned, Connection, ConnectionStore, DynamoStore, MessageStore,
-    Opened, QueueEntry, Removal, SessionStore, VisitorStore,
+    AgentChange, AgentStore, Appended, AssignMode, Assigned, Connection, ConnectionStore, DynamoStore, Guard,
+    MessageStore, Opened, QueueEntry, Removal, SessionStore, VisitorStore,
 };
 
 async fn store() -> Arc<DynamoStore> {
     let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "kefu".into());
     Arc::new(DynamoStore::from_env(table).await)
+}
+
+/// A timer for writes that set one (these tests are not about timers).
+fn any_timer() -> Timer {
+    Timer::new("store-tests", TimerKind::Session, "s", i64::MAX / 2)
 }
 
 fn tenant() -> String {
@@ -25,7 +32,9 @@ fn tenant() -> String {
 async fn agent(db: &DynamoStore, t: &str, id: &str, max: u32) -> Agent {
     let mut a = Agent::new(t, id, id, id, Role::Agent, max, 0);
     a.status = AgentStatus::Idle;
-    a.conns = BTreeMap::from([("c".to_string(), i64::MAX)]);
+    // Idle but not connected: the local stack's sweeper (whose safety-net
+    // drain serves every queue with waiting sessions) never dispatches to it,
+    // so these tests' writes are the only ones on their tenant.
     db.create_agent(&a).await.unwrap();
     a
 }
@@ -34,7 +43,7 @@ async fn waiting_session(db: &DynamoStore, t: &str, now: i64) -> Session {
     let v = Visitor::new(t, &ids::new_id("v"), "web", now);
     db.create_visitor(&v).await.unwrap();
     let s = Session::waiting(ids::new_id("s"), &v, "web".into(), None, now);
-    assert!(matches!(db.open_session(&s, &[]).await.unwrap(), Opened::Created));
+    assert!(matches!(db.open_session(&s, &[], None).await.unwrap(), Opened::Created));
     s
 }
 
@@ -52,7 +61,7 @@ async fn concurrent_auto_assignment_never_exceeds_the_maximum() {
         .iter()
         .map(|s| {
             let (db, t, e) = (db.clone(), t.clone(), QueueEntry::of(s));
-            tokio::spawn(async move { db.assign(&t, &e, "a", AssignMode::Auto, 5_000).await.unwrap() })
+            tokio::spawn(async move { db.assign(&t, &e, "a", AssignMode::Auto, 5_000, &any_timer()).await.unwrap() })
         })
         .collect();
     let mut assigned = 0;
@@ -79,7 +88,7 @@ async fn a_session_is_assigned_exactly_once() {
         .into_iter()
         .map(|a| {
             let (db, t, e) = (db.clone(), t.clone(), QueueEntry::of(&s));
-            tokio::spawn(async move { db.assign(&t, &e, a, AssignMode::Auto, 2).await.unwrap() })
+            tokio::spawn(async move { db.assign(&t, &e, a, AssignMode::Auto, 2, &any_timer()).await.unwrap() })
         })
         .collect();
     let mut outcomes = Vec::new();
@@ -103,12 +112,15 @@ async fn busy_agents_and_the_hard_cap_refuse_assignment() {
     let s = waiting_session(&db, &t, 1).await;
     let busy = AgentChange { status: Some(AgentStatus::Busy), ..Default::default() };
     db.update_agent(&t, "a", &busy).await.unwrap();
-    assert_eq!(db.assign(&t, &QueueEntry::of(&s), "a", AssignMode::Auto, 2).await.unwrap(), Assigned::AgentUnavailable);
+    assert_eq!(
+        db.assign(&t, &QueueEntry::of(&s), "a", AssignMode::Auto, 2, &any_timer()).await.unwrap(),
+        Assigned::AgentUnavailable
+    );
     // Manual pickup ignores status and the agent's own maximum...
     set_active(&db, &t, "a", 200).await;
     // ...but never the hard cap of 200.
     assert_eq!(
-        db.assign(&t, &QueueEntry::of(&s), "a", AssignMode::Manual, 3).await.unwrap(),
+        db.assign(&t, &QueueEntry::of(&s), "a", AssignMode::Manual, 3, &any_timer()).await.unwrap(),
         Assigned::AgentUnavailable
     );
     assert_eq!(db.get_session(&t, &s.id).await.unwrap().unwrap().state, SessionState::Waiting);
@@ -136,7 +148,10 @@ async fn set_active(db: &DynamoStore, t: &str, agent: &str, n: u32) {
 /// A session assigned to `agent` (which must exist), as read after.
 async fn session_of(db: &DynamoStore, t: &str, agent: &str) -> Session {
     let s = waiting_session(db, t, 1).await;
-    assert_eq!(db.assign(t, &QueueEntry::of(&s), agent, AssignMode::Auto, 2).await.unwrap(), Assigned::Assigned);
+    assert_eq!(
+        db.assign(t, &QueueEntry::of(&s), agent, AssignMode::Auto, 2, &any_timer()).await.unwrap(),
+        Assigned::Assigned
+    );
     db.get_session(t, &s.id).await.unwrap().unwrap()
 }
 
@@ -160,7 +175,14 @@ async fn concurrent_messages_get_distinct_increasing_sequence_numbers_and_resend
                 for _ in 0..30 {
                     let fresh = db.get_session(&s.tenant, &s.id).await.unwrap().unwrap();
                     match db
-                        .append_message(&fresh, sender.clone(), &format!("m{i}"), text(&format!("{i}")), 10 + i)
+                        .append_message(
+                            &fresh,
+                            sender.clone(),
+                            &format!("m{i}"),
+                            text(&format!("{i}")),
+                            10 + i,
+                            &Settings::default(),
+                        )
                         .await
                     {
                         Ok(Appended::New(m)) => return m.seq,
@@ -187,7 +209,9 @@ async fn concurrent_messages_get_distinct_increasing_sequence_numbers_and_resend
     let tasks: Vec<_> = (0..10)
         .map(|_| {
             let (db, s, sender) = (db.clone(), fresh.clone(), sender.clone());
-            tokio::spawn(async move { db.append_message(&s, sender, "again", text("once"), 99).await.unwrap() })
+            tokio::spawn(async move {
+                db.append_message(&s, sender, "again", text("once"), 99, &Settings::default()).await.unwrap()
+            })
         })
         .collect();
     let (mut new, mut seqs) = (0, HashSet::new());
@@ -213,12 +237,15 @@ async fn close_is_idempotent_and_frees_capacity_exactly_once() {
     let t = tenant();
     agent(&db, &t, "a", 5).await;
     let s = waiting_session(&db, &t, 1).await;
-    assert_eq!(db.assign(&t, &QueueEntry::of(&s), "a", AssignMode::Auto, 2).await.unwrap(), Assigned::Assigned);
+    assert_eq!(
+        db.assign(&t, &QueueEntry::of(&s), "a", AssignMode::Auto, 2, &any_timer()).await.unwrap(),
+        Assigned::Assigned
+    );
     let active = db.get_session(&t, &s.id).await.unwrap().unwrap();
     let tasks: Vec<_> = (0..5)
         .map(|_| {
             let (db, s) = (db.clone(), active.clone());
-            tokio::spawn(async move { db.close_session(&s, CloseReason::Agent, &[], 3).await.unwrap() })
+            tokio::spawn(async move { db.close_session(&s, CloseReason::Agent, &[], 3, Guard::None).await.unwrap() })
         })
         .collect();
     let mut closed = 0;
@@ -231,7 +258,10 @@ async fn close_is_idempotent_and_frees_capacity_exactly_once() {
     assert_eq!((s.state, s.close_reason), (SessionState::Closed, Some(CloseReason::Agent)));
     // A closed session takes no more messages.
     let sender = Sender { kind: SenderKind::Visitor, id: s.visitor_id.clone() };
-    assert_eq!(db.append_message(&s, sender, "late", text("x"), 4).await.err().unwrap().code(), "session_closed");
+    assert_eq!(
+        db.append_message(&s, sender, "late", text("x"), 4, &Settings::default()).await.err().unwrap().code(),
+        "session_closed"
+    );
     // The visitor may open a new one; a second open while that is open returns it.
     let v = db.get_visitor(&t, &s.visitor_id).await.unwrap().unwrap();
     assert_eq!(v.active_session, None);
@@ -239,10 +269,10 @@ async fn close_is_idempotent_and_frees_capacity_exactly_once() {
     next.id = ids::new_id("s");
     next.state = SessionState::Waiting;
     next.agent_id = None;
-    assert!(matches!(db.open_session(&next, &[]).await.unwrap(), Opened::Created));
+    assert!(matches!(db.open_session(&next, &[], None).await.unwrap(), Opened::Created));
     let mut third = next.clone();
     third.id = ids::new_id("s");
-    assert!(matches!(db.open_session(&third, &[]).await.unwrap(), Opened::Existing(id) if id == next.id));
+    assert!(matches!(db.open_session(&third, &[], None).await.unwrap(), Opened::Existing(id) if id == next.id));
 }
 
 #[tokio::test]
@@ -268,10 +298,17 @@ async fn concurrent_requeues_put_a_session_back_once_and_free_capacity_once() {
     assert_eq!(db.get_agent(&t, "a").await.unwrap().unwrap().active, 0);
     let waiting = db.get_session(&t, &s.id).await.unwrap().unwrap();
     assert_eq!((waiting.state, waiting.agent_id.as_deref()), (SessionState::Waiting, None));
-    assert_eq!(db.queue_page(&t, 100, None).await.unwrap().items, vec![QueueEntry::of(&s)], "back at its first place");
+    assert_eq!(
+        db.queue_page(&t, 100, None).await.unwrap().items,
+        vec![QueueEntry::requeued(&s, None)],
+        "back at its first place"
+    );
     // Waiting again: another agent takes it, and a stale requeue for the
     // first agent changes nothing.
-    assert_eq!(db.assign(&t, &QueueEntry::of(&s), "b", AssignMode::Auto, 4).await.unwrap(), Assigned::Assigned);
+    assert_eq!(
+        db.assign(&t, &QueueEntry::of(&s), "b", AssignMode::Auto, 4, &any_timer()).await.unwrap(),
+        Assigned::Assigned
+    );
     assert!(!db.requeue_session(&active, "a", None, 5).await.unwrap());
     let taken = db.get_session(&t, &s.id).await.unwrap().unwrap();
     assert_eq!(taken.agent_id.as_deref(), Some("b"));
@@ -290,18 +327,27 @@ async fn an_agent_who_lost_a_session_cannot_post_in_it() {
     let seen_by_a = session_of(&db, &t, "a").await;
     let s = seen_by_a.clone();
     let a = Sender { kind: SenderKind::Agent, id: "a".into() };
-    assert!(matches!(db.append_message(&seen_by_a, a.clone(), "m1", text("hi"), 3).await.unwrap(), Appended::New(_)));
+    assert!(matches!(
+        db.append_message(&seen_by_a, a.clone(), "m1", text("hi"), 3, &Settings::default()).await.unwrap(),
+        Appended::New(_)
+    ));
 
     // Before a's next message commits, the session goes back and b takes it.
     assert!(db.requeue_session(&seen_by_a, "a", None, 4).await.unwrap());
-    assert_eq!(db.assign(&t, &QueueEntry::of(&s), "b", AssignMode::Auto, 5).await.unwrap(), Assigned::Assigned);
-    let err = db.append_message(&seen_by_a, a, "m2", text("still here?"), 6).await.unwrap_err();
+    assert_eq!(
+        db.assign(&t, &QueueEntry::of(&s), "b", AssignMode::Auto, 5, &any_timer()).await.unwrap(),
+        Assigned::Assigned
+    );
+    let err = db.append_message(&seen_by_a, a, "m2", text("still here?"), 6, &Settings::default()).await.unwrap_err();
     assert_eq!(err.code(), "not_assigned");
 
     // b posts, and the history holds exactly what was allowed.
     let b = Sender { kind: SenderKind::Agent, id: "b".into() };
     let seen_by_b = db.get_session(&t, &s.id).await.unwrap().unwrap();
-    assert!(matches!(db.append_message(&seen_by_b, b, "m3", text("I'm b"), 7).await.unwrap(), Appended::New(_)));
+    assert!(matches!(
+        db.append_message(&seen_by_b, b, "m3", text("I'm b"), 7, &Settings::default()).await.unwrap(),
+        Appended::New(_)
+    ));
     let texts: Vec<_> = db.messages_after(&t, &s.id, 0, 10).await.unwrap().into_iter().map(|m| m.content).collect();
     assert_eq!(texts, vec![text("hi"), text("I'm b")]);
 }
@@ -325,21 +371,21 @@ async fn a_gone_push_removes_only_a_connection_past_its_connect() {
 
     // Connected after the cutoff: maybe still inside $connect, so kept.
     let young = Removal::GoneIfConnectedBefore(1_000);
-    assert!(!db.remove_connection(&conn.owner(), &conn.id, young, 2_000).await.unwrap());
+    assert!(!db.remove_connection(&conn.owner(), &conn.id, young, 2_000, None).await.unwrap());
     assert!(db.get_connection(&conn.id, 0).await.unwrap().is_some());
     assert!(linked(db.get_agent(&t, "a").await.unwrap().unwrap()));
 
     // Connected before it: removed, item and link; again is a no-op.
     let settled = Removal::GoneIfConnectedBefore(1_001);
     for _ in 0..2 {
-        assert!(db.remove_connection(&conn.owner(), &conn.id, settled, 2_000).await.unwrap());
+        assert!(db.remove_connection(&conn.owner(), &conn.id, settled, 2_000, None).await.unwrap());
         assert!(db.get_connection(&conn.id, 0).await.unwrap().is_none());
         assert!(!linked(db.get_agent(&t, "a").await.unwrap().unwrap()));
     }
 
     // $disconnect removes one of any age.
     db.add_connection(&Connection { connected_at: 5_000, ..conn.clone() }).await.unwrap();
-    assert!(db.remove_connection(&conn.owner(), &conn.id, Removal::Closed, 5_001).await.unwrap());
+    assert!(db.remove_connection(&conn.owner(), &conn.id, Removal::Closed, 5_001, None).await.unwrap());
     assert!(db.get_connection(&conn.id, 0).await.unwrap().is_none());
 }
 
@@ -352,12 +398,12 @@ async fn marking_read_clears_only_what_the_agent_saw() {
     let fresh = session_of(&db, &t, "a").await;
     let s = fresh.clone();
     let visitor = Sender { kind: SenderKind::Visitor, id: s.visitor_id.clone() };
-    db.append_message(&fresh, visitor.clone(), "m1", text("one"), 3).await.unwrap();
+    db.append_message(&fresh, visitor.clone(), "m1", text("one"), 3, &Settings::default()).await.unwrap();
     let seen = db.get_session(&t, &s.id).await.unwrap().unwrap();
     assert_eq!(seen.unread, 1);
 
     // Another message lands between the agent's read and its mark.
-    db.append_message(&seen, visitor, "m2", text("two"), 4).await.unwrap();
+    db.append_message(&seen, visitor, "m2", text("two"), 4, &Settings::default()).await.unwrap();
     assert!(!db.mark_read(&seen).await.unwrap(), "the agent has not seen message 2");
     let now = db.get_session(&t, &s.id).await.unwrap().unwrap();
     assert_eq!(now.unread, 2);
@@ -381,7 +427,7 @@ async fn concurrent_transfers_hand_a_session_over_once_under_the_hard_cap() {
         .into_iter()
         .map(|to| {
             let (db, s, r) = (db.clone(), s.clone(), record(to));
-            tokio::spawn(async move { db.transfer_session(&s, "a", &r, 3).await.unwrap() })
+            tokio::spawn(async move { db.transfer_session(&s, "a", &r, 3, &any_timer()).await.unwrap() })
         })
         .collect();
     let mut outcomes = Vec::new();
@@ -405,7 +451,7 @@ async fn concurrent_transfers_hand_a_session_over_once_under_the_hard_cap() {
     // A4: a receiver at the hard cap is refused, and nothing changes.
     set_active(&db, &t, "a", 200).await;
     let back = Transfer { from: winner.clone(), to_agent: Some("a".into()), to_group: None, by: winner.clone(), at: 4 };
-    assert_eq!(db.transfer_session(&after, &winner, &back, 4).await.unwrap(), Assigned::AgentUnavailable);
+    assert_eq!(db.transfer_session(&after, &winner, &back, 4, &any_timer()).await.unwrap(), Assigned::AgentUnavailable);
     let same = db.get_session(&t, &s.id).await.unwrap().unwrap();
     assert_eq!((same.agent_id.as_deref(), same.transfers.len()), (Some(winner.as_str()), 1));
     assert_eq!(db.get_agent(&t, &winner).await.unwrap().unwrap().active, 1);

@@ -152,7 +152,7 @@ async fn an_agent_gone_past_the_grace_gets_nothing_and_pickup_is_bound_by_the_ha
     let ann = w.agent("ann", 1, &[]).await;
     // Ann's connection closes; within the grace she is still dispatched to.
     let owner = kefu::store::Owner { tenant: T.into(), role: Role::Agent, user_id: "ann".into() };
-    w.store.remove_connection(&owner, "conn-ann", kefu::store::Removal::Closed, w.clock.now_ms()).await.unwrap();
+    w.store.remove_connection(&owner, "conn-ann", kefu::store::Removal::Closed, w.clock.now_ms(), None).await.unwrap();
     w.clock.advance(w.app.config.presence_grace_ms + 1);
     let v1 = w.visitor("v1").await;
     let s1 = w.start(&v1, None).await;
@@ -394,4 +394,188 @@ async fn blacklisting_closes_the_open_session_and_keeps_later_messages_from_ever
     assert_eq!((s["state"].as_str(), s["unread"].as_u64(), s["lastSeq"].as_u64()), (Some("closed"), Some(0), Some(1)));
     blacklist::remove(&w.app, &ann, "v1").await.unwrap();
     assert_eq!(w.send(&v1, &sid, "again").await.unwrap_err().code(), "session_closed");
+}
+
+/// D8 with T1 = 60 s, T2 = 120 s, T3 = 600 s.
+async fn timed_world() -> World {
+    let w = world().await;
+    let change = kefu::domain::SettingsChange {
+        visitor_reminder_secs: Some(60),
+        visitor_timeout_secs: Some(120),
+        inactive_timeout_secs: Some(600),
+        ..Default::default()
+    };
+    w.store.update_settings(T, &change).await.unwrap();
+    w
+}
+
+impl World {
+    /// Runs the sweeper as the schedule would, now.
+    async fn sweep(&self) -> kefu::app::timers::Swept {
+        kefu::app::timers::sweep(&self.app).await.unwrap()
+    }
+
+    async fn session(&self, id: &str) -> kefu::domain::Session {
+        use kefu::store::SessionStore;
+        self.store.get_session(T, id).await.unwrap().unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_silent_visitor_is_reminded_at_t1_and_closed_t2_later_by_the_sweeper() {
+    let w = timed_world().await;
+    let ann = w.agent("ann", 5, &[]).await;
+    let v = w.visitor("v1").await;
+    let sid = w.start(&v, None).await["id"].as_str().unwrap().to_string();
+    w.send(&ann, &sid, "Anything else?").await.unwrap();
+    w.clock.advance(59_999);
+    assert_eq!(w.sweep().await.due, 0, "nothing is due before T1");
+    w.clock.advance(1);
+    assert_eq!(w.sweep().await.due, 1);
+    assert!(w.pushes.types("conn-v1").contains(&"session.reminder".to_string()));
+    let reminder = w.pushes.events("conn-v1").into_iter().find(|e| e["type"] == "session.reminder").unwrap();
+    assert_eq!(reminder["closesAt"], START + 60_000 + 120_000);
+    assert_eq!(w.session(&sid).await.state, kefu::domain::SessionState::Active);
+    // A second sweep at the same instant finds nothing due.
+    assert_eq!(w.sweep().await.due, 0);
+    w.clock.advance(120_000);
+    assert_eq!(w.sweep().await.due, 1);
+    let s = w.session(&sid).await;
+    assert_eq!(s.close_reason, Some(kefu::domain::CloseReason::VisitorTimeout));
+    assert_eq!(w.active("ann").await, 0, "a timeout frees the agent");
+    let closes = w.pushes.types("conn-v1").iter().filter(|t| *t == "session.closed").count();
+    assert_eq!(closes, 1);
+    assert_eq!(w.sweep().await.due, 0, "a closed session keeps no timer");
+}
+
+#[tokio::test]
+async fn a_timer_applied_twice_or_after_a_newer_message_closes_nothing() {
+    use kefu::domain::timers::{Timer, TimerKind};
+    let w = timed_world().await;
+    let ann = w.agent("ann", 5, &[]).await;
+    let v = w.visitor("v1").await;
+    let sid = w.start(&v, None).await["id"].as_str().unwrap().to_string();
+    // The timer as the assignment set it: T3 from now.
+    let stale = Timer::new(T, TimerKind::Session, &sid, START + 600_000);
+    w.clock.advance(590_000);
+    w.send(&v, &sid, "still there?").await.unwrap();
+    w.clock.advance(10_000);
+    // The old deadline has passed, but a message came since: the stale
+    // timer (as the stream might still deliver it) decides nothing…
+    let applied = kefu::app::timers::apply(&w.app, &stale).await.unwrap();
+    assert_eq!(applied, kefu::app::timers::Applied::Settled);
+    assert_eq!(w.session(&sid).await.state, kefu::domain::SessionState::Active);
+    // …and T3 after the visitor's message it closes, once.
+    w.clock.advance(590_000);
+    let due = Timer::new(T, TimerKind::Session, &sid, START + 1_190_000);
+    let first = kefu::app::timers::apply(&w.app, &due).await.unwrap();
+    assert_eq!(first, kefu::app::timers::Applied::Closed(kefu::domain::CloseReason::Inactive));
+    let again = kefu::app::timers::apply(&w.app, &due).await.unwrap();
+    assert_eq!(again, kefu::app::timers::Applied::Settled);
+    let closes = w.pushes.types("conn-ann").iter().filter(|t| *t == "session.closed").count();
+    assert_eq!(closes, 1);
+    assert_eq!(w.active("ann").await, 0);
+    let _ = ann;
+}
+
+#[tokio::test]
+async fn a_locked_session_is_never_closed_by_a_timer() {
+    let w = timed_world().await;
+    let ann = w.agent("ann", 5, &[]).await;
+    let v = w.visitor("v1").await;
+    let sid = w.start(&v, None).await["id"].as_str().unwrap().to_string();
+    sessions::set_lock(&w.app, &ann, &sid, sessions::LockRequest { locked: true }).await.unwrap();
+    w.clock.advance(3_600_000);
+    w.sweep().await;
+    assert_eq!(w.session(&sid).await.state, kefu::domain::SessionState::Active);
+    // Unlocked, the overdue inactivity closes it at the next sweep.
+    sessions::set_lock(&w.app, &ann, &sid, sessions::LockRequest { locked: false }).await.unwrap();
+    w.sweep().await;
+    assert_eq!(w.session(&sid).await.close_reason, Some(kefu::domain::CloseReason::Inactive));
+}
+
+#[tokio::test]
+async fn the_sweeper_drains_a_queue_left_waiting_beside_free_capacity() {
+    let w = timed_world().await;
+    let ann = w.agent("ann", 5, &[]).await;
+    kefu::app::agents::set_status(&w.app, &ann, kefu::app::agents::SetStatus { status: AgentStatus::Busy })
+        .await
+        .unwrap();
+    let v = w.visitor("v1").await;
+    let sid = w.start(&v, None).await["id"].as_str().unwrap().to_string();
+    // The agent turns idle behind the use cases' back: no drain runs.
+    w.store
+        .update_agent(T, "ann", &kefu::store::AgentChange { status: Some(AgentStatus::Idle), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(w.session(&sid).await.state, kefu::domain::SessionState::Waiting);
+    assert_eq!(w.sweep().await.assigned, 1);
+    assert_eq!(w.session(&sid).await.agent_id.as_deref(), Some("ann"));
+    // The tenant's queue is empty now: the next sweep takes it off the record.
+    assert_eq!(w.sweep().await.assigned, 0);
+    use kefu::store::TimerStore;
+    let shard = kefu::store::keys::shard(&[T]);
+    assert!(w.store.waiting_tenants(shard, 10, None).await.unwrap().items.is_empty());
+}
+
+#[tokio::test]
+async fn an_agent_offline_past_the_tenant_s_time_gives_its_sessions_back_to_the_queue() {
+    use kefu::app::connections;
+    let w = timed_world().await;
+    let ann = w.agent("ann", 5, &[]).await;
+    let v = w.visitor("v1").await;
+    let sid = w.start(&v, None).await["id"].as_str().unwrap().to_string();
+    w.send(&v, &sid, "hello").await.unwrap();
+    connections::disconnect(&w.app, "conn-ann").await.unwrap();
+    // Default offlineRequeueSecs: 600 s (longer than the 60 s grace).
+    w.clock.advance(599_000);
+    w.sweep().await;
+    assert_eq!(w.session(&sid).await.agent_id.as_deref(), Some("ann"), "not yet");
+    w.clock.advance(1_000);
+    w.sweep().await;
+    let s = w.session(&sid).await;
+    assert_eq!((s.state, s.agent_id.clone()), (kefu::domain::SessionState::Waiting, None));
+    assert_eq!(s.last_seq, 1, "history intact");
+    assert_eq!(w.active("ann").await, 0);
+    assert!(w.pushes.types("conn-v1").contains(&"session.requeued".to_string()));
+    let queue = sessions::queue(&w.app, &ann, 10, None).await.unwrap();
+    assert!(queue.items.iter().any(|e| e.session_id == sid && e.requeued));
+}
+
+#[tokio::test]
+async fn an_agent_back_in_time_keeps_its_sessions() {
+    use kefu::app::connections;
+    let w = timed_world().await;
+    w.agent("ann", 5, &[]).await;
+    let v = w.visitor("v1").await;
+    let sid = w.start(&v, None).await["id"].as_str().unwrap().to_string();
+    w.send(&v, &sid, "hello").await.unwrap();
+    connections::disconnect(&w.app, "conn-ann").await.unwrap();
+    w.clock.advance(300_000);
+    w.connect(Role::Agent, "ann").await;
+    w.clock.advance(400_000);
+    w.sweep().await;
+    assert_eq!(w.session(&sid).await.agent_id.as_deref(), Some("ann"));
+}
+
+#[tokio::test]
+async fn a_waiting_session_is_abandoned_once_its_visitor_is_gone_long_enough() {
+    use kefu::app::connections;
+    let w = timed_world().await;
+    let v = w.visitor("v1").await; // connected
+    let sid = w.start(&v, None).await["id"].as_str().unwrap().to_string();
+    // Default abandonAfterSecs: 300 s. Connected, it waits as long as it takes.
+    w.clock.advance(400_000);
+    w.sweep().await;
+    assert_eq!(w.session(&sid).await.state, kefu::domain::SessionState::Waiting);
+    connections::disconnect(&w.app, "conn-v1").await.unwrap();
+    w.clock.advance(299_000);
+    w.sweep().await;
+    assert_eq!(w.session(&sid).await.state, kefu::domain::SessionState::Waiting);
+    w.clock.advance(1_000);
+    w.sweep().await;
+    let s = w.session(&sid).await;
+    assert_eq!(s.close_reason, Some(kefu::domain::CloseReason::Abandoned));
+    // Its visitor may start again.
+    assert_ne!(w.start(&v, None).await["id"], sid.as_str());
 }

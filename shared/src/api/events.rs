@@ -34,6 +34,8 @@ enum Event<'a> {
     EvaluationInvited { session_id: &'a str, scale: Vec<Grade>, notify: Notify },
     #[serde(rename = "evaluation.received", rename_all = "camelCase")]
     EvaluationReceived { session_id: &'a str, evaluation: &'a Evaluation, notify: Notify },
+    #[serde(rename = "session.reminder", rename_all = "camelCase")]
+    SessionReminder { session_id: &'a str, closes_at: Option<i64>, notify: Notify },
     #[serde(rename = "agent.updated", rename_all = "camelCase")]
     AgentUpdated { agent: &'a AgentView, notify: Notify },
 }
@@ -77,6 +79,9 @@ impl<'a> From<&'a Notice> for Event<'a> {
                 Event::EvaluationReceived { session_id, evaluation, notify: Notify::none() }
             }
             Notice::AgentUpdated { agent } => Event::AgentUpdated { agent, notify: Notify::none() },
+            Notice::Reminded { session_id, closes_at } => {
+                Event::SessionReminder { session_id, closes_at: *closes_at, notify: Notify::none() }
+            }
         }
     }
 }

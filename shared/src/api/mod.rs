@@ -4,4 +4,5 @@
 pub mod authorizer;
 pub mod events;
 pub mod http;
+pub mod jobs;
 pub mod ws;

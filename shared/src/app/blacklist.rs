@@ -13,7 +13,7 @@ use crate::domain::text::clean_text;
 use crate::domain::visitor::MAX_REASON;
 use crate::domain::{ids, BlacklistEntry, CloseReason};
 use crate::error::{Error, Result};
-use crate::store::Page;
+use crate::store::{Guard, Page};
 use crate::App;
 
 #[derive(Debug, Deserialize)]
@@ -47,7 +47,7 @@ pub async fn add(app: &App, who: &Principal, req: AddRequest) -> Result<Blacklis
     // Its open session closes at once; both parties are told.
     if let Some(sid) = &visitor.active_session {
         if let Some(s) = app.store.get_session(&who.tenant, sid).await? {
-            close_as(app, &s, CloseReason::Blacklisted).await?;
+            close_as(app, &s, CloseReason::Blacklisted, Guard::None).await?;
         }
     }
     Ok(entry)

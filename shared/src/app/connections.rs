@@ -5,6 +5,7 @@ use tracing::instrument;
 
 use super::dispatch;
 use crate::auth::Principal;
+use crate::domain::timers::{self, Timer, TimerKind};
 use crate::domain::AgentStatus;
 use crate::error::Result;
 use crate::store::{Connection, Removal};
@@ -43,10 +44,20 @@ pub async fn connect(app: &App, id: &str, who: &Principal, token_expiry_ms: Opti
 #[instrument(skip(app))]
 pub async fn disconnect(app: &App, id: &str) -> Result<()> {
     if let Some(conn) = app.store.get_connection(id, i64::MIN).await? {
-        app.store.remove_connection(&conn.owner(), &conn.id, Removal::Closed, app.now()).await?;
+        let now = app.now();
+        // Its owner's offline timer: an agent's sessions go back to the
+        // queue, a visitor's waiting session is abandoned, if it stays away.
+        let timer = owner_timer(&conn, now, &app.settings(&conn.tenant).await?);
+        app.store.remove_connection(&conn.owner(), &conn.id, Removal::Closed, now, Some(&timer)).await?;
         tracing::info!(tenant = %conn.tenant, user = %conn.user_id, "disconnected");
     }
     Ok(())
+}
+
+/// The timer a connection of `conn`'s owner, ended at `at_ms`, sets.
+pub fn owner_timer(conn: &Connection, at_ms: i64, settings: &crate::domain::Settings) -> Timer {
+    let kind = if conn.role.is_staff() { TimerKind::Agent } else { TimerKind::Visitor };
+    timers::after_disconnect(&conn.tenant, kind, &conn.user_id, at_ms, settings)
 }
 
 /// The caller of an action, from its connection record.

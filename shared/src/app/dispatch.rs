@@ -15,7 +15,7 @@ use tracing::instrument;
 
 use super::notices::{Notice, Notify, NotifyKind};
 use super::views::{SessionView, VisitorSession};
-use crate::domain::{dispatch, Agent};
+use crate::domain::{dispatch, timers, Agent, Settings};
 use crate::error::Result;
 use crate::store::{AssignMode, Assigned, QueueEntry};
 use crate::App;
@@ -54,6 +54,7 @@ pub async fn drain(app: &App, tenant: &str, connecting: Option<&str>) -> Result<
     };
     let mut assigned = 0;
     let mut cursor = None;
+    let mut settings = None;
     for _ in 0..MAX_QUEUE_PAGES {
         if !free(&agents) {
             break;
@@ -63,7 +64,11 @@ pub async fn drain(app: &App, tenant: &str, connecting: Option<&str>) -> Result<
             if !free(&agents) {
                 break;
             }
-            if offer(app, tenant, entry, &mut agents, connecting).await? {
+            let settings = match &settings {
+                Some(s) => s,
+                None => settings.insert(app.settings(tenant).await?),
+            };
+            if offer(app, tenant, entry, &mut agents, settings, connecting).await? {
                 assigned += 1;
             }
         }
@@ -84,15 +89,18 @@ async fn offer(
     tenant: &str,
     entry: &QueueEntry,
     agents: &mut [Agent],
+    settings: &Settings,
     connecting: Option<&str>,
 ) -> Result<bool> {
     let now = app.now();
+    // D8: T3 runs from the assignment.
+    let timer = timers::after_assign(tenant, &entry.session_id, settings, now);
     let ranked: Vec<String> = dispatch::candidates(agents, entry.group.as_deref(), now, app.config.presence_grace_ms)
         .into_iter()
         .map(|a| a.id.clone())
         .collect();
     for agent_id in ranked {
-        match app.store.assign(tenant, entry, &agent_id, AssignMode::Auto, now).await? {
+        match app.store.assign(tenant, entry, &agent_id, AssignMode::Auto, now, &timer).await? {
             Assigned::Assigned => {
                 if let Some(a) = agents.iter_mut().find(|a| a.id == agent_id) {
                     a.active += 1;

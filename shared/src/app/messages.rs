@@ -54,7 +54,9 @@ pub async fn send(app: &App, who: &Principal, req: SendRequest) -> Result<Sent> 
     let appended = if kept {
         app.store.keep_message(&s, sender, &req.client_msg_id, content, app.now()).await?
     } else {
-        app.store.append_message(&s, sender, &req.client_msg_id, content, app.now()).await?
+        // D8: the message sets the session's next timer in the same write.
+        let settings = app.settings(&s.tenant).await?;
+        app.store.append_message(&s, sender, &req.client_msg_id, content, app.now(), &settings).await?
     };
     let message = match appended {
         Appended::Duplicate(m) => return Ok(Sent { message: m, duplicate: true }),

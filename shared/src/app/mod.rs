@@ -17,6 +17,7 @@ pub mod sessions;
 pub mod settings;
 pub mod tags;
 pub mod tenants;
+pub mod timers;
 pub mod transfers;
 pub mod typing;
 pub mod views;
@@ -27,7 +28,7 @@ use std::sync::Arc;
 use crate::auth::keys::{KeySource, SecretsManagerKeys, StaticKeys};
 use crate::auth::{Claims, Keyring, Lifetimes, Principal};
 use crate::config::{Config, TokenKeys};
-use crate::domain::{Clock, SystemClock};
+use crate::domain::{Clock, Settings, SystemClock};
 use crate::error::{Error, Result};
 use crate::push::{ApiGateway, Gateway, NoGateway, Notifier};
 use crate::store::{DynamoStore, Store};
@@ -43,6 +44,8 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     /// Every push goes through it.
     pub notify: Notifier,
+    /// Tenants' settings as last read, and when (see `Config::settings_cache_ms`).
+    settings: std::sync::Mutex<std::collections::HashMap<String, (i64, Settings)>>,
 }
 
 impl App {
@@ -86,7 +89,7 @@ impl App {
         };
         let store: Arc<dyn Store> = Arc::new(store);
         let notify = Notifier::new(store.clone(), gateway.clone(), clock.clone());
-        Ok(Arc::new(App { store, gateway, keys, config, clock, notify }))
+        Ok(Arc::new(App { store, gateway, keys, config, clock, notify, settings: Default::default() }))
     }
 
     /// An app over an in-memory store, a recording gateway and a clock the
@@ -99,7 +102,7 @@ impl App {
     ) -> App {
         let store: Arc<dyn Store> = store;
         let notify = Notifier::new(store.clone(), gateway.clone(), clock.clone());
-        App { store, gateway, keys: None, config, clock, notify }
+        App { store, gateway, keys: None, config, clock, notify, settings: Default::default() }
     }
 
     /// The token keys; only functions configured with them sign or verify.
@@ -128,5 +131,26 @@ impl App {
 
     pub fn now(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// The tenant's settings, read at most once per `settings_cache_ms` by
+    /// this instance (the defaults for a tenant that does not exist).
+    pub async fn settings(&self, tenant: &str) -> Result<Settings> {
+        let now = self.now();
+        let cached = self.settings.lock().ok().and_then(|c| c.get(tenant).cloned());
+        if let Some((at, settings)) = cached {
+            if now - at < self.config.settings_cache_ms {
+                return Ok(settings);
+            }
+        }
+        let settings = self.store.get_tenant(tenant).await?.map(|t| t.settings).unwrap_or_default();
+        if let Ok(mut cache) = self.settings.lock() {
+            // Bounded: an instance serves few tenants at once.
+            if cache.len() >= 1_000 {
+                cache.clear();
+            }
+            cache.insert(tenant.to_string(), (now, settings.clone()));
+        }
+        Ok(settings)
     }
 }

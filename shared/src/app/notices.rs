@@ -57,6 +57,12 @@ pub enum Notice {
         session_id: String,
         evaluation: Evaluation,
     },
+    /// D8: to the visitor (and its agent): the visitor has not replied for
+    /// T1; the session closes at `closes_at` unless it does.
+    Reminded {
+        session_id: String,
+        closes_at: Option<i64>,
+    },
     /// The agent's own status or capacity changed (all its tabs follow).
     AgentUpdated {
         agent: AgentView,

@@ -9,10 +9,10 @@ use super::notices::{Notice, NotifyKind};
 use super::views::{SessionView, VisitorSession};
 use crate::auth::{Principal, Role};
 use crate::domain::session::{CloseReason, SessionState};
-use crate::domain::tenant::DEFAULT_MAX_WAITING;
+use crate::domain::timers::{self, Timer};
 use crate::domain::{agent, ids, Session};
 use crate::error::{Error, Result};
-use crate::store::{AssignMode, Assigned, Opened, Page, QueueEntry, Scope, SessionQuery};
+use crate::store::{AssignMode, Assigned, Guard, Opened, Page, QueueEntry, Scope, SessionQuery};
 use crate::App;
 
 #[derive(Debug, Default, Deserialize)]
@@ -48,14 +48,18 @@ pub async fn start(app: &App, who: &Principal, req: StartRequest) -> Result<Star
         return Ok(Started { session: view(app, who, &s).await?, created: false });
     }
     // An abuse limit: a tenant's queue holds at most `max_waiting`.
-    let max = app.store.get_tenant(t).await?.map(|x| x.settings.max_waiting).unwrap_or(DEFAULT_MAX_WAITING);
+    let settings = app.settings(t).await?;
+    let max = settings.max_waiting;
     if app.store.count_waiting(t, max).await? >= max {
         return Err(Error::too_many("queue_full", "too many conversations are waiting; try again in a moment"));
     }
     let channel = who.channel.clone().unwrap_or_else(|| visitor.channel.clone());
     let session = Session::waiting(ids::new_id("s"), &visitor, channel, req.group_id, now);
     let directory = visitor.first_session_directory();
-    let (id, created) = match app.store.open_session(&session, &directory).await? {
+    // Abandoned if its visitor is gone for the tenant's time while it waits
+    // (decided when the timer fires: a connected visitor is not gone).
+    let abandon = timers::after_disconnect(t, timers::TimerKind::Visitor, &who.id, now, &settings);
+    let (id, created) = match app.store.open_session(&session, &directory, Some(&abandon)).await? {
         Opened::Created => (session.id.clone(), true),
         Opened::Existing(id) => (id, false),
         Opened::AgentAtCapacity => return Err(Error::Internal("a waiting session has no agent".into())),
@@ -92,7 +96,8 @@ pub async fn callback(app: &App, who: &Principal, req: CallbackRequest) -> Resul
     let me = app.store.get_agent(t, &who.id).await?.ok_or_else(|| Error::not_found("agent"))?;
     me.check_below_hard_cap()?;
     let session = Session::callback(ids::new_id("s"), &visitor, &who.id, now);
-    match app.store.open_session(&session, &visitor.first_session_directory()).await? {
+    let timer = timers::after_assign(t, &session.id, &app.settings(t).await?, now);
+    match app.store.open_session(&session, &visitor.first_session_directory(), Some(&timer)).await? {
         Opened::Created => {}
         Opened::Existing(open) => return Err(busy(&open)),
         Opened::AgentAtCapacity => return Err(agent::at_hard_cap()),
@@ -219,21 +224,23 @@ pub async fn close(app: &App, who: &Principal, id: &str) -> Result<Closed> {
     let reason = s.check_can_close(who)?;
     if who.role.is_staff() {
         // D2: the tenant may require a tag first.
-        let required = app.store.get_tenant(&s.tenant).await?.is_some_and(|t| t.settings.tag_required_to_close);
+        let required = app.settings(&s.tenant).await?.tag_required_to_close;
         s.check_tagged_for_close(who, required)?;
     }
-    let (closed, fresh) = close_as(app, &s, reason).await?;
+    let (closed, fresh) = close_as(app, &s, reason, Guard::None).await?;
     Ok(Closed { session: view(app, who, &fresh).await?, closed })
 }
 
 /// The one close: the session closes for `reason` (idempotently: `false`
 /// if it was closed already); both parties hear of it, and a freed agent
 /// drains the queue. Every way of closing goes through here. Returns
-/// whether this call closed it, and the session as it is after.
-pub async fn close_as(app: &App, s: &Session, reason: CloseReason) -> Result<(bool, Session)> {
+/// whether this call closed it, and the session as it is after. With
+/// `Guard::AsRead` (a timer's close) it closes only the session exactly as
+/// `s` shows it, and otherwise closes nothing and returns `false`.
+pub async fn close_as(app: &App, s: &Session, reason: CloseReason, guard: Guard) -> Result<(bool, Session)> {
     // D7: the visitor's tags as they are at close file it in history.
     let visitor_tags = app.store.get_visitor(&s.tenant, &s.visitor_id).await?.map(|v| v.tags).unwrap_or_default();
-    let closed = app.store.close_session(s, reason, &visitor_tags, app.now()).await?;
+    let closed = app.store.close_session(s, reason, &visitor_tags, app.now(), guard).await?;
     let fresh = app.store.get_session(&s.tenant, &s.id).await?.ok_or_else(|| Error::not_found("session"))?;
     if closed {
         tracing::info!(tenant = %s.tenant, session = %s.id, ?reason, "session closed");
@@ -261,7 +268,13 @@ pub async fn set_lock(app: &App, who: &Principal, id: &str, req: LockRequest) ->
     who.require_staff()?;
     let s = get_visible(app, who, id).await?;
     s.check_can_lock(who)?;
-    if !app.store.set_locked(&s, req.locked).await? {
+    // Unlocked, its timers run again (from its last message, as if it had
+    // never been locked: an overdue one fires at once).
+    let timer = match req.locked {
+        true => None,
+        false => Timer::for_session(&Session { locked: false, ..s.clone() }, &app.settings(&s.tenant).await?),
+    };
+    if !app.store.set_locked(&s, req.locked, timer.as_ref()).await? {
         return Err(Error::conflict("session_closed", "the session is closed"));
     }
     tracing::info!(session = id, locked = req.locked, "session lock set");
@@ -285,7 +298,9 @@ pub async fn pickup(app: &App, who: &Principal, id: &str) -> Result<SessionView>
     }
     me.check_below_hard_cap()?;
     let entry = QueueEntry::of(&s);
-    match app.store.assign(&who.tenant, &entry, &who.id, AssignMode::Manual, app.now()).await? {
+    let now = app.now();
+    let timer = timers::after_assign(&who.tenant, id, &app.settings(&who.tenant).await?, now);
+    match app.store.assign(&who.tenant, &entry, &who.id, AssignMode::Manual, now, &timer).await? {
         Assigned::Assigned => {
             dispatch::announce(app, id, &me, dispatch::alert_for(&entry), None).await;
             get(app, who, id).await

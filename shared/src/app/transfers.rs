@@ -11,6 +11,7 @@ use super::notices::{Notice, NotifyKind};
 use super::sessions::{get, get_visible};
 use super::views::{SessionView, VisitorSession};
 use crate::auth::Principal;
+use crate::domain::timers;
 use crate::domain::{agent, ids, Session, SessionState, Transfer, TransferTarget};
 use crate::error::{Error, Result};
 use crate::store::Assigned;
@@ -60,7 +61,8 @@ pub async fn transfer(app: &App, who: &Principal, id: &str, req: TransferRequest
             }
             receiver.check_below_hard_cap()?;
             record.to_agent = Some(to.clone());
-            match app.store.transfer_session(&s, &from, &record, now).await? {
+            let timer = timers::after_assign(t, id, &app.settings(t).await?, now);
+            match app.store.transfer_session(&s, &from, &record, now, &timer).await? {
                 Assigned::Assigned => {}
                 Assigned::AgentUnavailable => return Err(agent::at_hard_cap()),
                 Assigned::SessionTaken => return Err(changed_hands()),

@@ -52,6 +52,9 @@ pub enum CloseReason {
     Inactive,
     /// D9: the visitor was blacklisted.
     Blacklisted,
+    /// The visitor left while it waited: no live connection for the
+    /// tenant's `abandonAfterSecs`.
+    Abandoned,
 }
 
 /// How a session arrived at the top of an agent's list (C1).
@@ -233,6 +236,20 @@ impl Session {
             assigned_at: Some(now_ms),
             ..Session::waiting(id, visitor, visitor.channel.clone(), None, now_ms)
         }
+    }
+
+    /// The session as a message of `kind` numbered `seq`, appended at
+    /// `now_ms`, leaves it (what its timers are reckoned from).
+    pub fn with_message(&self, kind: SenderKind, seq: u64, now_ms: i64) -> Session {
+        let mut after = self.clone();
+        after.last_seq = seq;
+        after.last_activity_at = now_ms;
+        match kind {
+            SenderKind::Visitor => after.last_visitor_message_at = Some(now_ms),
+            SenderKind::Agent => after.last_agent_message_at = Some(now_ms),
+            SenderKind::System => {}
+        }
+        after
     }
 
     /// H3: agents see sessions they handle; admins every session of their

@@ -30,6 +30,12 @@ pub struct Settings {
     pub visitor_reminder_secs: u32,
     pub visitor_timeout_secs: u32,
     pub inactive_timeout_secs: u32,
+    /// An agent offline (no connection, past A1's grace) this long gets its
+    /// in-progress sessions put back in the queue (seconds).
+    pub offline_requeue_secs: u32,
+    /// A waiting session whose visitor has had no live connection this long
+    /// closes as `abandoned` (seconds).
+    pub abandon_after_secs: u32,
     /// C6: typing preview.
     pub typing_preview: bool,
     /// G: translation.
@@ -52,6 +58,8 @@ impl Default for Settings {
             visitor_reminder_secs: 180,
             visitor_timeout_secs: 300,
             inactive_timeout_secs: 1800,
+            offline_requeue_secs: 600,
+            abandon_after_secs: 300,
             typing_preview: false,
             translation: false,
             simple_mode: false,
@@ -77,6 +85,10 @@ pub struct SettingsChange {
     pub visitor_timeout_secs: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inactive_timeout_secs: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offline_requeue_secs: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abandon_after_secs: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub typing_preview: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -107,6 +119,8 @@ impl SettingsChange {
             ("visitorReminderSecs", self.visitor_reminder_secs),
             ("visitorTimeoutSecs", self.visitor_timeout_secs),
             ("inactiveTimeoutSecs", self.inactive_timeout_secs),
+            ("offlineRequeueSecs", self.offline_requeue_secs),
+            ("abandonAfterSecs", self.abandon_after_secs),
         ];
         for (name, secs) in timers {
             if secs.is_some_and(|s| !(1..=MAX_TIMER_SECS).contains(&s)) {
@@ -149,6 +163,8 @@ impl SettingsChange {
             visitor_reminder_secs,
             visitor_timeout_secs,
             inactive_timeout_secs,
+            offline_requeue_secs,
+            abandon_after_secs,
             typing_preview,
             translation,
             simple_mode,

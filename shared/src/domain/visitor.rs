@@ -25,6 +25,10 @@ pub struct Visitor {
     /// Live WebSocket connections: connection id → expiry (ms).
     #[serde(default)]
     pub conns: BTreeMap<String, i64>,
+    /// When its last connection closed (ms): a waiting session is
+    /// abandoned some time after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_disconnect_at: Option<i64>,
     /// TTL (epoch seconds): a visitor created by the public token route that
     /// never starts a session expires; starting one removes it.
     #[serde(rename = "expires_at", default, skip_serializing_if = "Option::is_none")]
@@ -235,6 +239,7 @@ impl Visitor {
             channel: channel.to_string(),
             active_session: None,
             conns: BTreeMap::new(),
+            last_disconnect_at: None,
             expires_at: None,
             created_at,
             blacklisted: false,

@@ -111,7 +111,7 @@ impl Notifier {
                     let owner = Owner { tenant: tenant.to_string(), role, user_id: user_id.to_string() };
                     let now = self.clock.now_ms();
                     let how = Removal::GoneIfConnectedBefore(now - CONNECT_WINDOW_MS);
-                    match self.store.remove_connection(&owner, &conn, how, now).await {
+                    match self.store.remove_connection(&owner, &conn, how, now, None).await {
                         Ok(true) => tracing::info!(tenant, connection = %conn, "connection gone; removed it"),
                         Ok(false) => tracing::info!(tenant, connection = %conn, "connection still connecting; kept it"),
                         Err(e) => tracing::error!(error = %e, connection = %conn, "removing a gone connection failed"),

@@ -20,6 +20,7 @@ pub mod session {
     pub const LAST_MESSAGE: &str = "lastMessage";
     pub const LAST_VISITOR_MESSAGE_AT: &str = "lastVisitorMessageAt";
     pub const LAST_AGENT_MESSAGE_AT: &str = "lastAgentMessageAt";
+    pub const REMINDED_AT: &str = "remindedAt";
     pub const UNREAD: &str = "unread";
     pub const GROUP: &str = "group";
     pub const TRANSFERS: &str = "transfers";
@@ -29,6 +30,14 @@ pub mod session {
     pub const NOTE: &str = "note";
     pub const EVALUATION_INVITATION: &str = "evaluationInvitation";
     pub const EVALUATION: &str = "evaluation";
+}
+
+/// `domain::timers::Timer`, and the store's own `tenant` of a waiting record.
+pub mod timer {
+    pub const DUE_AT: &str = "dueAt";
+    /// A waiting record (`keys::waiting_tenant`): when a session last joined
+    /// the queue.
+    pub const QUEUED_AT: &str = "queuedAt";
 }
 
 /// `domain::Message`.
@@ -108,6 +117,7 @@ pub mod visitor {
     pub const CUSTOM: &str = "custom";
     pub const TAGS: &str = "tags";
     pub const CONNS: &str = "conns";
+    pub const LAST_DISCONNECT_AT: &str = "lastDisconnectAt";
 }
 
 /// `store::Connection`.
@@ -169,9 +179,11 @@ mod tests {
         s.last_message = Some("m".into());
         s.last_visitor_message_at = Some(1);
         s.last_agent_message_at = Some(1);
+        s.reminded_at = Some(1);
         assert_fields(
             &s,
             &[
+                REMINDED_AT,
                 STATE,
                 AGENT_ID,
                 HANDLERS,
@@ -197,6 +209,12 @@ mod tests {
         );
         use super::visitor::{ACTIVE_SESSION, CONNS, NAME, NICKNAME};
         assert_fields(&visitor, &[NAME, NICKNAME, ACTIVE_SESSION, CONNS]);
+    }
+
+    #[test]
+    fn every_timer_attribute_is_a_timer_field() {
+        use crate::domain::timers::{Timer, TimerKind};
+        assert_fields(&Timer::new("t", TimerKind::Session, "s", 1), &[super::timer::DUE_AT]);
     }
 
     #[test]

@@ -24,6 +24,15 @@
 //! A fourth GSI, `gsi4` (`gsi4pk`, number `rank`), ranks: a tag use's
 //! `rank` is how often the agent applied the tag (D1's recommendation).
 //!
+//! Timers (D8, and the presence timers) are one item per subject, sort key
+//! `TIMER`, in the subject's partition (`T#t#S#s`, `T#t#A#a`, `T#t#V#v`):
+//! `expires_at` is the deadline (DynamoDB TTL deletes it, the stream
+//! delivers the `REMOVE`), and a fifth GSI, `gsi5`, holds it by due time
+//! (`TIMERS#shard`, `due#kind#tenant#subject`) for the sweeper: a few
+//! fixed shards, never one partition per tenant. The record of tenants
+//! with waiting sessions (the sweeper's safety-net drain) is `WAITING#shard`
+//! / tenant id in the base table.
+//!
 //! Agents and the queue live in base-table partitions so that dispatch reads
 //! them with strongly consistent queries; GSIs (eventually consistent) only
 //! back list views.
@@ -41,6 +50,9 @@ pub const GSI3PK: &str = "gsi3pk";
 pub const GSI3SK: &str = "gsi3sk";
 pub const GSI4: &str = "gsi4";
 pub const GSI4PK: &str = "gsi4pk";
+pub const GSI5: &str = "gsi5";
+pub const GSI5PK: &str = "gsi5pk";
+pub const GSI5SK: &str = "gsi5sk";
 /// gsi4's sort key: a number, highest first.
 pub const RANK: &str = "rank";
 /// TTL attribute (epoch seconds). Reads treat expired items as absent.
@@ -147,8 +159,57 @@ pub fn audit_entry(t: &str, at: i64, id: &str) -> Key {
     (audit(t), by_time(at, id))
 }
 
+/// A connection's sort key; the stream's filter selects TTL deletions of it.
+pub const CONNECTION_SK: &str = "CONN";
+
 pub fn connection(c: &str) -> Key {
-    (format!("CONN#{c}"), "CONN".into())
+    (format!("CONN#{c}"), CONNECTION_SK.into())
+}
+
+/// A timer's sort key; the stream's filter selects TTL deletions of it.
+pub const TIMER_SK: &str = "TIMER";
+/// How many gsi5 partitions timers spread over (and waiting records): the
+/// sweeper reads each once a run, whatever the number of tenants.
+pub const SHARDS: u32 = 8;
+
+/// The timer of `subject` (`domain::timers::TimerKind`).
+pub fn timer(t: &str, kind: crate::domain::timers::TimerKind, subject: &str) -> Key {
+    use crate::domain::timers::TimerKind;
+    let partition = match kind {
+        TimerKind::Session => session(t, subject).0,
+        TimerKind::Agent => format!("T#{t}#A#{subject}"),
+        TimerKind::Visitor => visitor(t, subject).0,
+    };
+    (partition, TIMER_SK.into())
+}
+
+/// gsi5: timers by due time, in shard `i`.
+pub fn timers(i: u32) -> String {
+    format!("TIMERS#{i}")
+}
+
+pub fn timer_due(due_ms: i64, kind: crate::domain::timers::TimerKind, t: &str, subject: &str) -> String {
+    format!("{due_ms:015}#{}#{t}#{subject}", kind.as_str())
+}
+
+/// The shard of a tenant's (or one of its subjects') items: FNV-1a, stable
+/// across builds.
+pub fn shard(parts: &[&str]) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in parts.iter().flat_map(|p| p.bytes().chain(std::iter::once(0))) {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    h % SHARDS
+}
+
+/// The sweeper's safety net: tenants that have (or recently had) waiting
+/// sessions, one item each in shard `shard(&[t])`.
+pub fn waiting(i: u32) -> String {
+    format!("WAITING#{i}")
+}
+
+pub fn waiting_tenant(t: &str) -> Key {
+    (waiting(shard(&[t])), t.to_string())
 }
 
 /// gsi1: an agent's sessions, open (by activity) or closed (by close time).
@@ -199,5 +260,16 @@ mod tests {
         assert!(message_sk(9) < message_sk(10));
         assert!(by_time(999, "b") < by_time(1_000, "a"));
         assert!(queue_entry("t", 5, "z").1 < queue_entry("t", 40, "a").1);
+        use crate::domain::timers::TimerKind;
+        assert!(timer_due(999, TimerKind::Visitor, "t", "v") < timer_due(1_000, TimerKind::Agent, "a", "a"));
+    }
+
+    #[test]
+    fn shards_are_stable_and_in_range() {
+        assert_eq!(shard(&["acme", "s1"]), shard(&["acme", "s1"]));
+        assert_ne!(shard(&["ab", "c"]), shard(&["a", "bc"]), "parts are separated");
+        let used: std::collections::BTreeSet<u32> = (0..200).map(|i| shard(&["t", &i.to_string()])).collect();
+        assert_eq!(used.len() as u32, SHARDS, "200 subjects use every shard");
+        assert!(used.iter().all(|s| *s < SHARDS));
     }
 }

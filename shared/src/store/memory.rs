@@ -14,18 +14,20 @@ use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
+use super::Guard;
 use super::{
     Admission, AgentChange, AgentStore, Appended, AssignMode, Assigned, AuditStore, BlacklistStore, Connection,
     ConnectionStore, GroupStore, HistoryIndex, HistoryQuery, MessageStore, Opened, Owner, Page, QueueEntry, Removal,
     Scope, SessionQuery, SessionStore, TagChange, TagStore, TagUsage, TenantStore, TicketChange, TicketStore,
-    VisitorResume, VisitorStore,
+    TimerStore, VisitorResume, VisitorStore, WaitingTenant,
 };
 use crate::auth::Role;
 use crate::domain::agent::HARD_CAP;
 use crate::domain::message::{Content, Message, Sender};
+use crate::domain::timers::{Timer, TimerKind};
 use crate::domain::{
     Agent, AgentStatus, AuditEntry, BlacklistEntry, CloseReason, Evaluation, Invitation, Marker, ProfileChange,
-    Session, SessionState, SettingsChange, SkillGroup, Tag, Tenant, Ticket, Transfer, Visitor,
+    Session, SessionState, Settings, SettingsChange, SkillGroup, Tag, Tenant, Ticket, Transfer, Visitor,
 };
 use crate::error::{Error, Result};
 
@@ -59,6 +61,16 @@ struct State {
     history: std::collections::BTreeSet<(String, String, i64, String)>,
     /// (tenant, session) → typing-preview window (second, count).
     typing: HashMap<(String, String), (i64, u32)>,
+    /// (tenant, kind, subject) → its timer.
+    timers: BTreeMap<(String, TimerKind, String), Timer>,
+    /// The sweeper's record of tenants with waiting sessions: tenant → queued at.
+    waiting: BTreeMap<String, i64>,
+}
+
+impl State {
+    fn set_timer(&mut self, timer: &Timer) {
+        self.timers.insert((timer.tenant.clone(), timer.kind, timer.subject.clone()), timer.clone());
+    }
 }
 
 #[derive(Default)]
@@ -282,7 +294,7 @@ impl VisitorStore for MemoryStore {
 
 #[async_trait]
 impl SessionStore for MemoryStore {
-    async fn open_session(&self, session: &Session, directory: &[String]) -> Result<Opened> {
+    async fn open_session(&self, session: &Session, directory: &[String], timer: Option<&Timer>) -> Result<Opened> {
         self.with(|s| {
             let v = s
                 .visitors
@@ -309,6 +321,10 @@ impl SessionStore for MemoryStore {
             if session.state == SessionState::Waiting {
                 s.queue
                     .insert((session.tenant.clone(), session.queued_at, session.id.clone()), QueueEntry::of(session));
+                s.waiting.insert(session.tenant.clone(), session.queued_at);
+            }
+            if let Some(timer) = timer {
+                s.set_timer(timer);
             }
             Ok(Opened::Created)
         })
@@ -325,6 +341,7 @@ impl SessionStore for MemoryStore {
         agent_id: &str,
         mode: AssignMode,
         now_ms: i64,
+        timer: &Timer,
     ) -> Result<Assigned> {
         self.with(|s| {
             let waiting = s.sessions.get(&id(t, &entry.session_id)).is_some_and(|x| x.state == SessionState::Waiting);
@@ -342,6 +359,7 @@ impl SessionStore for MemoryStore {
             session.last_activity_at = now_ms;
             session.handlers.push(agent_id.to_string());
             s.queue.remove(&(t.to_string(), entry.queued_at, entry.session_id.clone()));
+            s.set_timer(timer);
             Ok(Assigned::Assigned)
         })
     }
@@ -375,6 +393,7 @@ impl SessionStore for MemoryStore {
                 x.transfers.push(record.clone());
             }
             s.queue.insert(key, entry);
+            s.waiting.insert(t.clone(), session.queued_at);
             s.agents.get_mut(&id(t, agent_id)).expect("checked above").active -= 1;
             Ok(true)
         })
@@ -386,6 +405,7 @@ impl SessionStore for MemoryStore {
         from: &str,
         record: &Transfer,
         now_ms: i64,
+        timer: &Timer,
     ) -> Result<Assigned> {
         self.with(|s| {
             let (t, sid) = (&session.tenant, &session.id);
@@ -411,6 +431,7 @@ impl SessionStore for MemoryStore {
             x.last_activity_at = now_ms;
             x.handlers.push(to);
             x.transfers.push(record.clone());
+            s.set_timer(timer);
             Ok(Assigned::Assigned)
         })
     }
@@ -421,11 +442,16 @@ impl SessionStore for MemoryStore {
         reason: CloseReason,
         visitor_tags: &[String],
         now_ms: i64,
+        guard: Guard,
     ) -> Result<bool> {
         self.with(|s| {
             let (t, sid) = (&session.tenant, &session.id);
             let Some(x) = s.sessions.get_mut(&id(t, sid)) else { return Err(Error::not_found("session")) };
             if x.state == SessionState::Closed {
+                return Ok(false);
+            }
+            let as_read = x.state == session.state && x.last_seq == session.last_seq && !x.locked;
+            if guard == Guard::AsRead && !as_read {
                 return Ok(false);
             }
             let was = x.state;
@@ -443,6 +469,7 @@ impl SessionStore for MemoryStore {
             if let Some(v) = s.visitors.get_mut(&id(t, &visitor)) {
                 v.active_session = None;
             }
+            s.timers.remove(&(t.clone(), TimerKind::Session, sid.clone()));
             match (was, agent) {
                 (SessionState::Active, Some(a)) => {
                     // As in DynamoDB: a count already at 0 stays there; the session still closes.
@@ -607,10 +634,13 @@ impl SessionStore for MemoryStore {
         })
     }
 
-    async fn set_locked(&self, session: &Session, locked: bool) -> Result<bool> {
+    async fn set_locked(&self, session: &Session, locked: bool, timer: Option<&Timer>) -> Result<bool> {
         self.with(|s| match s.sessions.get_mut(&id(&session.tenant, &session.id)) {
             Some(x) if x.state != SessionState::Closed => {
                 x.locked = locked;
+                if let Some(timer) = timer {
+                    s.set_timer(timer);
+                }
                 Ok(true)
             }
             _ => Ok(false),
@@ -680,8 +710,9 @@ impl MessageStore for MemoryStore {
         client_msg_id: &str,
         content: Content,
         now_ms: i64,
+        settings: &Settings,
     ) -> Result<Appended> {
-        self.append(session, sender, client_msg_id, content, now_ms, false)
+        self.append(session, sender, client_msg_id, content, now_ms, Some(settings))
     }
 
     async fn keep_message(
@@ -692,7 +723,7 @@ impl MessageStore for MemoryStore {
         content: Content,
         now_ms: i64,
     ) -> Result<Appended> {
-        self.append(session, sender, client_msg_id, content, now_ms, true)
+        self.append(session, sender, client_msg_id, content, now_ms, None)
     }
 
     async fn messages_after(&self, tenant: &str, session: &str, after: u64, limit: u32) -> Result<Vec<Message>> {
@@ -751,7 +782,14 @@ impl ConnectionStore for MemoryStore {
         }))
     }
 
-    async fn remove_connection(&self, owner: &Owner, conn: &str, how: Removal, now_ms: i64) -> Result<bool> {
+    async fn remove_connection(
+        &self,
+        owner: &Owner,
+        conn: &str,
+        how: Removal,
+        now_ms: i64,
+        timer: Option<&Timer>,
+    ) -> Result<bool> {
         Ok(self.with(|s| {
             if let (Removal::GoneIfConnectedBefore(cutoff), Some((c, _))) = (how, s.connections.get(conn)) {
                 if c.connected_at >= cutoff {
@@ -762,10 +800,18 @@ impl ConnectionStore for MemoryStore {
             if let Some(conns) = owner_conns(s, owner) {
                 conns.remove(conn);
             }
-            if owner.role.is_staff() {
-                if let Some(a) = s.agents.get_mut(&id(&owner.tenant, &owner.user_id)) {
-                    a.last_disconnect_at = Some(now_ms);
+            if how != Removal::Expired {
+                let key = id(&owner.tenant, &owner.user_id);
+                if owner.role.is_staff() {
+                    if let Some(a) = s.agents.get_mut(&key) {
+                        a.last_disconnect_at = Some(now_ms);
+                    }
+                } else if let Some(v) = s.visitors.get_mut(&key) {
+                    v.last_disconnect_at = Some(now_ms);
                 }
+            }
+            if let Some(timer) = timer {
+                s.set_timer(timer);
             }
             true
         }))
@@ -907,6 +953,81 @@ impl TagStore for MemoryStore {
     }
 }
 
+#[async_trait]
+impl TimerStore for MemoryStore {
+    async fn due_timers(&self, shard: u32, now_ms: i64, limit: u32, cursor: Option<&str>) -> Result<Page<Timer>> {
+        self.with(|s| {
+            let mut due: Vec<Timer> = s
+                .timers
+                .values()
+                .filter(|x| super::keys::shard(&[&x.tenant, &x.subject]) == shard && x.due_at <= now_ms)
+                .cloned()
+                .collect();
+            due.sort_by_key(|x| x.due_at);
+            page(&format!("timers:{shard}:{now_ms}"), due, limit, cursor)
+        })
+    }
+
+    async fn settle_timer(&self, fired: &Timer, next: Option<&Timer>) -> Result<bool> {
+        self.with(|s| {
+            let key = (fired.tenant.clone(), fired.kind, fired.subject.clone());
+            if s.timers.get(&key).is_some_and(|x| x.due_at != fired.due_at) {
+                return Ok(false);
+            }
+            match next {
+                Some(timer) => s.set_timer(timer),
+                None => {
+                    s.timers.remove(&key);
+                }
+            }
+            Ok(true)
+        })
+    }
+
+    async fn mark_reminded(&self, session: &Session, now_ms: i64, next: Option<&Timer>) -> Result<bool> {
+        self.with(|s| {
+            let Some(x) = s.sessions.get_mut(&id(&session.tenant, &session.id)) else { return Ok(false) };
+            let as_read = x.state == SessionState::Active
+                && x.last_seq == session.last_seq
+                && !x.locked
+                && x.reminded_at == session.reminded_at;
+            if !as_read {
+                return Ok(false);
+            }
+            x.reminded_at = Some(now_ms);
+            match next {
+                Some(timer) => s.set_timer(timer),
+                None => {
+                    s.timers.remove(&(session.tenant.clone(), TimerKind::Session, session.id.clone()));
+                }
+            }
+            Ok(true)
+        })
+    }
+
+    async fn waiting_tenants(&self, shard: u32, limit: u32, cursor: Option<&str>) -> Result<Page<WaitingTenant>> {
+        self.with(|s| {
+            let all: Vec<WaitingTenant> = s
+                .waiting
+                .iter()
+                .filter(|(t, _)| super::keys::shard(&[t]) == shard)
+                .map(|(t, at)| WaitingTenant { tenant: t.clone(), queued_at: *at })
+                .collect();
+            page(&format!("waiting:{shard}"), all, limit, cursor)
+        })
+    }
+
+    async fn clear_waiting(&self, seen: &WaitingTenant) -> Result<bool> {
+        self.with(|s| {
+            if s.waiting.get(&seen.tenant) == Some(&seen.queued_at) {
+                s.waiting.remove(&seen.tenant);
+                return Ok(true);
+            }
+            Ok(false)
+        })
+    }
+}
+
 /// One in-progress session more for the agent, if it may take one (as the
 /// DynamoDB store's conditional update): A4's hard cap always, and for
 /// auto-dispatch its own maximum and `idle`.
@@ -922,7 +1043,8 @@ fn take_capacity(s: &mut State, t: &str, agent_id: &str, mode: AssignMode, now_m
 }
 
 impl MemoryStore {
-    /// C3's append, or (`kept`) B5's, as the DynamoDB store's.
+    /// C3's append (`settings`: its session's timers follow it), or (`None`)
+    /// B5's kept message, as the DynamoDB store's.
     fn append(
         &self,
         session: &Session,
@@ -930,8 +1052,9 @@ impl MemoryStore {
         client_msg_id: &str,
         content: Content,
         now_ms: i64,
-        kept: bool,
+        settings: Option<&Settings>,
     ) -> Result<Appended> {
+        let kept = settings.is_none();
         self.with(|s| {
             let (t, sid) = (&session.tenant, &session.id);
             let client_key = (t.clone(), sid.clone(), sender.id.clone(), client_msg_id.to_string());
@@ -971,8 +1094,12 @@ impl MemoryStore {
                 created_at: now_ms,
                 recalled_at: None,
             };
+            let timer = settings.and_then(|settings| Timer::for_session(x, settings));
             s.messages.insert((t.clone(), sid.clone(), seq), message.clone());
             s.client_ids.insert(client_key, seq);
+            if let Some(timer) = timer {
+                s.set_timer(&timer);
+            }
             Ok(Appended::New(message))
         })
     }

@@ -10,9 +10,11 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Role;
+use crate::domain::timers::Timer;
 use crate::domain::{
     Agent, AgentStatus, AuditEntry, BlacklistEntry, CloseReason, Content, Evaluation, Invitation, Message,
-    ProfileChange, Sender, Session, SettingsChange, SkillGroup, Tag, Tenant, Ticket, TicketStatus, Transfer, Visitor,
+    ProfileChange, Sender, Session, Settings, SettingsChange, SkillGroup, Tag, Tenant, Ticket, TicketStatus, Transfer,
+    Visitor,
 };
 use crate::error::Result;
 
@@ -116,6 +118,10 @@ pub struct QueueEntry {
     /// `transferred`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub transferred: bool,
+    /// Its agent left it (went offline past the tenant's time, or was
+    /// removed): it came back to the queue at its old place, history intact.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub requeued: bool,
 }
 
 impl QueueEntry {
@@ -130,6 +136,7 @@ impl QueueEntry {
             // A session waiting after a transfer to a group (D5).
             transferred: s.state == crate::domain::SessionState::Waiting
                 && s.transfers.last().is_some_and(|t| t.to_group.is_some()),
+            requeued: false,
         }
     }
 
@@ -138,7 +145,7 @@ impl QueueEntry {
     pub fn requeued(s: &Session, transfer: Option<&Transfer>) -> Self {
         match transfer.and_then(|t| t.to_group.clone()) {
             Some(group) => QueueEntry { group: Some(group), transferred: true, ..QueueEntry::of(s) },
-            None => QueueEntry::of(s),
+            None => QueueEntry { requeued: true, ..QueueEntry::of(s) },
         }
     }
 }
@@ -199,11 +206,14 @@ pub trait SessionStore: Send + Sync {
     /// active with an agent, a callback: the agent's count, under the hard
     /// cap), unless the visitor already has an open session; in the same write, the visitor becomes a
     /// customer: its idle expiry goes and `directory` (its searchable
-    /// values, on its first session) enter the customer list.
-    async fn open_session(&self, session: &Session, directory: &[String]) -> Result<Opened>;
+    /// values, on its first session) enter the customer list. `timer` is
+    /// set in the same write (a callback's session timer). A waiting
+    /// session enters its tenant in the sweeper's record of waiting queues.
+    async fn open_session(&self, session: &Session, directory: &[String], timer: Option<&Timer>) -> Result<Opened>;
     async fn get_session(&self, tenant: &str, id: &str) -> Result<Option<Session>>;
     /// Atomically: the session leaves the queue for the agent, and the agent's
-    /// in-progress count goes up, if both still allow it.
+    /// in-progress count goes up, if both still allow it; its session timer
+    /// (`timers::after_assign`) is set in the same write.
     async fn assign(
         &self,
         tenant: &str,
@@ -211,12 +221,13 @@ pub trait SessionStore: Send + Sync {
         agent_id: &str,
         mode: AssignMode,
         now_ms: i64,
+        timer: &Timer,
     ) -> Result<Assigned>;
     /// Atomically puts an in-progress session of `agent_id` back at its
     /// place in the queue (its history stays) and frees the agent's capacity.
     /// With a `transfer` to a group (D5), it waits in that group, and the
-    /// transfer is recorded on it. `false` if it is no longer in progress
-    /// with that agent.
+    /// transfer is recorded on it. Its tenant enters the sweeper's record of
+    /// waiting queues. `false` if it is no longer in progress with that agent.
     async fn requeue_session(
         &self,
         session: &Session,
@@ -227,20 +238,31 @@ pub trait SessionStore: Send + Sync {
     /// D4: atomically hands an in-progress session from agent `from` to
     /// agent `record.to_agent`, under the hard cap (A4: the same check as
     /// every manual assignment), freeing `from`'s capacity and recording
-    /// the transfer. `SessionTaken` if it is no longer `from`'s;
-    /// `AgentUnavailable` if the receiver is at the cap or gone.
-    async fn transfer_session(&self, session: &Session, from: &str, record: &Transfer, now_ms: i64)
-        -> Result<Assigned>;
+    /// the transfer, and setting the session's `timer` for its new agent.
+    /// `SessionTaken` if it is no longer `from`'s; `AgentUnavailable` if
+    /// the receiver is at the cap or gone.
+    async fn transfer_session(
+        &self,
+        session: &Session,
+        from: &str,
+        record: &Transfer,
+        now_ms: i64,
+        timer: &Timer,
+    ) -> Result<Assigned>;
     /// Atomically closes an open session and frees its agent's capacity,
     /// and enters it in D7's history under each of its tags and each of
-    /// `visitor_tags` (its visitor's, as they are now). `false` if it was
-    /// already closed (close is idempotent).
+    /// `visitor_tags` (its visitor's, as they are now); its timer goes.
+    /// `false` if it was already closed (close is idempotent). `Guard::AsRead`
+    /// (a timer's close) closes only the session exactly as read: no message
+    /// since, not locked, in the same state; otherwise `false` and nothing
+    /// written, for the caller to decide again.
     async fn close_session(
         &self,
         session: &Session,
         reason: CloseReason,
         visitor_tags: &[String],
         now_ms: i64,
+        guard: Guard,
     ) -> Result<bool>;
     /// D7: closed sessions, newest closed first, from one index: `filter`
     /// picks it; `from`/`to` bound the close time (ms); `handled_by` keeps
@@ -264,11 +286,21 @@ pub trait SessionStore: Send + Sync {
     /// C6: counts one typing preview of the session in the one-second
     /// `window`; `false` (nothing counted) when it had `limit` already.
     async fn count_typing(&self, tenant: &str, session_id: &str, window: i64, limit: u32) -> Result<bool>;
-    /// D3: locks or unlocks an open session; `false` if it is closed.
-    async fn set_locked(&self, session: &Session, locked: bool) -> Result<bool>;
+    /// D3: locks or unlocks an open session, setting `timer` (an unlocked
+    /// session's timers run again) in the same write; `false` if it is closed.
+    async fn set_locked(&self, session: &Session, locked: bool, timer: Option<&Timer>) -> Result<bool>;
     /// D1: the session's tags and note become these; in the same write,
     /// each of `usage.added` counts once more for agent `usage.agent`.
     async fn set_tags(&self, session: &Session, tags: &[String], note: Option<&str>, usage: &TagUsage) -> Result<()>;
+}
+
+/// How sure a close must be of the session it read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Guard {
+    /// By hand: closes whatever happened since (retrying what it must).
+    None,
+    /// By a timer: only the session as read.
+    AsRead,
 }
 
 /// D7: which index a history search reads.
@@ -369,7 +401,8 @@ pub trait MessageStore: Send + Sync {
     /// C3: gives the message the next sequence number, atomically with the
     /// session's counter, so messages become visible in sequence order; the
     /// same write checks `Session::check_sender` (`session_closed`,
-    /// `not_assigned`), so a sender who lost the session cannot post in it.
+    /// `not_assigned`), so a sender who lost the session cannot post in it,
+    /// and (D8) sets the session's next timer under `settings`.
     async fn append_message(
         &self,
         session: &Session,
@@ -377,6 +410,7 @@ pub trait MessageStore: Send + Sync {
         client_msg_id: &str,
         content: Content,
         now_ms: i64,
+        settings: &Settings,
     ) -> Result<Appended>;
     /// B5: as `append_message`, for a blacklisted visitor writing into one
     /// of its closed sessions (`Session::check_kept_sender`): the message
@@ -462,6 +496,9 @@ pub enum Removal {
     /// instant (ms). A younger one may still be inside its own `$connect`,
     /// which API Gateway answers `410 Gone` to while it is recorded already.
     GoneIfConnectedBefore(i64),
+    /// TTL deleted it: it ended at its expiry, without a `$disconnect`, so
+    /// no presence grace runs from now (its owner was not present since).
+    Expired,
 }
 
 #[async_trait]
@@ -474,9 +511,49 @@ pub trait ConnectionStore: Send + Sync {
     /// `limit` actions in the window; `Unknown` when there is no such
     /// connection or it is past its expiry at `now_ms`.
     async fn admit_action(&self, id: &str, window: i64, limit: u32, now_ms: i64) -> Result<Admission>;
-    /// Removes connection `id` of `owner` as `how` allows: `false` when it
-    /// was kept (still connecting). Idempotent: removing one twice is fine.
-    async fn remove_connection(&self, owner: &Owner, id: &str, how: Removal, now_ms: i64) -> Result<bool>;
+    /// Removes connection `id` of `owner` as `how` allows, setting the
+    /// owner's `timer` (`timers::after_disconnect`) in the same write:
+    /// `false` when it was kept (still connecting). Idempotent: removing one
+    /// twice is fine.
+    async fn remove_connection(
+        &self,
+        owner: &Owner,
+        id: &str,
+        how: Removal,
+        now_ms: i64,
+        timer: Option<&Timer>,
+    ) -> Result<bool>;
+}
+
+/// A tenant in the sweeper's record of waiting queues.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaitingTenant {
+    pub tenant: String,
+    /// When a session last joined its queue (ms).
+    pub queued_at: i64,
+}
+
+/// Timers (D8 and the presence timers) and the sweeper's record of tenants
+/// with waiting sessions.
+#[async_trait]
+pub trait TimerStore: Send + Sync {
+    /// Shard `shard`'s timers due at `now_ms`, soonest first, a page at a time.
+    async fn due_timers(&self, shard: u32, now_ms: i64, limit: u32, cursor: Option<&str>) -> Result<Page<Timer>>;
+    /// After `fired` was handled: its subject's timer becomes `next` (or,
+    /// `None`, goes), only if it is still `fired` or gone (TTL took it).
+    /// `false`: a newer timer was set meanwhile, and it stands.
+    async fn settle_timer(&self, fired: &Timer, next: Option<&Timer>) -> Result<bool>;
+    /// D8: the session's visitor was reminded at `now_ms`: `remindedAt` is
+    /// set and its next timer `next`, in one write, only while the session
+    /// is as read (in progress, unlocked, no message since). `false`
+    /// otherwise, and nothing written.
+    async fn mark_reminded(&self, session: &Session, now_ms: i64, next: Option<&Timer>) -> Result<bool>;
+    /// A page of shard `shard`'s record of tenants with waiting sessions.
+    async fn waiting_tenants(&self, shard: u32, limit: u32, cursor: Option<&str>) -> Result<Page<WaitingTenant>>;
+    /// Takes the tenant off the record, unless a session joined its queue
+    /// after `seen.queued_at`.
+    async fn clear_waiting(&self, seen: &WaitingTenant) -> Result<bool>;
 }
 
 #[async_trait]
@@ -498,6 +575,7 @@ pub trait Store:
     + TagStore
     + BlacklistStore
     + TicketStore
+    + TimerStore
 {
 }
 
@@ -513,5 +591,6 @@ impl<T> Store for T where
         + TagStore
         + BlacklistStore
         + TicketStore
+        + TimerStore
 {
 }

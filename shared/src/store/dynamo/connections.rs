@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 use super::expr::{window_counter, Cond, Path, Update};
 use super::{delete_if, from_item, n, storage, to_item, update, write, DynamoStore, Tx};
 use crate::auth::Role;
+use crate::domain::timers::Timer;
 use crate::error::{Error, Result};
 use crate::store::attrs;
 use crate::store::keys::{self, Key};
@@ -97,10 +98,17 @@ impl ConnectionStore for DynamoStore {
         })
     }
 
-    async fn remove_connection(&self, owner: &Owner, id: &str, how: Removal, now_ms: i64) -> Result<bool> {
+    async fn remove_connection(
+        &self,
+        owner: &Owner,
+        id: &str,
+        how: Removal,
+        now_ms: i64,
+        timer: Option<&Timer>,
+    ) -> Result<bool> {
         let drop_item = || {
             let condition = match how {
-                Removal::Closed => None,
+                Removal::Closed | Removal::Expired => None,
                 Removal::GoneIfConnectedBefore(cutoff) => {
                     Some(Cond::missing(keys::PK).or(Cond::lt(attrs::connection::CONNECTED_AT, n(cutoff))))
                 }
@@ -108,11 +116,19 @@ impl ConnectionStore for DynamoStore {
             delete_if(&self.table, keys::connection(id), condition)
         };
         let mut unlink = Update::new().remove(Path::entry(conns_attr(owner), id));
-        if owner.role.is_staff() {
-            unlink = unlink.set(attrs::agent::LAST_DISCONNECT_AT, n(now_ms));
+        if how != Removal::Expired {
+            let last = match owner.role {
+                Role::Visitor => attrs::visitor::LAST_DISCONNECT_AT,
+                Role::Agent | Role::Admin => attrs::agent::LAST_DISCONNECT_AT,
+            };
+            unlink = unlink.set(last, n(now_ms));
         }
         let unlink = update(&self.table, owner_key(owner), unlink, Some(Cond::exists(keys::PK)))?;
-        let tx = self.transact(vec![drop_item()?, unlink]).await?;
+        let mut items = vec![drop_item()?, unlink];
+        if let Some(timer) = timer {
+            items.push(super::timers::put_timer(&self.table, timer)?);
+        }
+        let tx = self.transact(items).await?;
         if tx.failed_at(0) {
             // Connected too recently: it may be inside its own $connect.
             return Ok(false);

@@ -54,6 +54,7 @@ pub(super) struct Cond(Node);
 enum Node {
     Exists(Path),
     Missing(Path),
+    Null(Path),
     Compare(Path, Op, Operand),
     BeginsWith(Path, AttributeValue),
     Between(Path, AttributeValue, AttributeValue),
@@ -69,6 +70,12 @@ impl Cond {
 
     pub fn missing(p: impl Into<Path>) -> Self {
         Cond(Node::Missing(p.into()))
+    }
+
+    /// Absent, or stored as NULL (an `Option` serialized as `None`).
+    pub fn unset(p: impl Into<Path>) -> Self {
+        let p = p.into();
+        Cond::missing(p.clone()).or(Cond(Node::Null(p)))
     }
 
     pub fn eq(p: impl Into<Path>, v: AttributeValue) -> Self {
@@ -141,6 +148,7 @@ impl Cond {
         match &self.0 {
             Node::Exists(p) => format!("attribute_exists({})", e.path(p)),
             Node::Missing(p) => format!("attribute_not_exists({})", e.path(p)),
+            Node::Null(p) => format!("attribute_type({}, {})", e.path(p), e.value(AttributeValue::S("NULL".into()))),
             Node::Compare(p, op, rhs) => {
                 let op = match op {
                     Op::Eq => "=",

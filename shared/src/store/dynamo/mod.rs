@@ -12,6 +12,7 @@ mod expr;
 mod sessions;
 mod tags;
 mod tickets;
+mod timers;
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -153,17 +154,12 @@ impl DynamoStore {
         cursor: Option<&str>,
     ) -> Result<crate::store::Page<T>> {
         let start = cursor.map(|c| decode_cursor(c, keys::PK, pk)).transpose()?;
-        let page = self
+        let query = self
             .query_table(Cond::eq(keys::PK, s(pk)))
             .scan_index_forward(forward)
             .limit(limit as i32)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(storage)?;
-        let items = page.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<Vec<T>>>()?;
-        let next = page.last_evaluated_key.filter(|k| !k.is_empty());
-        Ok(crate::store::Page { items, next_cursor: next.map(|k| encode_cursor(&k)) })
+            .set_exclusive_start_key(start);
+        page_of(query.send().await.map_err(storage)?)
     }
 
     /// Every item of a partition (optionally under a sort-key prefix),
@@ -381,15 +377,28 @@ fn put(table: &str, item: Item) -> Result<TransactWriteItem> {
 
 /// A put inside a transaction of an item that must not exist yet.
 fn put_new(table: &str, item: Item) -> Result<TransactWriteItem> {
-    let r = Rendered::write(None, Some(&Cond::missing(keys::PK)));
+    put_if(table, item, Cond::missing(keys::PK))
+}
+
+/// A put inside a transaction, if `condition` holds of the item it replaces.
+fn put_if(table: &str, item: Item, condition: Cond) -> Result<TransactWriteItem> {
+    let r = Rendered::write(None, Some(&condition));
     let p = Put::builder()
         .table_name(table)
         .set_item(Some(item))
         .set_condition_expression(r.condition.clone())
         .set_expression_attribute_names(r.names())
+        .set_expression_attribute_values(r.values())
         .build()
         .map_err(|e| Error::Internal(e.to_string()))?;
     Ok(TransactWriteItem::builder().put(p).build())
+}
+
+/// A query's answer as a page: its items, and a cursor if it stopped early.
+fn page_of<T: DeserializeOwned>(out: aws_sdk_dynamodb::operation::query::QueryOutput) -> Result<crate::store::Page<T>> {
+    let items = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<Vec<T>>>()?;
+    let next = out.last_evaluated_key.filter(|k| !k.is_empty());
+    Ok(crate::store::Page { items, next_cursor: next.map(|k| encode_cursor(&k)) })
 }
 
 /// Page cursors are the last key, as opaque base64 JSON of its strings.

@@ -5,16 +5,19 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
 use super::expr::{window_counter, Cond, Path, Update};
+use super::timers::{delete_timer, put_timer, put_waiting};
 use super::{
     decode_cursor, delete, encode_cursor, from_item, n, put_new, s, storage, to_item, update, value, DynamoStore, Tx,
 };
 use crate::domain::agent::HARD_CAP;
 use crate::domain::session::Marker;
+use crate::domain::timers::{Timer, TimerKind};
 use crate::domain::{
     AgentStatus, CloseReason, Content, Evaluation, Invitation, Message, Sender, SenderKind, Session, SessionState,
     Transfer,
 };
 use crate::error::{Error, Result};
+use crate::store::Guard;
 use crate::store::{attrs, keys};
 use crate::store::{
     Appended, AssignMode, Assigned, HistoryIndex, HistoryQuery, MessageStore, Opened, Page, QueueEntry, Scope,
@@ -30,7 +33,7 @@ const MAX_ATTEMPTS: usize = 6;
 
 #[async_trait]
 impl SessionStore for DynamoStore {
-    async fn open_session(&self, session: &Session, directory: &[String]) -> Result<Opened> {
+    async fn open_session(&self, session: &Session, directory: &[String], timer: Option<&Timer>) -> Result<Opened> {
         let (t, sid) = (&session.tenant, &session.id);
         for _ in 0..3 {
             // A visitor with a session is kept: its TTL goes.
@@ -71,6 +74,12 @@ impl SessionStore for DynamoStore {
             };
 
             let mut items = vec![claim_visitor, put_new(&self.table, item)?, third];
+            if session.state == SessionState::Waiting {
+                items.push(put_waiting(&self.table, t, session.queued_at)?);
+            }
+            if let Some(timer) = timer {
+                items.push(put_timer(&self.table, timer)?);
+            }
             for value in directory {
                 items.push(super::put(&self.table, directory_item(t, value, &session.visitor_id))?);
             }
@@ -112,6 +121,7 @@ impl SessionStore for DynamoStore {
         agent_id: &str,
         mode: AssignMode,
         now_ms: i64,
+        timer: &Timer,
     ) -> Result<Assigned> {
         let sid = &entry.session_id;
 
@@ -137,7 +147,7 @@ impl SessionStore for DynamoStore {
 
         let dequeue = delete(&self.table, keys::queue_entry(t, entry.queued_at, sid))?;
 
-        let tx = self.transact(vec![take, claim, dequeue]).await?;
+        let tx = self.transact(vec![take, claim, dequeue, put_timer(&self.table, timer)?]).await?;
         Ok(if tx.failed_at(1) {
             Assigned::SessionTaken
         } else if tx.failed_at(0) {
@@ -175,7 +185,8 @@ impl SessionStore for DynamoStore {
         let release = update(&self.table, keys::session(t, sid), back, Some(held_by(agent_id)?))?;
         let enqueue = put_new(&self.table, to_item(&entry, keys::queue_entry(t, entry.queued_at, sid))?)?;
         let free = free_capacity(&self.table, t, agent_id)?;
-        Ok(matches!(self.transact(vec![release, enqueue, free]).await?, Tx::Committed))
+        let record = put_waiting(&self.table, t, entry.queued_at)?;
+        Ok(matches!(self.transact(vec![release, enqueue, free, record]).await?, Tx::Committed))
     }
 
     async fn transfer_session(
@@ -184,6 +195,7 @@ impl SessionStore for DynamoStore {
         from: &str,
         record: &Transfer,
         now_ms: i64,
+        timer: &Timer,
     ) -> Result<Assigned> {
         let (t, sid) = (&session.tenant, &session.id);
         let to = record.to_agent.as_deref().ok_or_else(|| Error::Internal("transfer_session: no agent".into()))?;
@@ -204,7 +216,7 @@ impl SessionStore for DynamoStore {
         )?;
         let take = take_capacity(&self.table, t, to, AssignMode::Manual, now_ms)?;
         let free = free_capacity(&self.table, t, from)?;
-        let tx = self.transact(vec![hand_over, take, free]).await?;
+        let tx = self.transact(vec![hand_over, take, free, put_timer(&self.table, timer)?]).await?;
         if tx.failed_at(0) {
             Ok(Assigned::SessionTaken)
         } else if tx.failed_at(1) {
@@ -222,6 +234,7 @@ impl SessionStore for DynamoStore {
         reason: CloseReason,
         visitor_tags: &[String],
         now_ms: i64,
+        guard: Guard,
     ) -> Result<bool> {
         let (t, sid) = (&session.tenant, &session.id);
         let mut current = session.clone();
@@ -250,7 +263,14 @@ impl SessionStore for DynamoStore {
                 0 => Cond::missing(attrs::session::TAGS_VERSION).or(Cond::eq(attrs::session::TAGS_VERSION, n(0))),
                 v => Cond::eq(attrs::session::TAGS_VERSION, n(v)),
             };
-            let cond = Cond::eq(attrs::session::STATE, value(&current.state)?).and(tags_as_read);
+            let mut cond = Cond::eq(attrs::session::STATE, value(&current.state)?).and(tags_as_read);
+            if guard == Guard::AsRead {
+                // D8: a message since, or a lock, and the timer no longer applies.
+                cond = cond.and(Cond::eq(attrs::session::LAST_SEQ, n(current.last_seq))).and(
+                    Cond::missing(attrs::session::LOCKED)
+                        .or(Cond::eq(attrs::session::LOCKED, AttributeValue::Bool(false))),
+                );
+            }
             items.push(update(&self.table, keys::session(t, sid), close, Some(cond))?);
 
             // The visitor may start a new session once this one is closed.
@@ -270,6 +290,7 @@ impl SessionStore for DynamoStore {
                 _ => {}
             }
 
+            items.push(delete_timer(&self.table, t, TimerKind::Session, sid)?);
             // D7: its history entries, by session tag and by visitor tag.
             for tag in &current.tags {
                 items.push(super::put(&self.table, history_item(keys::tag_history(t, tag), now_ms, &current))?);
@@ -281,6 +302,9 @@ impl SessionStore for DynamoStore {
             let tx = self.transact(items).await?;
             if matches!(tx, Tx::Committed) {
                 return Ok(true);
+            }
+            if guard == Guard::AsRead && tx.failed_at(0) {
+                return Ok(false);
             }
             if frees_agent && tx.failed_at(2) && !tx.failed_at(0) {
                 tracing::error!(tenant = %t, session = %sid, "agent in-progress count was already 0 at close");
@@ -464,10 +488,14 @@ impl SessionStore for DynamoStore {
         Ok(false)
     }
 
-    async fn set_locked(&self, session: &Session, locked: bool) -> Result<bool> {
+    async fn set_locked(&self, session: &Session, locked: bool, timer: Option<&Timer>) -> Result<bool> {
         let lock = Update::new().set(attrs::session::LOCKED, AttributeValue::Bool(locked));
         let open = Cond::exists(keys::PK).and(Cond::ne(attrs::session::STATE, value(&SessionState::Closed)?));
-        self.update_if(keys::session(&session.tenant, &session.id), lock, open).await
+        let mut items = vec![update(&self.table, keys::session(&session.tenant, &session.id), lock, Some(open))?];
+        if let Some(timer) = timer {
+            items.push(put_timer(&self.table, timer)?);
+        }
+        Ok(matches!(self.transact(items).await?, Tx::Committed))
     }
 }
 
@@ -498,6 +526,13 @@ impl MessageRecord {
             recalled_at: self.recalled_at,
         })
     }
+}
+
+/// An ordinary message (its session's timers follow it, under the
+/// tenant's settings), or B5's kept one.
+enum AppendMode<'a> {
+    Live(&'a crate::domain::Settings),
+    Kept,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -533,8 +568,12 @@ impl DynamoStore {
         client_msg_id: &str,
         content: Content,
         now_ms: i64,
-        kept: bool,
+        mode: AppendMode<'_>,
     ) -> Result<Appended> {
+        let (kept, settings) = match mode {
+            AppendMode::Live(settings) => (false, Some(settings)),
+            AppendMode::Kept => (true, None),
+        };
         let (t, sid) = (&session.tenant, &session.id);
         let mut current = session.clone();
         for attempt in 0..MAX_ATTEMPTS {
@@ -618,7 +657,13 @@ impl DynamoStore {
                 to_item(&ClientMsgRecord { seq }, keys::client_msg(t, sid, &sender.id, client_msg_id))?,
             )?;
 
-            let tx = self.transact(vec![bump, put_message, put_client_id]).await?;
+            let mut items = vec![bump, put_message, put_client_id];
+            // D8: the session's next timer, as this message leaves it.
+            let after = current.with_message(sender.kind, seq, now_ms);
+            if let Some(timer) = settings.and_then(|settings| Timer::for_session(&after, settings)) {
+                items.push(put_timer(&self.table, &timer)?);
+            }
+            let tx = self.transact(items).await?;
             if matches!(tx, Tx::Committed) {
                 return Ok(Appended::New(message));
             }
@@ -648,8 +693,9 @@ impl MessageStore for DynamoStore {
         client_msg_id: &str,
         content: Content,
         now_ms: i64,
+        settings: &crate::domain::Settings,
     ) -> Result<Appended> {
-        self.append(session, sender, client_msg_id, content, now_ms, false).await
+        self.append(session, sender, client_msg_id, content, now_ms, AppendMode::Live(settings)).await
     }
 
     async fn keep_message(
@@ -660,7 +706,7 @@ impl MessageStore for DynamoStore {
         content: Content,
         now_ms: i64,
     ) -> Result<Appended> {
-        self.append(session, sender, client_msg_id, content, now_ms, true).await
+        self.append(session, sender, client_msg_id, content, now_ms, AppendMode::Kept).await
     }
 
     async fn visitor_history(
