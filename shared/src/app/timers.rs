@@ -248,7 +248,16 @@ pub enum Expired {
 /// The stream handler's work for one TTL deletion.
 pub async fn on_expired(app: &App, expired: &Expired) -> Result<()> {
     match expired {
-        Expired::Timer(timer) => apply(app, timer).await.map(|_| ()),
+        Expired::Timer(timer) => match apply(app, timer).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                // TTL took the timer: put it back, due, so the sweeper tries
+                // again within a minute, instead of losing it to the stream's
+                // bounded retries. Only if that fails is the record redelivered.
+                tracing::warn!(error = %e, tenant = %timer.tenant, subject = %timer.subject, "expired timer not applied; left for the sweeper");
+                app.store.settle_timer(timer, Some(timer)).await.map(|_| ())
+            }
+        },
         Expired::Connection(conn) => {
             let timer = super::connections::owner_timer(conn, conn.expires_at_ms, &app.settings(&conn.tenant).await?);
             app.store.remove_connection(&conn.owner(), &conn.id, Removal::Expired, app.now(), Some(&timer)).await?;
