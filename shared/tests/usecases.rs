@@ -509,6 +509,10 @@ async fn the_sweeper_drains_a_queue_left_waiting_beside_free_capacity() {
         .await
         .unwrap();
     assert_eq!(w.session(&sid).await.state, kefu::domain::SessionState::Waiting);
+    // Just queued, it is left to the drain of its own event…
+    assert_eq!(w.sweep().await.assigned, 0);
+    // …and made good once it has waited a few seconds.
+    w.clock.advance(5_000);
     assert_eq!(w.sweep().await.assigned, 1);
     assert_eq!(w.session(&sid).await.agent_id.as_deref(), Some("ann"));
     // The tenant's queue is empty now: the next sweep takes it off the record.

@@ -161,6 +161,11 @@ const SWEEP_PAGES: usize = 10;
 /// is longer), and the next run carries on.
 const SWEEP_BUDGET_MS: i64 = 40_000;
 
+/// The safety net drains a queue only once its head has waited this long:
+/// a session just queued is the business of the drain its own event runs
+/// (B3), which the sweeper does not race.
+const SAFETY_NET_AFTER_MS: i64 = 5_000;
+
 /// What a sweep did.
 #[derive(Debug, Default, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -219,8 +224,14 @@ async fn drain_waiting(app: &App, started: i64) -> Result<u32> {
             }
             let page = app.store.waiting_tenants(shard, 100, cursor.as_deref()).await?;
             for seen in &page.items {
-                if app.store.count_waiting(&seen.tenant, 1).await? == 0 {
+                // The head of its queue: the session waiting longest.
+                let head = app.store.queue_page(&seen.tenant, 1, None).await?.items.into_iter().next();
+                let Some(head) = head else {
                     app.store.clear_waiting(seen).await?;
+                    continue;
+                };
+                if app.now() - head.queued_at < SAFETY_NET_AFTER_MS {
+                    // Just queued: the drain its own event runs is under way.
                     continue;
                 }
                 match super::dispatch::drain(app, &seen.tenant, None).await {
