@@ -6,7 +6,7 @@ Every timer has two paths, both played by the local stack from
 template.yaml: DynamoDB TTL deletes the timer and the stream's event-source
 mapping hands the REMOVE to timer-stream, and the scheduled timer-sweeper
 finds it by due time. Here each path is proved alone, and both together
-close a session exactly once. (Locally the sweeper runs every 3 s and TTL
+close a session exactly once. (Locally the sweeper runs every 5 s and TTL
 every 2 s: local/env.)"""
 
 import asyncio
@@ -200,7 +200,7 @@ def test_the_sweeper_assigns_a_session_whose_drain_never_ran():
         dynamodb().update_item(TableName=TABLE, Key={"pk": {"S": f"T#{tenant.id}"}, "sk": {"S": "AGENT#ann"}},
                                UpdateExpression="SET #s = :idle", ExpressionAttributeNames={"#s": "status"},
                                ExpressionAttributeValues={":idle": {"S": "idle"}})
-        await ann_ws.wait_event("session.assigned", lambda e: e["session"]["id"] == sid, timeout=15)
+        await ann_ws.wait_event("session.assigned", lambda e: e["session"]["id"] == sid, timeout=25)
         assert (await visitor.ok("GET", f"/sessions/{sid}"))["state"] == "active"
         await ann_ws.close()
 

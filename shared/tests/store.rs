@@ -2,7 +2,7 @@
 //! moto; `make test` starts it and runs these with `--include-ignored`). Each
 //! test uses its own tenant.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -16,13 +16,20 @@ use kefu::store::{
 };
 
 async fn store() -> Arc<DynamoStore> {
-    let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "kefu".into());
+    let table = table();
     Arc::new(DynamoStore::from_env(table).await)
 }
 
 /// A timer for writes that set one (these tests are not about timers).
 fn any_timer() -> Timer {
     Timer::new("store-tests", TimerKind::Session, "s", i64::MAX / 2)
+}
+
+/// The store tests' own table (local/tables.py makes it): no timer path
+/// serves it, so these tests' writes are the only ones there.
+fn table() -> String {
+    std::env::var("STORE_TEST_TABLE")
+        .unwrap_or_else(|_| format!("{}-store-tests", std::env::var("TABLE_NAME").unwrap_or_else(|_| "kefu".into())))
 }
 
 fn tenant() -> String {
@@ -32,9 +39,7 @@ fn tenant() -> String {
 async fn agent(db: &DynamoStore, t: &str, id: &str, max: u32) -> Agent {
     let mut a = Agent::new(t, id, id, id, Role::Agent, max, 0);
     a.status = AgentStatus::Idle;
-    // Idle but not connected: the local stack's sweeper (whose safety-net
-    // drain serves every queue with waiting sessions) never dispatches to it,
-    // so these tests' writes are the only ones on their tenant.
+    a.conns = BTreeMap::from([("c".to_string(), i64::MAX)]);
     db.create_agent(&a).await.unwrap();
     a
 }
@@ -132,7 +137,7 @@ async fn set_active(db: &DynamoStore, t: &str, agent: &str, n: u32) {
     let write = db
         .client()
         .update_item()
-        .table_name(std::env::var("TABLE_NAME").unwrap_or_else(|_| "kefu".into()))
+        .table_name(table())
         .key("pk", AttributeValue::S(format!("T#{t}")))
         .key("sk", AttributeValue::S(format!("AGENT#{agent}")))
         .update_expression("SET active = :n")
