@@ -1,4 +1,6 @@
-//! D8's timers, applied. A timer item comes due by two paths, and both end
+//! Timers, applied: D8's per session (reminder, visitor timeout,
+//! inactivity), an agent's offline requeue, and a visitor's abandoned wait.
+//! A timer item comes due by two paths, and both end
 //! here: DynamoDB TTL deletes it and the table's stream delivers the
 //! `REMOVE` (`on_expired`), and the sweeper, every minute, finds it by due
 //! time in gsi5 (`sweep`). TTL may lag by hours; the sweeper is punctual;
