@@ -527,12 +527,13 @@ async fn an_agent_offline_past_the_tenant_s_time_gives_its_sessions_back_to_the_
     use kefu::app::connections;
     let w = timed_world().await;
     let ann = w.agent("ann", 5, &[]).await;
+    offline_after(&w, 300).await;
     let v = w.visitor("v1").await;
     let sid = w.start(&v, None).await["id"].as_str().unwrap().to_string();
     w.send(&v, &sid, "hello").await.unwrap();
     connections::disconnect(&w.app, "conn-ann").await.unwrap();
-    // Default offlineRequeueSecs: 600 s (longer than the 60 s grace).
-    w.clock.advance(599_000);
+    // 300 s: longer than the 60 s grace, shorter than T3.
+    w.clock.advance(299_000);
     w.sweep().await;
     assert_eq!(w.session(&sid).await.agent_id.as_deref(), Some("ann"), "not yet");
     w.clock.advance(1_000);
@@ -551,15 +552,24 @@ async fn an_agent_back_in_time_keeps_its_sessions() {
     use kefu::app::connections;
     let w = timed_world().await;
     w.agent("ann", 5, &[]).await;
+    offline_after(&w, 300).await;
     let v = w.visitor("v1").await;
     let sid = w.start(&v, None).await["id"].as_str().unwrap().to_string();
     w.send(&v, &sid, "hello").await.unwrap();
     connections::disconnect(&w.app, "conn-ann").await.unwrap();
-    w.clock.advance(300_000);
+    w.clock.advance(200_000);
     w.connect(Role::Agent, "ann").await;
-    w.clock.advance(400_000);
+    w.clock.advance(200_000);
     w.sweep().await;
-    assert_eq!(w.session(&sid).await.agent_id.as_deref(), Some("ann"));
+    let s = w.session(&sid).await;
+    assert_eq!((s.state, s.agent_id.as_deref()), (kefu::domain::SessionState::Active, Some("ann")));
+}
+
+/// The tenant's offlineRequeueSecs (T3, 600 s, stays longer: the two timers
+/// never come due together).
+async fn offline_after(w: &World, secs: u32) {
+    let change = kefu::domain::SettingsChange { offline_requeue_secs: Some(secs), ..Default::default() };
+    w.store.update_settings(T, &change).await.unwrap();
 }
 
 #[tokio::test]
