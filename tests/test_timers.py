@@ -14,6 +14,8 @@ import json
 import time
 import urllib.request
 
+import pytest
+
 from kefu import LOCAL_ENV, TABLE, Tenant, Ws, dynamodb, run
 
 TIMERS = f"http://127.0.0.1:{LOCAL_ENV['KEFU_WS_PORT']}/_kefu/timers"
@@ -207,7 +209,8 @@ def test_the_sweeper_assigns_a_session_whose_drain_never_ran():
     run(body)
 
 
-def test_an_offline_agent_s_sessions_return_to_the_queue_after_the_tenant_s_time():
+@pytest.mark.parametrize("path", ["sweeper", "ttl"])
+def test_an_offline_agent_s_sessions_return_to_the_queue_after_the_tenant_s_time(path):
     async def body(session):
         # Past A1's grace (3 s locally) and this tenant's 2 s.
         tenant, ann, ann_ws, visitor, visitor_ws, sid = await in_session(session, {"offlineRequeueSecs": 2})
@@ -228,7 +231,9 @@ def test_an_offline_agent_s_sessions_return_to_the_queue_after_the_tenant_s_time
         await bob_ws.close()
         await visitor_ws.close()
 
-    run(body)
+    # Each path alone applies the agent's timer (and needs its grants).
+    with paths(schedules=path == "sweeper", ttl=path == "ttl"):
+        run(body)
 
 
 def test_a_reconnecting_agent_keeps_its_sessions():
