@@ -11,8 +11,8 @@ use kefu::domain::timers::{Timer, TimerKind};
 use kefu::domain::Settings;
 use kefu::domain::{ids, Agent, AgentStatus, CloseReason, Content, Sender, SenderKind, Session, SessionState, Visitor};
 use kefu::store::{
-    AgentChange, AgentStore, Appended, AssignMode, Assigned, Connection, ConnectionStore, DynamoStore, Guard,
-    MessageStore, Opened, QueueEntry, Removal, SessionStore, VisitorStore,
+    Admission, AgentChange, AgentStore, Appended, AssignMode, Assigned, Connection, ConnectionStore, DynamoStore,
+    Guard, MessageStore, Opened, QueueEntry, Removal, SessionStore, VisitorStore,
 };
 
 async fn store() -> Arc<DynamoStore> {
@@ -355,6 +355,33 @@ async fn an_agent_who_lost_a_session_cannot_post_in_it() {
     ));
     let texts: Vec<_> = db.messages_after(&t, &s.id, 0, 10).await.unwrap().into_iter().map(|m| m.content).collect();
     assert_eq!(texts, vec![text("hi"), text("I'm b")]);
+}
+
+#[tokio::test]
+#[ignore = "needs DynamoDB: run `make test`"]
+async fn a_frame_stamped_before_a_newer_window_opened_counts_in_it() {
+    let db = store().await;
+    let t = tenant();
+    agent(&db, &t, "a", 5).await;
+    let conn = Connection {
+        id: ids::new_id("c"),
+        tenant: t.clone(),
+        role: Role::Agent,
+        user_id: "a".into(),
+        connected_at: 1_000,
+        expires_at_ms: i64::MAX / 2,
+    };
+    db.add_connection(&conn).await.unwrap();
+    let admitted = |a: Admission| matches!(a, Admission::Admitted(_));
+    // Second 11 opened by one frame; a frame stamped in second 10 arrives
+    // after it: it is one more in second 11, not refused.
+    assert!(admitted(db.admit_action(&conn.id, 11, 3, 11_000).await.unwrap()));
+    assert!(admitted(db.admit_action(&conn.id, 10, 3, 10_999).await.unwrap()));
+    assert!(admitted(db.admit_action(&conn.id, 11, 3, 11_100).await.unwrap()));
+    // Second 11's three are used: late or not, the next is limited.
+    assert!(matches!(db.admit_action(&conn.id, 10, 3, 10_999).await.unwrap(), Admission::Limited));
+    assert!(matches!(db.admit_action(&conn.id, 11, 3, 11_200).await.unwrap(), Admission::Limited));
+    assert!(admitted(db.admit_action(&conn.id, 12, 3, 12_000).await.unwrap()));
 }
 
 #[tokio::test]

@@ -73,7 +73,7 @@ async fn apply_agent(app: &App, fired: &Timer) -> Result<Applied> {
     }
     let requeued = super::sessions::requeue_all(app, &agent).await?;
     tracing::info!(tenant = %agent.tenant, agent = %agent.id, requeued, "offline agent's sessions requeued");
-    app.store.settle_timer(fired, None).await?;
+    settle(app, fired, None).await?;
     super::dispatch::drain_after(app, &agent.tenant, None).await;
     Ok(Applied::Requeued(requeued))
 }
@@ -103,7 +103,8 @@ async fn apply_visitor(app: &App, fired: &Timer) -> Result<Applied> {
         }
         if close_as(app, &s, CloseReason::Abandoned, Guard::AsRead).await?.0 {
             tracing::info!(tenant = %s.tenant, session = %s.id, "waiting session abandoned");
-            app.store.settle_timer(fired, None).await?;
+            // The visitor's timer is not the session's: close left it.
+            settle(app, fired, None).await?;
             return Ok(Applied::Closed(CloseReason::Abandoned));
         }
     }
@@ -119,16 +120,14 @@ async fn apply_session(app: &App, fired: &Timer) -> Result<Applied> {
     let settings = app.settings(&fired.tenant).await?;
     for _ in 0..ATTEMPTS {
         let Some(s) = app.store.get_session(&fired.tenant, &fired.subject).await? else {
-            app.store.settle_timer(fired, None).await?;
-            return Ok(Applied::Settled);
+            return settle(app, fired, None).await;
         };
         let now = app.now();
         match timers::due(&s, &settings, now) {
             None => {
                 // Not (or no longer) due: a message came, it was locked or
                 // closed, or the settings changed. Its next timer stands in.
-                app.store.settle_timer(fired, Timer::for_session(&s, &settings).as_ref()).await?;
-                return Ok(Applied::Settled);
+                return settle(app, fired, Timer::for_session(&s, &settings).as_ref()).await;
             }
             Some(Action::Remind) => {
                 let after = Session { reminded_at: Some(now), ..s.clone() };

@@ -623,7 +623,7 @@ impl SessionStore for MemoryStore {
     async fn count_typing(&self, tenant: &str, session_id: &str, window: i64, limit: u32) -> Result<bool> {
         self.with(|s| {
             let slot = s.typing.entry((tenant.to_string(), session_id.to_string())).or_insert((window, 0));
-            if slot.0 != window {
+            if slot.0 < window {
                 *slot = (window, 0);
             }
             if slot.1 >= limit {
@@ -769,8 +769,10 @@ impl ConnectionStore for MemoryStore {
             if c.expires_at_ms <= now_ms {
                 return Admission::Unknown;
             }
+            // As the DynamoDB counter: a frame stamped before a newer window
+            // opened counts in that window.
             match rate {
-                Some((w, n)) if *w == window => {
+                Some((w, n)) if *w >= window => {
                     if *n >= limit {
                         return Admission::Limited;
                     }

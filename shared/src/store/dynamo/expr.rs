@@ -283,12 +283,14 @@ impl Update {
 
 /// A fixed-window counter in attributes `window` and `count`, as two
 /// conditional writes tried in turn: the first event of a newer window
-/// (starts the count at 1), or one more in this window while under `limit`.
-/// Neither holding means the window's limit is reached.
+/// (starts the count at 1), or one more in the stored window while under
+/// `limit`. An event stamped just before a concurrent one opened the next
+/// window counts in that window, never refused for being late. Neither
+/// holding means the window's limit is reached.
 pub(super) fn window_counter(window: &'static str, count: &'static str, now: i64, limit: u32) -> [(Update, Cond); 2] {
     [
         (Update::new().set(window, n(now)).set(count, n(1)), Cond::missing(window).or(Cond::lt(window, n(now)))),
-        (Update::new().increment(count, 1), Cond::eq(window, n(now)).and(Cond::lt(count, n(limit)))),
+        (Update::new().increment(count, 1), Cond::ge(window, n(now)).and(Cond::lt(count, n(limit)))),
     ]
 }
 
