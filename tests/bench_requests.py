@@ -79,9 +79,8 @@ async def main():
         # A queue of QUEUE waiting sessions, nobody free (ann holds 1 of 1).
         waiting = []
         for i in range(QUEUE):
-            v, _ = await tenant.visitor(name=f"q{i}")
-            waiting.append(v)
-        for v in waiting:
+            waiting.append(await tenant.visitor(name=f"q{i}"))
+        for v, _ in waiting:
             await v.ok("POST", "/sessions", {})
 
         async def busy_visitor_list():
@@ -131,10 +130,15 @@ async def main():
             await asyncio.sleep(1)  # the run finishes
         await step(f"a sweep: nothing due (1 tenant with a queue of {QUEUE - 2}, nobody free)", one_sweep)
 
-        await tenant.admin.ok("PATCH", "/settings", {"inactiveTimeoutSecs": 1})
-        held = (await bob.ok("GET", "/sessions"))["items"][0]["id"]
-        await bob_ws.send_message(held, {"type": "text", "text": "anything else?"})
-        await asyncio.sleep(1.5)
+        # T3 of 2 s (T1 must be shorter); the visitor speaks last, so no
+        # reminder is due: the one timer due is the inactive close.
+        await tenant.admin.ok("PATCH", "/settings", {"visitorReminderSecs": 1, "inactiveTimeoutSecs": 2})
+        held = (await bob.ok("GET", "/sessions"))["items"][0]
+        held_visitor = next(v for v, vid in waiting if vid == held["visitorId"])
+        held_ws = await Ws.connect(session, held_visitor.token)
+        await held_ws.send_message(held["id"], {"type": "text", "text": "anything else?"})
+        await held_ws.close()
+        await asyncio.sleep(2.5)
         await step(f"a sweep: one session closes as inactive, its slot takes 1 of {QUEUE - 2}", one_sweep)
 
         for ws in ann_tabs + [bob_ws, vws]:

@@ -137,7 +137,7 @@ async def inactive_close(session, settle=0):
     """A session with no message closes as `inactive` after T3; returns
     (tenant id, session id, further closes (visitor, agent) seen after
     `settle` seconds, the agent's closed sessions)."""
-    tenant, ann, ann_ws, visitor, visitor_ws, sid = await in_session(session, {"inactiveTimeoutSecs": 2})
+    tenant, ann, ann_ws, visitor, visitor_ws, sid = await in_session(session, {"visitorReminderSecs": 1, "inactiveTimeoutSecs": 2})
     for ws in (visitor_ws, ann_ws):
         closed = await ws.wait_event("session.closed", lambda e: e["sessionId"] == sid, timeout=20)
         assert closed["reason"] == "inactive"

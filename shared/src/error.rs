@@ -66,6 +66,9 @@ impl Error {
             "message" => "message_not_found",
             "blacklist entry" => "not_blacklisted",
             "ticket" => "ticket_not_found",
+            "canned response" => "canned_response_not_found",
+            "status request" => "status_request_not_found",
+            "knowledge entry" => "knowledge_not_found",
             "route" => "route_not_found",
             _ => "not_found",
         };

@@ -36,7 +36,13 @@ async fn world() -> World {
     let clock = Arc::new(ManualClock::at(START));
     let app = App::in_memory(store.clone(), pushes.clone(), clock.clone(), Config::defaults("memory"));
     store
-        .create_tenant(&Tenant { id: T.into(), name: "Acme".into(), settings: Default::default(), created_at: 0 })
+        .create_tenant(&Tenant {
+            id: T.into(),
+            name: "Acme".into(),
+            settings: Default::default(),
+            settings_version: 0,
+            created_at: 0,
+        })
         .await
         .unwrap();
     World { app, store, pushes, clock }
@@ -405,7 +411,8 @@ async fn timed_world() -> World {
         inactive_timeout_secs: Some(600),
         ..Default::default()
     };
-    w.store.update_settings(T, &change).await.unwrap();
+    let version = w.store.get_tenant(T).await.unwrap().unwrap().settings_version;
+    w.store.update_settings(T, &change, version).await.unwrap().unwrap();
     w
 }
 
@@ -569,7 +576,8 @@ async fn an_agent_back_in_time_keeps_its_sessions() {
 /// never come due together).
 async fn offline_after(w: &World, secs: u32) {
     let change = kefu::domain::SettingsChange { offline_requeue_secs: Some(secs), ..Default::default() };
-    w.store.update_settings(T, &change).await.unwrap();
+    let version = w.store.get_tenant(T).await.unwrap().unwrap().settings_version;
+    w.store.update_settings(T, &change, version).await.unwrap().unwrap();
 }
 
 #[tokio::test]

@@ -1,4 +1,5 @@
-//! `/skill-groups`: list (D5 counts), create, and membership (admins).
+//! `/skill-groups`: list (D5 counts); create, rename, delete and
+//! membership (admins).
 
 use kefu::api::http::{self, ok};
 use kefu::app::groups;
@@ -12,6 +13,10 @@ async fn main() -> Result<(), lambda_http::Error> {
         match http::route(&req).as_str() {
             "GET /skill-groups" => ok(groups::list(&app, &who).await?),
             "POST /skill-groups" => http::created(groups::create(&app, &who, http::body(&req)?).await?),
+            "PATCH /skill-groups/{groupId}" => {
+                ok(groups::rename(&app, &who, &http::path(&req, "groupId")?, http::body(&req)?).await?)
+            }
+            "DELETE /skill-groups/{groupId}" => ok(groups::delete(&app, &who, &http::path(&req, "groupId")?).await?),
             "PUT /skill-groups/{groupId}/members/{agentId}" => {
                 let (g, a) = member(&req)?;
                 ok(groups::set_member(&app, &who, &g, &a, true).await?)

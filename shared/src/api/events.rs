@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::app::notices::{Notice, Notify};
 use crate::app::views::{AgentView, MessageView, SessionView};
 use crate::domain::session::RATING_LABELS;
-use crate::domain::{CloseReason, Evaluation};
+use crate::domain::{CloseReason, Evaluation, Settings, StatusRequest};
 
 #[derive(Debug, Serialize)]
 #[serde(tag = "type")]
@@ -38,6 +38,12 @@ enum Event<'a> {
     SessionReminder { session_id: &'a str, closes_at: Option<i64>, notify: Notify },
     #[serde(rename = "agent.updated", rename_all = "camelCase")]
     AgentUpdated { agent: &'a AgentView, notify: Notify },
+    #[serde(rename = "settings.changed", rename_all = "camelCase")]
+    SettingsChanged { settings: &'a Settings, notify: Notify },
+    #[serde(rename = "status_request.created", rename_all = "camelCase")]
+    StatusRequested { request: &'a StatusRequest, notify: Notify },
+    #[serde(rename = "status_request.decided", rename_all = "camelCase")]
+    StatusRequestDecided { request: &'a StatusRequest, approved: bool, notify: Notify },
 }
 
 /// One step of D6's rating scale.
@@ -79,6 +85,11 @@ impl<'a> From<&'a Notice> for Event<'a> {
                 Event::EvaluationReceived { session_id, evaluation, notify: Notify::none() }
             }
             Notice::AgentUpdated { agent } => Event::AgentUpdated { agent, notify: Notify::none() },
+            Notice::SettingsChanged { settings } => Event::SettingsChanged { settings, notify: Notify::none() },
+            Notice::StatusRequested { request } => Event::StatusRequested { request, notify: Notify::none() },
+            Notice::StatusRequestDecided { request, approved } => {
+                Event::StatusRequestDecided { request, approved: *approved, notify: Notify::none() }
+            }
             Notice::Reminded { session_id, closes_at } => {
                 Event::SessionReminder { session_id, closes_at: *closes_at, notify: Notify::none() }
             }

@@ -29,6 +29,11 @@ pub fn created<T: Serialize>(v: T) -> Result<Reply> {
     Ok(Reply { status: 201, body: serde_json::to_value(v)? })
 }
 
+/// `202`: taken, and waiting on someone else (an admin's approval).
+pub fn accepted<T: Serialize>(v: T) -> Result<Reply> {
+    Ok(Reply { status: 202, body: serde_json::to_value(v)? })
+}
+
 /// Runs an HTTP function: telemetry and the `App` once per cold start, then
 /// `handler` per request, its result mapped by `respond`.
 pub async fn run<F, Fut>(handler: F) -> std::result::Result<(), lambda_http::Error>
@@ -114,6 +119,14 @@ pub fn query_number(req: &Request, name: &'static str, default: u64, max: u64) -
             _ => Err(Error::invalid("invalid_field", format!("{name} must be a whole number from 0 to {max}"))),
         },
     }
+}
+
+/// A query parameter naming one of an enum's values (as the wire spells
+/// them), or `default` when absent.
+pub fn query_enum<T: DeserializeOwned>(req: &Request, name: &'static str, default: &str) -> Result<T> {
+    let v = query(req, name).unwrap_or_else(|| default.to_string());
+    serde_json::from_value(serde_json::Value::String(v.clone()))
+        .map_err(|_| Error::invalid("invalid_field", format!("{name} may not be {v:?}")))
 }
 
 /// The JSON body as `T`; a clear error naming what is wrong otherwise.

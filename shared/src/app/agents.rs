@@ -6,11 +6,11 @@ use tracing::instrument;
 
 use super::notices::Notice;
 use super::views::AgentView;
-use super::{audit, dispatch};
+use super::{approvals, audit, dispatch};
 use crate::auth::{Principal, Role};
-use crate::domain::agent::check_max_concurrent;
+use crate::domain::agent::{check_max_concurrent, needs_approval};
 use crate::domain::text::clean_name;
-use crate::domain::{ids, Agent, AgentStatus, AuditAction};
+use crate::domain::{ids, Agent, AgentStatus, AuditAction, StatusRequest};
 use crate::error::{Error, Result};
 use crate::store::AgentChange;
 use crate::App;
@@ -142,10 +142,29 @@ pub struct SetStatus {
     pub status: AgentStatus,
 }
 
-/// A1: an agent switches its own status; turning idle drains the queue (B3).
+/// What a status change did: applied, or (A2) waiting for an admin.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum StatusChange {
+    Applied(AgentView),
+    Pending { pending: bool, request: StatusRequest },
+}
+
+/// A1: an agent switches its own status; turning idle drains the queue
+/// (B3). A2: with the tenant's approval switch on, a plain agent leaving
+/// idle files a request instead, and its status stays.
 #[instrument(skip(app), fields(tenant = %who.tenant, agent = %who.id))]
-pub async fn set_status(app: &App, who: &Principal, req: SetStatus) -> Result<AgentView> {
+pub async fn set_status(app: &App, who: &Principal, req: SetStatus) -> Result<StatusChange> {
     who.require_staff()?;
+    let settings = app.settings(&who.tenant).await?;
+    if settings.status_change_approval {
+        let agent = app.store.get_agent(&who.tenant, &who.id).await?.ok_or_else(|| Error::not_found("agent"))?;
+        if needs_approval(true, agent.role, agent.status, req.status) {
+            let request = approvals::request(app, &agent, req.status).await?;
+            return Ok(StatusChange::Pending { pending: true, request });
+        }
+        approvals::withdraw(app, who).await?;
+    }
     let change = AgentChange { status: Some(req.status), ..AgentChange::default() };
     let agent = app.store.update_agent(&who.tenant, &who.id, &change).await?;
     tracing::info!(status = req.status.as_str(), "status changed");
@@ -153,7 +172,7 @@ pub async fn set_status(app: &App, who: &Principal, req: SetStatus) -> Result<Ag
     if req.status == AgentStatus::Idle {
         dispatch::drain_after(app, &who.tenant, None).await;
     }
-    Ok(AgentView::new(&agent, app.now()))
+    Ok(StatusChange::Applied(AgentView::new(&agent, app.now())))
 }
 
 /// Every tab of the agent follows its status and maximum.

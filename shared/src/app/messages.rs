@@ -25,6 +25,27 @@ pub struct SendRequest {
     pub message: serde_json::Value,
 }
 
+/// What a send carries: content as it is, or a reference to something an
+/// agent keeps, sent as the content it stands for (F1: a canned response
+/// is its text). The message stores the content, not the reference.
+async fn content_of(app: &App, who: &Principal, message: serde_json::Value) -> Result<Content> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Canned {
+        r#type: String,
+        canned_response_id: String,
+    }
+    let parse = |e: serde_json::Error| Error::invalid("invalid_message", format!("message: {e}"));
+    match message.get("type").and_then(serde_json::Value::as_str) {
+        Some("canned") => {
+            let canned: Canned = serde_json::from_value(message).map_err(parse)?;
+            Ok(Content::Text { text: super::canned::text_of(app, who, &canned.canned_response_id).await? })
+        }
+        _ => serde_json::from_value(message).map_err(parse),
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Sent {
     pub message: Message,
@@ -36,8 +57,7 @@ pub struct Sent {
 pub async fn send(app: &App, who: &Principal, req: SendRequest) -> Result<Sent> {
     ids::check("sessionId", &req.session_id)?;
     ids::check("clientMsgId", &req.client_msg_id)?;
-    let content: Content =
-        serde_json::from_value(req.message).map_err(|e| Error::invalid("invalid_message", format!("message: {e}")))?;
+    let content = content_of(app, who, req.message).await?;
     let s = super::sessions::get_visible(app, who, &req.session_id).await?;
     // B5: a blacklisted visitor's messages into its closed sessions are
     // kept (stored, delivered to nobody); once off the list it starts anew.

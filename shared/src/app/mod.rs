@@ -3,8 +3,10 @@
 
 pub mod access;
 pub mod agents;
+pub mod approvals;
 pub mod audit;
 pub mod blacklist;
+pub mod canned;
 pub mod connections;
 pub mod customers;
 pub mod dispatch;

@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::views::{AgentView, MessageView, SessionView};
-use crate::domain::{CloseReason, Evaluation};
+use crate::domain::{CloseReason, Evaluation, Settings, StatusRequest};
 
 #[derive(Debug)]
 pub enum Notice {
@@ -66,6 +66,20 @@ pub enum Notice {
     /// The agent's own status or capacity changed (all its tabs follow).
     AgentUpdated {
         agent: AgentView,
+    },
+    /// F4: to every agent of the tenant: an admin changed the settings.
+    SettingsChanged {
+        settings: Settings,
+    },
+    /// A2: to the tenant's admins: an agent asks to change its status.
+    StatusRequested {
+        request: StatusRequest,
+    },
+    /// A2: to the agent: an admin approved (its status changed) or
+    /// rejected its request.
+    StatusRequestDecided {
+        request: StatusRequest,
+        approved: bool,
     },
 }
 

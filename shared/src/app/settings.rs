@@ -4,6 +4,7 @@
 use tracing::instrument;
 
 use super::audit;
+use super::notices::Notice;
 use crate::auth::Principal;
 use crate::domain::{AuditAction, Settings, SettingsChange};
 use crate::error::{Error, Result};
@@ -19,8 +20,22 @@ pub async fn get(app: &App, who: &Principal) -> Result<Settings> {
 pub async fn update(app: &App, who: &Principal, change: SettingsChange) -> Result<Settings> {
     who.require_admin()?;
     change.validate()?;
-    let tenant = app.store.update_settings(&who.tenant, &change).await?;
+    // Checked as they will be, and written only over what was checked.
+    let mut changed = None;
+    for _ in 0..3 {
+        let tenant = app.store.get_tenant(&who.tenant).await?.ok_or_else(|| Error::not_found("tenant"))?;
+        change.apply(&tenant.settings).check_order()?;
+        if let Some(t) = app.store.update_settings(&who.tenant, &change, tenant.settings_version).await? {
+            changed = Some(t);
+            break;
+        }
+    }
+    let tenant = changed.ok_or_else(|| Error::conflict("try_again", "the settings kept changing; try again"))?;
     let detail = change.fields().join(", ");
     audit::record(app, &who.tenant, &who.id, AuditAction::SettingsChanged, &who.tenant, Some(detail)).await?;
+    // Every connected agent's workbench follows (F3's button, A2's switch…).
+    let agents = app.store.list_agents(&who.tenant).await?;
+    let notice = Notice::SettingsChanged { settings: tenant.settings.clone() };
+    app.notify.to_agents(&agents, &notice).await;
     Ok(tenant.settings)
 }

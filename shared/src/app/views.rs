@@ -148,7 +148,7 @@ impl SessionView {
 }
 
 /// An agent as colleagues and admins see it: no connection ids.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentView {
     pub id: String,

@@ -177,9 +177,57 @@ pub fn check_max_concurrent(n: i64) -> Result<u32> {
     }
 }
 
+/// A2: a plain agent's request to leave `idle`, pending until an admin
+/// decides. One per agent: a new request replaces the one before.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusRequest {
+    pub tenant: String,
+    pub id: String,
+    pub agent_id: String,
+    pub agent_nickname: String,
+    pub from: AgentStatus,
+    pub status: AgentStatus,
+    pub requested_at: i64,
+    /// Pending requests lapse after a day (epoch seconds; TTL).
+    pub expires_at: i64,
+}
+
+pub const STATUS_REQUEST_TTL_MS: i64 = 24 * 3600 * 1000;
+
+impl StatusRequest {
+    pub fn is_live(&self, now_ms: i64) -> bool {
+        self.expires_at * 1000 > now_ms
+    }
+}
+
+/// A2: with the tenant's switch on, a plain agent's change from `idle` to
+/// `busy`, `away` or `invisible` waits for an admin's approval; every other
+/// change (and every admin's) applies at once.
+pub fn needs_approval(switch_on: bool, role: Role, from: AgentStatus, to: AgentStatus) -> bool {
+    switch_on
+        && role == Role::Agent
+        && from == AgentStatus::Idle
+        && matches!(to, AgentStatus::Busy | AgentStatus::Away | AgentStatus::Invisible)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_plain_agent_leaving_idle_needs_approval_and_only_with_the_switch_on() {
+        use AgentStatus::*;
+        for to in [Busy, Away, Invisible] {
+            assert!(needs_approval(true, Role::Agent, Idle, to));
+            assert!(!needs_approval(false, Role::Agent, Idle, to), "switch off");
+            assert!(!needs_approval(true, Role::Admin, Idle, to), "admins are exempt");
+        }
+        assert!(!needs_approval(true, Role::Agent, Idle, Idle));
+        assert!(!needs_approval(true, Role::Agent, Idle, Offline));
+        assert!(!needs_approval(true, Role::Agent, Busy, Away), "only leaving idle");
+        assert!(!needs_approval(true, Role::Agent, Away, Idle), "coming back is free");
+    }
 
     const GRACE: i64 = 60_000;
 

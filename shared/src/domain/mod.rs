@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod audit;
+pub mod canned;
 pub mod dispatch;
 pub mod group;
 pub mod ids;
@@ -15,8 +16,9 @@ pub mod ticket;
 pub mod timers;
 pub mod visitor;
 
-pub use agent::{Agent, AgentStatus};
+pub use agent::{Agent, AgentStatus, StatusRequest};
 pub use audit::{AuditAction, AuditEntry};
+pub use canned::CannedResponse;
 pub use group::SkillGroup;
 pub use message::{Content, Message, Sender, SenderKind};
 pub use session::{CloseReason, Marker, Session, SessionState, Transfer, TransferTarget};

@@ -14,6 +14,10 @@ pub struct Tenant {
     pub name: String,
     #[serde(default)]
     pub settings: Settings,
+    /// How many times the settings changed (a change applies to the
+    /// version it was checked against).
+    #[serde(default)]
+    pub settings_version: u64,
     pub created_at: i64,
 }
 
@@ -48,6 +52,9 @@ pub struct Settings {
     /// B1: at most this many sessions wait at once; starting one more is
     /// refused (`queue_full`) until some are taken.
     pub max_waiting: u32,
+    /// A5: the tenant's days (live stats) start at midnight at this offset
+    /// from UTC, in minutes (480: UTC+8, China Standard Time).
+    pub utc_offset_minutes: i32,
 }
 
 impl Default for Settings {
@@ -66,6 +73,7 @@ impl Default for Settings {
             custom_message_url: None,
             default_max_concurrent: DEFAULT_MAX_CONCURRENT,
             max_waiting: DEFAULT_MAX_WAITING,
+            utc_offset_minutes: 0,
         }
     }
 }
@@ -102,11 +110,34 @@ pub struct SettingsChange {
     pub default_max_concurrent: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_waiting: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utc_offset_minutes: Option<i32>,
 }
 
 /// D8's timers: from a second (tests run on seconds) to a week.
 pub const MAX_TIMER_SECS: u32 = 7 * 24 * 3600;
 pub const MAX_WAITING_LIMIT: u32 = 10_000;
+/// UTC−12:00 to UTC+14:00, the offsets in use.
+pub const MIN_UTC_OFFSET: i32 = -12 * 60;
+pub const MAX_UTC_OFFSET: i32 = 14 * 60;
+
+impl Settings {
+    /// The timeouts as they will be, in an order that lets each happen: the
+    /// reminder (T1) must come before the inactive close (T3), or it never
+    /// would.
+    pub fn check_order(&self) -> crate::error::Result<()> {
+        if self.visitor_reminder_secs >= self.inactive_timeout_secs {
+            return Err(crate::error::Error::invalid(
+                "invalid_field",
+                format!(
+                    "visitorReminderSecs ({}) must be less than inactiveTimeoutSecs ({}): the reminder would never come",
+                    self.visitor_reminder_secs, self.inactive_timeout_secs
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
 
 impl SettingsChange {
     /// Every value within its range; an empty change is refused.
@@ -135,6 +166,12 @@ impl SettingsChange {
         }
         if self.max_waiting.is_some_and(|m| !(1..=MAX_WAITING_LIMIT).contains(&m)) {
             return Err(Error::invalid("invalid_field", format!("maxWaiting must be from 1 to {MAX_WAITING_LIMIT}")));
+        }
+        if self.utc_offset_minutes.is_some_and(|m| !(MIN_UTC_OFFSET..=MAX_UTC_OFFSET).contains(&m)) {
+            return Err(Error::invalid(
+                "invalid_field",
+                format!("utcOffsetMinutes must be from {MIN_UTC_OFFSET} to {MAX_UTC_OFFSET}"),
+            ));
         }
         if let Some(Some(url)) = &self.custom_message_url {
             let ok = url.starts_with("https://")
@@ -170,7 +207,8 @@ impl SettingsChange {
             simple_mode,
             custom_message_url,
             default_max_concurrent,
-            max_waiting
+            max_waiting,
+            utc_offset_minutes
         );
         s
     }

@@ -54,6 +54,15 @@ impl Notifier {
         self.push(&agent.tenant, agent.role, &agent.id, conns, notice).await
     }
 
+    /// As `to_agent_record`, to each of `agents` with a live connection
+    /// (one agent after another; each agent's connections at once).
+    pub async fn to_agents(&self, agents: &[Agent], notice: &Notice) {
+        let now = self.clock.now_ms();
+        for agent in agents.iter().filter(|a| a.live_connections(now).next().is_some()) {
+            self.to_agent_record(agent, notice, None).await;
+        }
+    }
+
     pub async fn to_visitor(&self, tenant: &str, visitor_id: &str, notice: &Notice) {
         match self.store.get_visitor(tenant, visitor_id).await {
             Ok(Some(v)) => {

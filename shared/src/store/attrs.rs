@@ -75,6 +75,11 @@ pub mod typing {
     pub const COUNT: &str = "count";
 }
 
+/// `domain::SkillGroup`.
+pub mod group {
+    pub const NAME: &str = "name";
+}
+
 /// `domain::Tag`.
 pub mod tag {
     pub const NAME: &str = "name";
@@ -85,6 +90,7 @@ pub mod tag {
 /// `domain::Tenant`.
 pub mod tenant {
     pub const SETTINGS: &str = "settings";
+    pub const SETTINGS_VERSION: &str = "settingsVersion";
 }
 
 /// `domain::Agent`.

@@ -20,6 +20,8 @@
 //! | audit entry     | `T#t#AUDIT`       | `at#id`               |                                |                          |                           |
 //! | tag             | `T#t`             | `TAG#g`               |                                |                          |                           |
 //! | tag use         | `T#t#TAGUSE#a`    | `g`                   |                                |                          |                           |
+//! | canned response | `T#t#CANNED` (the tenant's), `T#t#CANNED#A#a` (an agent's) | `R#id`, and its index copies `G#…`, `P#…`, `K#…` (see `canned_shelf`) | | | |
+//! | status request  | `T#t#STATUSREQ`   | `a`                   |                                |                          |                           |
 //!
 //! A fourth GSI, `gsi4` (`gsi4pk`, number `rank`), ranks: a tag use's
 //! `rank` is how often the agent applied the tag (D1's recommendation).
@@ -150,6 +152,15 @@ pub fn blacklist_entry(t: &str, v: &str) -> Key {
     (blacklist(t), v.to_string())
 }
 
+/// A2: a tenant's pending status-change requests, one per agent.
+pub fn status_requests(t: &str) -> String {
+    format!("T#{t}#STATUSREQ")
+}
+
+pub fn status_request(t: &str, a: &str) -> Key {
+    (status_requests(t), a.to_string())
+}
+
 /// A tenant's audit trail, in time order.
 pub fn audit(t: &str) -> String {
     format!("T#{t}#AUDIT")
@@ -157,6 +168,62 @@ pub fn audit(t: &str) -> String {
 
 pub fn audit_entry(t: &str, at: i64, id: &str) -> Key {
     (audit(t), by_time(at, id))
+}
+
+/// F1/F2: a shelf is one partition of entries found by prefix and by
+/// keyword: the tenant's canned responses, one agent's own, or the
+/// tenant's knowledge. Each entry is an item `R#id` and, in the same
+/// partition, copies of it under each index sort key (`shelf_index`), so a
+/// lookup is one Query of the partition under a prefix.
+pub fn canned_shelf(t: &str, owner: Option<&str>) -> String {
+    match owner {
+        None => format!("T#{t}#CANNED"),
+        Some(a) => format!("T#{t}#CANNED#A#{a}"),
+    }
+}
+
+pub fn knowledge_shelf(t: &str) -> String {
+    format!("T#{t}#KNOWLEDGE")
+}
+
+pub fn shelf_entry(shelf: &str, id: &str) -> Key {
+    (shelf.to_string(), format!("R#{id}"))
+}
+
+/// The shelf's count of entries (capped).
+pub fn shelf_count(shelf: &str) -> Key {
+    (shelf.to_string(), "COUNT".into())
+}
+
+/// What a shelf is looked up by: `G` its group (listing), `P` the start of
+/// its text, `K` a keyword.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShelfIndex {
+    Group,
+    Prefix,
+    Keyword,
+}
+
+impl ShelfIndex {
+    fn tag(self) -> char {
+        match self {
+            ShelfIndex::Group => 'G',
+            ShelfIndex::Prefix => 'P',
+            ShelfIndex::Keyword => 'K',
+        }
+    }
+}
+
+/// The index sort key of an entry; the unit separator (never in cleaned
+/// text) ends the value, so a lookup of `value` is `shelf_lookup`.
+pub fn shelf_index(kind: ShelfIndex, value: &str, id: &str) -> String {
+    format!("{}#{value}\u{1f}{id}", kind.tag())
+}
+
+/// The sort-key prefix of every entry indexed under a value starting with
+/// `prefix` (`exact`: under exactly `prefix`).
+pub fn shelf_lookup(kind: ShelfIndex, prefix: &str, exact: bool) -> String {
+    format!("{}#{prefix}{}", kind.tag(), if exact { "\u{1f}" } else { "" })
 }
 
 /// A connection's sort key; the stream's filter selects TTL deletions of it.

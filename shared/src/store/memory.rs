@@ -16,18 +16,19 @@ use base64::Engine;
 
 use super::Guard;
 use super::{
-    Admission, AgentChange, AgentStore, Appended, AssignMode, Assigned, AuditStore, BlacklistStore, Connection,
-    ConnectionStore, GroupStore, HistoryIndex, HistoryQuery, MessageStore, Opened, Owner, Page, QueueEntry, Removal,
-    Scope, SessionQuery, SessionStore, TagChange, TagStore, TagUsage, TenantStore, TicketChange, TicketStore,
-    TimerStore, VisitorResume, VisitorStore, WaitingTenant,
+    Admission, AgentChange, AgentStore, Appended, AssignMode, Assigned, AuditStore, BlacklistStore, CannedStore,
+    Connection, ConnectionStore, GroupStore, HistoryIndex, HistoryQuery, MessageStore, Opened, Owner, Page, QueueEntry,
+    Removal, Scope, SessionQuery, SessionStore, StatusRequestStore, TagChange, TagStore, TagUsage, TenantStore,
+    TicketChange, TicketStore, TimerStore, VisitorResume, VisitorStore, WaitingTenant,
 };
 use crate::auth::Role;
 use crate::domain::agent::HARD_CAP;
 use crate::domain::message::{Content, Message, Sender};
 use crate::domain::timers::{Timer, TimerKind};
 use crate::domain::{
-    Agent, AgentStatus, AuditEntry, BlacklistEntry, CloseReason, Evaluation, Invitation, Marker, ProfileChange,
-    Session, SessionState, Settings, SettingsChange, SkillGroup, Tag, Tenant, Ticket, Transfer, Visitor,
+    Agent, AgentStatus, AuditEntry, BlacklistEntry, CannedResponse, CloseReason, Evaluation, Invitation, Marker,
+    ProfileChange, Session, SessionState, Settings, SettingsChange, SkillGroup, StatusRequest, Tag, Tenant, Ticket,
+    Transfer, Visitor,
 };
 use crate::error::{Error, Result};
 
@@ -65,6 +66,10 @@ struct State {
     timers: BTreeMap<(String, TimerKind, String), Timer>,
     /// The sweeper's record of tenants with waiting sessions: tenant → queued at.
     waiting: BTreeMap<String, i64>,
+    /// (shelf, id) → canned response.
+    canned: BTreeMap<(String, String), CannedResponse>,
+    /// (tenant, agent) → its pending status-change request.
+    status_requests: BTreeMap<Id, StatusRequest>,
 }
 
 impl State {
@@ -140,11 +145,15 @@ impl TenantStore for MemoryStore {
         Ok(self.with(|s| s.tenants.get(tenant).cloned()))
     }
 
-    async fn update_settings(&self, tenant: &str, change: &SettingsChange) -> Result<Tenant> {
+    async fn update_settings(&self, tenant: &str, change: &SettingsChange, version: u64) -> Result<Option<Tenant>> {
         self.with(|s| {
             let t = s.tenants.get_mut(tenant).ok_or_else(|| Error::not_found("tenant"))?;
+            if t.settings_version != version {
+                return Ok(None);
+            }
             t.settings = change.apply(&t.settings);
-            Ok(t.clone())
+            t.settings_version += 1;
+            Ok(Some(t.clone()))
         })
     }
 }
@@ -216,6 +225,53 @@ impl GroupStore for MemoryStore {
 
     async fn list_groups(&self, tenant: &str) -> Result<Vec<SkillGroup>> {
         Ok(self.with(|s| s.groups.values().filter(|g| g.tenant == tenant).cloned().collect()))
+    }
+
+    async fn rename_group(&self, tenant: &str, group: &str, name: &str) -> Result<SkillGroup> {
+        self.with(|s| {
+            let g = s.groups.get_mut(&id(tenant, group)).ok_or_else(|| Error::not_found("skill group"))?;
+            g.name = name.to_string();
+            Ok(g.clone())
+        })
+    }
+
+    async fn delete_group(&self, tenant: &str, group: &str) -> Result<bool> {
+        Ok(self.with(|s| s.groups.remove(&id(tenant, group)).is_some()))
+    }
+
+    async fn set_agent_groups(
+        &self,
+        tenant: &str,
+        agent_id: &str,
+        before: &[String],
+        after: &[String],
+    ) -> Result<Option<Agent>> {
+        self.with(|s| {
+            let a = s.agents.get_mut(&id(tenant, agent_id)).ok_or_else(|| Error::not_found("agent"))?;
+            if a.groups != before {
+                return Ok(None);
+            }
+            a.groups = after.to_vec();
+            Ok(Some(a.clone()))
+        })
+    }
+
+    async fn ungroup_waiting(&self, tenant: &str, entry: &QueueEntry) -> Result<bool> {
+        Ok(self.with(|s| {
+            let key = (tenant.to_string(), entry.queued_at, entry.session_id.clone());
+            let waiting =
+                s.sessions.get(&id(tenant, &entry.session_id)).is_some_and(|x| x.state == SessionState::Waiting);
+            if !waiting || !s.queue.contains_key(&key) {
+                return false;
+            }
+            if let Some(q) = s.queue.get_mut(&key) {
+                q.group = None;
+            }
+            if let Some(x) = s.sessions.get_mut(&id(tenant, &entry.session_id)) {
+                x.group = None;
+            }
+            true
+        }))
     }
 }
 
@@ -1104,5 +1160,151 @@ impl MemoryStore {
             }
             Ok(Appended::New(message))
         })
+    }
+}
+
+impl State {
+    fn shelf_of<'a>(&'a self, shelf: &'a str) -> impl Iterator<Item = &'a CannedResponse> + 'a {
+        self.canned
+            .range((shelf.to_string(), String::new())..)
+            .take_while(move |((sh, _), _)| sh == shelf)
+            .map(|(_, c)| c)
+    }
+}
+
+#[async_trait]
+impl CannedStore for MemoryStore {
+    async fn create_canned(&self, response: &CannedResponse, max: u32) -> Result<()> {
+        let shelf = super::keys::canned_shelf(&response.tenant, response.owner.as_deref());
+        self.with(|s| {
+            if s.shelf_of(&shelf).count() >= max as usize {
+                return Err(Error::conflict(
+                    "too_many_canned_responses",
+                    format!("a shelf holds at most {max} entries"),
+                ));
+            }
+            insert_new(&mut s.canned, (shelf, response.id.clone()), response, "already_exists", "canned response")
+        })
+    }
+
+    async fn get_canned(&self, tenant: &str, owner: Option<&str>, id: &str) -> Result<Option<CannedResponse>> {
+        let key = (super::keys::canned_shelf(tenant, owner), id.to_string());
+        Ok(self.with(|s| s.canned.get(&key).cloned()))
+    }
+
+    async fn replace_canned(&self, before: &CannedResponse, after: &CannedResponse) -> Result<bool> {
+        let key = (super::keys::canned_shelf(&before.tenant, before.owner.as_deref()), before.id.clone());
+        Ok(self.with(|s| match s.canned.get_mut(&key) {
+            Some(c) if c.version == before.version => {
+                *c = after.clone();
+                true
+            }
+            _ => false,
+        }))
+    }
+
+    async fn delete_canned(&self, response: &CannedResponse) -> Result<bool> {
+        let key = (super::keys::canned_shelf(&response.tenant, response.owner.as_deref()), response.id.clone());
+        Ok(self.with(|s| match s.canned.get(&key) {
+            Some(c) if c.version == response.version => s.canned.remove(&key).is_some(),
+            _ => false,
+        }))
+    }
+
+    async fn list_canned(
+        &self,
+        tenant: &str,
+        owner: Option<&str>,
+        group: Option<&str>,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<CannedResponse>> {
+        let shelf = super::keys::canned_shelf(tenant, owner);
+        let mut all: Vec<CannedResponse> =
+            self.with(|s| s.shelf_of(&shelf).filter(|c| group.is_none_or(|g| c.group == g)).cloned().collect());
+        let prefix_of = crate::domain::canned::prefix_of;
+        all.sort_by_key(|c| (c.group.clone(), prefix_of(&c.text), c.id.clone()));
+        page(&format!("{shelf}#{}", group.unwrap_or("")), all, limit, cursor)
+    }
+
+    async fn canned_by_prefix(
+        &self,
+        tenant: &str,
+        owner: Option<&str>,
+        prefix: &str,
+        limit: u32,
+    ) -> Result<Vec<CannedResponse>> {
+        let shelf = super::keys::canned_shelf(tenant, owner);
+        let prefix_of = crate::domain::canned::prefix_of;
+        let mut found: Vec<CannedResponse> =
+            self.with(|s| s.shelf_of(&shelf).filter(|c| prefix_of(&c.text).starts_with(prefix)).cloned().collect());
+        found.sort_by_key(|c| (prefix_of(&c.text), c.id.clone()));
+        found.truncate(limit as usize);
+        Ok(found)
+    }
+
+    async fn canned_by_keyword(
+        &self,
+        tenant: &str,
+        owner: Option<&str>,
+        word: &str,
+        limit: u32,
+    ) -> Result<Vec<CannedResponse>> {
+        let shelf = super::keys::canned_shelf(tenant, owner);
+        let mut found: Vec<(String, CannedResponse)> = self.with(|s| {
+            s.shelf_of(&shelf)
+                .flat_map(|c| c.keywords.iter().filter(|k| k.starts_with(word)).map(move |k| (k.clone(), c.clone())))
+                .collect()
+        });
+        found.sort_by(|(a, x), (b, y)| (a, &x.id).cmp(&(b, &y.id)));
+        Ok(found.into_iter().take(limit as usize).map(|(_, c)| c).collect())
+    }
+}
+
+#[async_trait]
+impl StatusRequestStore for MemoryStore {
+    async fn put_status_request(&self, request: &StatusRequest) -> Result<()> {
+        self.with(|s| s.status_requests.insert(id(&request.tenant, &request.agent_id), request.clone()));
+        Ok(())
+    }
+
+    async fn get_status_request(&self, tenant: &str, agent_id: &str, now_ms: i64) -> Result<Option<StatusRequest>> {
+        Ok(self.with(|s| s.status_requests.get(&id(tenant, agent_id)).filter(|r| r.is_live(now_ms)).cloned()))
+    }
+
+    async fn list_status_requests(
+        &self,
+        tenant: &str,
+        limit: u32,
+        cursor: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Page<StatusRequest>> {
+        let all: Vec<StatusRequest> =
+            self.with(|s| s.status_requests.values().filter(|r| r.tenant == tenant).cloned().collect());
+        let mut page = page(&format!("{tenant}#statusreq"), all, limit, cursor)?;
+        page.items.retain(|r| r.is_live(now_ms));
+        Ok(page)
+    }
+
+    async fn drop_status_request(&self, request: &StatusRequest) -> Result<bool> {
+        let key = id(&request.tenant, &request.agent_id);
+        Ok(self.with(|s| match s.status_requests.get(&key) {
+            Some(r) if r.id == request.id => s.status_requests.remove(&key).is_some(),
+            _ => false,
+        }))
+    }
+
+    async fn approve_status_request(&self, request: &StatusRequest) -> Result<bool> {
+        let key = id(&request.tenant, &request.agent_id);
+        Ok(self.with(|s| {
+            let pending = s.status_requests.get(&key).is_some_and(|r| r.id == request.id);
+            let Some(agent) = s.agents.get_mut(&key) else { return false };
+            if !pending || agent.status != request.from || agent.disabled || agent.removed {
+                return false;
+            }
+            agent.status = request.status;
+            s.status_requests.remove(&key);
+            true
+        }))
     }
 }

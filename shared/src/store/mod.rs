@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Role;
 use crate::domain::timers::Timer;
 use crate::domain::{
-    Agent, AgentStatus, AuditEntry, BlacklistEntry, CloseReason, Content, Evaluation, Invitation, Message,
-    ProfileChange, Sender, Session, Settings, SettingsChange, SkillGroup, Tag, Tenant, Ticket, TicketStatus, Transfer,
-    Visitor,
+    Agent, AgentStatus, AuditEntry, BlacklistEntry, CannedResponse, CloseReason, Content, Evaluation, Invitation,
+    Message, ProfileChange, Sender, Session, Settings, SettingsChange, SkillGroup, StatusRequest, Tag, Tenant, Ticket,
+    TicketStatus, Transfer, Visitor,
 };
 use crate::error::Result;
 
@@ -26,10 +26,12 @@ pub trait TenantStore: Send + Sync {
     /// Fails with `already_exists` if the id is taken.
     async fn create_tenant(&self, tenant: &Tenant) -> Result<()>;
     async fn get_tenant(&self, id: &str) -> Result<Option<Tenant>>;
-    /// F4: changes the settings `change` names, each on its own (two admins
-    /// changing different settings at once both keep theirs); returns the
-    /// tenant after. `tenant_not_found` if it does not exist.
-    async fn update_settings(&self, id: &str, change: &SettingsChange) -> Result<Tenant>;
+    /// F4: changes the settings `change` names, if the settings are still
+    /// at `version` (`Tenant::settings_version`, which the change bumps):
+    /// the tenant after, or `None` if they changed meanwhile (the caller
+    /// reads and checks again, so two admins changing different settings at
+    /// once both keep theirs). `tenant_not_found` if it does not exist.
+    async fn update_settings(&self, id: &str, change: &SettingsChange, version: u64) -> Result<Option<Tenant>>;
 }
 
 /// What an update to an agent changes; `None` leaves a field as it is.
@@ -65,6 +67,23 @@ pub trait GroupStore: Send + Sync {
     async fn create_group(&self, group: &SkillGroup) -> Result<()>;
     async fn get_group(&self, tenant: &str, id: &str) -> Result<Option<SkillGroup>>;
     async fn list_groups(&self, tenant: &str) -> Result<Vec<SkillGroup>>;
+    /// `skill_group_not_found` if it does not exist.
+    async fn rename_group(&self, tenant: &str, id: &str, name: &str) -> Result<SkillGroup>;
+    /// `false` if it was gone already.
+    async fn delete_group(&self, tenant: &str, id: &str) -> Result<bool>;
+    /// The agent's groups become `after` if they are still `before` (two
+    /// admins editing at once never lose one's change): the agent after, or
+    /// `None` if they changed meanwhile. `agent_not_found` if it is gone.
+    async fn set_agent_groups(
+        &self,
+        tenant: &str,
+        agent_id: &str,
+        before: &[String],
+        after: &[String],
+    ) -> Result<Option<Agent>>;
+    /// A waiting session of a deleted group waits for anyone: its queue
+    /// entry and session lose the group, in one write, if it still waits.
+    async fn ungroup_waiting(&self, tenant: &str, entry: &QueueEntry) -> Result<bool>;
 }
 
 #[async_trait]
@@ -563,6 +582,72 @@ pub trait AuditStore: Send + Sync {
     async fn list_audit(&self, tenant: &str, limit: u32, cursor: Option<&str>) -> Result<Page<AuditEntry>>;
 }
 
+/// F1: canned responses, each on its shelf (`owner`: an agent's own;
+/// `None`: the tenant's), with the index entries its lookups read.
+#[async_trait]
+pub trait CannedStore: Send + Sync {
+    /// Creates it, unless its shelf holds `max` already
+    /// (`too_many_canned_responses`).
+    async fn create_canned(&self, response: &CannedResponse, max: u32) -> Result<()>;
+    async fn get_canned(&self, tenant: &str, owner: Option<&str>, id: &str) -> Result<Option<CannedResponse>>;
+    /// Replaces `before` with `after` (same id and shelf; its version one
+    /// more), if it is still at `before`'s version: `false` if it is not.
+    async fn replace_canned(&self, before: &CannedResponse, after: &CannedResponse) -> Result<bool>;
+    /// `false` if it was gone already.
+    async fn delete_canned(&self, response: &CannedResponse) -> Result<bool>;
+    /// A shelf by group, then text's index order; `group` only that group.
+    async fn list_canned(
+        &self,
+        tenant: &str,
+        owner: Option<&str>,
+        group: Option<&str>,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<CannedResponse>>;
+    /// At most `limit` responses whose text (`canned::prefix_of`) starts
+    /// with `prefix`, in text order.
+    async fn canned_by_prefix(
+        &self,
+        tenant: &str,
+        owner: Option<&str>,
+        prefix: &str,
+        limit: u32,
+    ) -> Result<Vec<CannedResponse>>;
+    /// At most `limit` responses with a keyword starting with `word`, in
+    /// keyword order.
+    async fn canned_by_keyword(
+        &self,
+        tenant: &str,
+        owner: Option<&str>,
+        word: &str,
+        limit: u32,
+    ) -> Result<Vec<CannedResponse>>;
+}
+
+/// A2: pending status-change requests, one per agent.
+#[async_trait]
+pub trait StatusRequestStore: Send + Sync {
+    /// Puts it, replacing the agent's request before.
+    async fn put_status_request(&self, request: &StatusRequest) -> Result<()>;
+    /// The agent's pending request (an expired one is none).
+    async fn get_status_request(&self, tenant: &str, agent_id: &str, now_ms: i64) -> Result<Option<StatusRequest>>;
+    /// A tenant's pending requests, by agent id (expired ones left out).
+    async fn list_status_requests(
+        &self,
+        tenant: &str,
+        limit: u32,
+        cursor: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Page<StatusRequest>>;
+    /// Removes request `request` (rejected, or withdrawn): `false` if the
+    /// agent's request is no longer that one.
+    async fn drop_status_request(&self, request: &StatusRequest) -> Result<bool>;
+    /// Approves it: the request goes and the agent's status becomes the one
+    /// requested, in one write, if the request is still that one and the
+    /// agent still in the status it asked to leave. `false` otherwise.
+    async fn approve_status_request(&self, request: &StatusRequest) -> Result<bool>;
+}
+
 pub trait Store:
     TenantStore
     + AgentStore
@@ -576,6 +661,8 @@ pub trait Store:
     + BlacklistStore
     + TicketStore
     + TimerStore
+    + CannedStore
+    + StatusRequestStore
 {
 }
 
@@ -592,5 +679,7 @@ impl<T> Store for T where
         + BlacklistStore
         + TicketStore
         + TimerStore
+        + CannedStore
+        + StatusRequestStore
 {
 }

@@ -1,7 +1,8 @@
 //! Tenants, agents, skill groups and visitors.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
@@ -10,11 +11,11 @@ use super::{
     decode_cursor, delete, encode_cursor, from_item, is_condition_failed, n, put, s, storage, to_item, update, value,
     write, DynamoStore, Tx,
 };
-use crate::domain::{Agent, ProfileChange, SettingsChange, SkillGroup, Tenant, Visitor};
+use crate::domain::{Agent, ProfileChange, SessionState, SettingsChange, SkillGroup, Tenant, Visitor};
 use crate::error::{Error, Result};
 use crate::store::attrs;
 use crate::store::keys::{self, Key};
-use crate::store::{AgentChange, AgentStore, GroupStore, Page, TenantStore, VisitorResume, VisitorStore};
+use crate::store::{AgentChange, AgentStore, GroupStore, Page, QueueEntry, TenantStore, VisitorResume, VisitorStore};
 
 impl DynamoStore {
     /// Puts a new item; `code` if one with the same key exists.
@@ -52,18 +53,27 @@ impl TenantStore for DynamoStore {
         self.get(keys::tenant(id)).await
     }
 
-    async fn update_settings(&self, id: &str, change: &SettingsChange) -> Result<Tenant> {
-        let mut u = Update::new();
+    async fn update_settings(&self, id: &str, change: &SettingsChange, version: u64) -> Result<Option<Tenant>> {
+        let mut u = Update::new().add(attrs::tenant::SETTINGS_VERSION, 1);
         if let serde_json::Value::Object(fields) = serde_json::to_value(change)? {
             for (name, v) in fields {
                 u = u.set(Path::entry(attrs::tenant::SETTINGS, &name), value(&v)?);
             }
         }
-        let request =
-            self.update_item(keys::tenant(id), &u, Some(&Cond::exists(keys::PK))).return_values(ReturnValue::AllNew);
+        let mut current = Cond::eq(attrs::tenant::SETTINGS_VERSION, n(version));
+        if version == 0 {
+            current = current.or(Cond::missing(attrs::tenant::SETTINGS_VERSION));
+        }
+        let request = self
+            .update_item(keys::tenant(id), &u, Some(&Cond::exists(keys::PK).and(current)))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         match write(|| request.clone().send()).await {
-            Ok(out) => from_item(out.attributes.unwrap_or_default()),
-            Err(err) if is_condition_failed(&err) => Err(Error::not_found("tenant")),
+            Ok(out) => from_item(out.attributes.unwrap_or_default()).map(Some),
+            Err(err) if is_condition_failed(&err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(f)) if f.item.is_some() => Ok(None),
+                _ => Err(Error::not_found("tenant")),
+            },
             Err(err) => Err(storage(err)),
         }
     }
@@ -143,6 +153,67 @@ impl GroupStore for DynamoStore {
 
     async fn list_groups(&self, tenant: &str) -> Result<Vec<SkillGroup>> {
         self.query_partition(&keys::tenant(tenant).0, Some(keys::GROUP_PREFIX)).await
+    }
+
+    async fn rename_group(&self, tenant: &str, id: &str, name: &str) -> Result<SkillGroup> {
+        let u = Update::new().set(attrs::group::NAME, s(name));
+        let request = self
+            .update_item(keys::group(tenant, id), &u, Some(&Cond::exists(keys::PK)))
+            .return_values(ReturnValue::AllNew);
+        match write(|| request.clone().send()).await {
+            Ok(out) => from_item(out.attributes.unwrap_or_default()),
+            Err(err) if is_condition_failed(&err) => Err(Error::not_found("skill group")),
+            Err(err) => Err(storage(err)),
+        }
+    }
+
+    async fn delete_group(&self, tenant: &str, id: &str) -> Result<bool> {
+        self.delete_item_if(keys::group(tenant, id), Cond::exists(keys::PK)).await
+    }
+
+    async fn set_agent_groups(
+        &self,
+        tenant: &str,
+        agent_id: &str,
+        before: &[String],
+        after: &[String],
+    ) -> Result<Option<Agent>> {
+        let mut unchanged = Cond::eq(attrs::agent::GROUPS, value(&before)?);
+        if before.is_empty() {
+            unchanged = unchanged.or(Cond::missing(attrs::agent::GROUPS));
+        }
+        let u = Update::new().set(attrs::agent::GROUPS, value(&after)?);
+        let request = self
+            .update_item(keys::agent(tenant, agent_id), &u, Some(&Cond::exists(keys::PK).and(unchanged)))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        match write(|| request.clone().send()).await {
+            Ok(out) => from_item(out.attributes.unwrap_or_default()).map(Some),
+            Err(err) if is_condition_failed(&err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(f)) if f.item.is_some() => Ok(None),
+                _ => Err(Error::not_found("agent")),
+            },
+            Err(err) => Err(storage(err)),
+        }
+    }
+
+    async fn ungroup_waiting(&self, tenant: &str, entry: &QueueEntry) -> Result<bool> {
+        let waiting = Cond::eq(attrs::session::STATE, value(&SessionState::Waiting)?);
+        let items = vec![
+            update(
+                &self.table,
+                keys::queue_entry(tenant, entry.queued_at, &entry.session_id),
+                Update::new().remove(attrs::session::GROUP),
+                Some(Cond::exists(keys::PK)),
+            )?,
+            update(
+                &self.table,
+                keys::session(tenant, &entry.session_id),
+                Update::new().remove(attrs::session::GROUP),
+                Some(waiting),
+            )?,
+        ];
+        Ok(matches!(self.transact(items).await?, Tx::Committed))
     }
 }
 

@@ -4,11 +4,13 @@
 //! `TransactWriteItems`, so no read-then-write race can over-assign an agent
 //! or assign a session twice, whatever the concurrency.
 
+mod approvals;
 mod audit;
 mod blacklist;
 mod connections;
 mod directory;
 mod expr;
+mod library;
 mod sessions;
 mod tags;
 mod tickets;
@@ -72,6 +74,24 @@ impl DynamoStore {
     /// A conditional update: `false` when the condition did not hold.
     async fn update_if(&self, key: Key, update: Update, condition: Cond) -> Result<bool> {
         let request = self.update_item(key, &update, Some(&condition));
+        match write(|| request.clone().send()).await {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failed(&err) => Ok(false),
+            Err(err) => Err(storage(err)),
+        }
+    }
+
+    /// A conditional delete: `false` when the condition did not hold.
+    async fn delete_item_if(&self, key: Key, condition: Cond) -> Result<bool> {
+        let r = Rendered::write(None, Some(&condition));
+        let request = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(key)))
+            .set_condition_expression(r.condition.clone())
+            .set_expression_attribute_names(r.names())
+            .set_expression_attribute_values(r.values());
         match write(|| request.clone().send()).await {
             Ok(_) => Ok(true),
             Err(err) if is_condition_failed(&err) => Ok(false),

@@ -1,0 +1,314 @@
+"""The workbench around the conversation (issue 10): canned responses (F1)."""
+
+import asyncio
+from urllib.parse import quote
+
+from kefu import Tenant, Ws, run
+from test_session_ops import assigned
+
+
+async def refused(who, method, path, body, expect):
+    status, out = await who.call(method, path, body)
+    assert (status, out["error"]["code"]) == expect, (method, path, body, status, out)
+
+
+def suggest_path(draft, limit=5):
+    return f"/canned-responses/suggest?q={quote(draft)}&limit={limit}"
+
+
+def test_canned_responses_personal_and_tenant_wide_with_their_access_rules():
+    async def body(session):
+        tenant = Tenant(session)
+        ann = await tenant.agent("ann")
+        bob = await tenant.agent("bob")
+        admin = tenant.admin
+        mine = await ann.ok("POST", "/canned-responses",
+                            {"scope": "personal", "group": "greetings", "text": "Hi, Ann here — how can I help?",
+                             "keywords": ["Hello", "hi"]})
+        assert mine["scope"] == "personal" and mine["owner"] == "ann" and mine["keywords"] == ["hello", "hi"]
+        shared = await admin.ok("POST", "/canned-responses",
+                                {"scope": "tenant", "group": "refunds", "text": "Refunds arrive within 3 days.",
+                                 "keywords": ["refund"]})
+        assert shared["scope"] == "tenant" and "owner" not in shared and shared["group"] == "refunds"
+        # Created without a group: the default one.
+        plain = await admin.ok("POST", "/canned-responses", {"scope": "tenant", "text": "One moment, please."})
+        assert plain["group"] == "default" and plain["keywords"] == []
+
+        # Lists: the caller's own shelf, or the tenant's, by group.
+        assert [r["id"] for r in (await ann.ok("GET", "/canned-responses?scope=personal"))["items"]] == [mine["id"]]
+        assert (await bob.ok("GET", "/canned-responses?scope=personal"))["items"] == []
+        tenant_list = (await bob.ok("GET", "/canned-responses?scope=tenant"))["items"]
+        assert [r["group"] for r in tenant_list] == ["default", "refunds"]
+        one_group = (await bob.ok("GET", "/canned-responses?group=refunds"))["items"]
+        assert [r["id"] for r in one_group] == [shared["id"]]
+        page = await bob.ok("GET", "/canned-responses?scope=tenant&limit=1")
+        rest = await bob.ok("GET", f"/canned-responses?scope=tenant&limit=1&cursor={page['nextCursor']}")
+        assert [r["id"] for r in page["items"] + rest["items"]] == [r["id"] for r in tenant_list]
+
+        # Another agent's own responses are not found, to read, edit or delete.
+        for method, body_ in [("GET", None), ("PATCH", {"text": "mine now"}), ("DELETE", None)]:
+            await refused(bob, method, f"/canned-responses/{mine['id']}", body_, (404, "canned_response_not_found"))
+        # Plain agents read the tenant's but do not change them.
+        assert (await bob.ok("GET", f"/canned-responses/{shared['id']}"))["text"] == shared["text"]
+        await refused(bob, "POST", "/canned-responses", {"scope": "tenant", "text": "x"}, (403, "forbidden"))
+        await refused(bob, "PATCH", f"/canned-responses/{shared['id']}", {"text": "x"}, (403, "forbidden"))
+        await refused(bob, "DELETE", f"/canned-responses/{shared['id']}", None, (403, "forbidden"))
+        # Bad input: clear codes, nothing stored.
+        for bad in [{"scope": "personal", "text": "  "}, {"scope": "everyone", "text": "x"},
+                    {"scope": "personal", "text": "x", "keywords": ["k" * 33]},
+                    {"scope": "personal", "text": "x", "keywords": [f"k{i}" for i in range(11)]},
+                    {"scope": "personal", "text": "x" * 2001}, {"scope": "personal", "text": "x", "extra": 1},
+                    {"text": "x"}]:
+            await refused(ann, "POST", "/canned-responses", bad, (400, "invalid_field"))
+        await refused(ann, "PATCH", f"/canned-responses/{mine['id']}", {}, (400, "invalid_field"))
+        await refused(ann, "GET", "/canned-responses?scope=all", None, (400, "invalid_field"))
+        assert len((await ann.ok("GET", "/canned-responses?scope=personal"))["items"]) == 1
+
+        # Edits: the keywords' lookups follow (old ones no longer match).
+        edited = await admin.ok("PATCH", f"/canned-responses/{shared['id']}",
+                                {"text": "Your refund arrives within 3 days.", "keywords": ["money back"]})
+        assert edited["version"] == shared["version"] + 1 and edited["group"] == "refunds"
+        hits = await bob.ok("GET", suggest_path("money"))
+        assert [h["response"]["id"] for h in hits] == [shared["id"]]
+        assert await bob.ok("GET", suggest_path("refund")) == []
+        # Deleted: gone from lists and lookups.
+        await admin.ok("DELETE", f"/canned-responses/{shared['id']}")
+        await refused(bob, "GET", f"/canned-responses/{shared['id']}", None, (404, "canned_response_not_found"))
+        assert await bob.ok("GET", suggest_path("money")) == []
+        assert [r["id"] for r in (await bob.ok("GET", "/canned-responses"))["items"]] == [plain["id"]]
+        # Visitors have none.
+        visitor, _ = await tenant.visitor()
+        await refused(visitor, "GET", "/canned-responses", None, (403, "forbidden"))
+        await refused(visitor, "GET", suggest_path("hi"), None, (403, "forbidden"))
+
+    run(body)
+
+
+def test_suggestions_rank_an_exact_prefix_above_a_keyword_hit_and_the_agents_own_first():
+    async def body(session):
+        tenant = Tenant(session)
+        ann = await tenant.agent("ann")
+        bob = await tenant.agent("bob")
+        admin = tenant.admin
+        async def add(who, scope, text, keywords=()):
+            return (await who.ok("POST", "/canned-responses",
+                                 {"scope": scope, "text": text, "keywords": list(keywords)}))["id"]
+        keyword = await add(admin, "tenant", "We ship worldwide.", ["order"])
+        keyword_prefix = await add(admin, "tenant", "Tracking is in your email.", ["orders"])
+        prefix = await add(admin, "tenant", "Order numbers start with KF, for example KF-1234.")
+        own_prefix = await add(ann, "personal", "Order status: let me look it up for you.")
+        await add(bob, "personal", "Order here, bob's own.")
+        await add(admin, "tenant", "Nothing to do with it.", ["shipping"])
+
+        hits = await ann.ok("GET", suggest_path("ORDER"))
+        got = [(h["match"], h["response"]["id"]) for h in hits]
+        assert got == [("prefix", own_prefix), ("prefix", prefix), ("keyword", keyword),
+                       ("keyword_prefix", keyword_prefix)], got
+        # The draft's last words are looked up as keywords, in any script.
+        assert [h["response"]["id"] for h in await ann.ok("GET", suggest_path("where is my order"))][:1] == [keyword]
+        refund = await add(admin, "tenant", "退款将在三天内到账。", ["退款"])
+        hits = await ann.ok("GET", suggest_path("我想 退款"))
+        assert [(h["match"], h["response"]["id"]) for h in hits] == [("keyword", refund)]
+        assert [h["match"] for h in await ann.ok("GET", suggest_path("退款将"))] == ["prefix"]
+        # limit, and nothing for a blank draft.
+        assert len(await ann.ok("GET", suggest_path("order", limit=2))) == 2
+        assert await ann.ok("GET", suggest_path("   ")) == []
+        await refused(ann, "GET", suggest_path("order", limit=0), None, (400, "invalid_field"))
+        await refused(ann, "GET", suggest_path("order", limit=21), None, (400, "invalid_field"))
+
+    run(body)
+
+
+def test_a_canned_response_is_sent_through_the_normal_send_path():
+    async def body(session):
+        tenant = Tenant(session)
+        ann = await tenant.agent("ann")
+        bob = await tenant.agent("bob", status="busy")
+        ws = await Ws.connect(session, ann.token)
+        visitor, s = await assigned(tenant, ws)
+        vws = await Ws.connect(session, visitor.token)
+        sid = s["id"]
+        reply = await ann.ok("POST", "/canned-responses", {"scope": "personal", "text": "Thanks for waiting!"})
+        frame = {"type": "canned", "cannedResponseId": reply["id"]}
+
+        sent = await ws.send_message(sid, frame, client_msg_id="canned-1")
+        assert sent["type"] == "message.sent", sent
+        assert sent["message"]["content"] == {"type": "text", "text": "Thanks for waiting!"}
+        got = await vws.wait_event("message.new", lambda e: e["message"]["seq"] == sent["message"]["seq"])
+        assert got["message"]["content"]["text"] == "Thanks for waiting!"
+        # A resend with the same client id is the same message.
+        again = await ws.send_message(sid, frame, client_msg_id="canned-1")
+        assert again["duplicate"] is True and again["message"]["seq"] == sent["message"]["seq"]
+        # The history holds the text that was sent, even after an edit.
+        await ann.ok("PATCH", f"/canned-responses/{reply['id']}", {"text": "Edited later."})
+        history = (await ann.ok("GET", f"/sessions/{sid}/messages"))["messages"]
+        assert [m["content"]["text"] for m in history] == ["Thanks for waiting!"]
+
+        # Someone else's, a missing one, a malformed reference, a visitor: refused.
+        bobs = await bob.ok("POST", "/canned-responses", {"scope": "personal", "text": "bob's"})
+        for who_ws, message, code in [
+            (ws, {"type": "canned", "cannedResponseId": bobs["id"]}, "canned_response_not_found"),
+            (ws, {"type": "canned", "cannedResponseId": "cr_missing"}, "canned_response_not_found"),
+            (ws, {"type": "canned"}, "invalid_message"),
+            (ws, {"type": "canned", "cannedResponseId": reply["id"], "text": "x"}, "invalid_message"),
+            (vws, frame, "forbidden"),
+        ]:
+            out = await who_ws.send_message(sid, message)
+            assert out["type"] == "error" and out["error"]["code"] == code, (message, out)
+        history = (await ann.ok("GET", f"/sessions/{sid}/messages"))["messages"]
+        assert len(history) == 1
+        for w in (ws, vws):
+            await w.close()
+
+    run(body)
+
+
+def test_settings_are_checked_as_they_will_be_and_pushed_to_every_connected_agent():
+    async def body(session):
+        tenant = Tenant(session)
+        ann = await tenant.agent("ann")
+        bob = await tenant.agent("bob")
+        ann_tabs = [await Ws.connect(session, ann.token) for _ in range(2)]
+        bob_ws = await Ws.connect(session, bob.token)
+        admin = tenant.admin
+        before = await ann.ok("GET", "/settings")
+        assert before["utcOffsetMinutes"] == 0 and before["customMessageUrl"] is None
+
+        after = await admin.ok("PATCH", "/settings", {"customMessageUrl": "https://shop.example/order", "utcOffsetMinutes": 480})
+        assert after["customMessageUrl"] == "https://shop.example/order" and after["utcOffsetMinutes"] == 480
+        for ws in ann_tabs + [bob_ws]:
+            pushed = await ws.wait_event("settings.changed")
+            assert pushed["settings"] == after, pushed
+
+        # Ordered as they will be: the reminder must come before the
+        # inactive close, whichever of the two is changed.
+        for bad in [{"visitorReminderSecs": before["inactiveTimeoutSecs"]}, {"inactiveTimeoutSecs": before["visitorReminderSecs"]},
+                    {"visitorReminderSecs": 60, "inactiveTimeoutSecs": 30}, {"utcOffsetMinutes": 841},
+                    {"utcOffsetMinutes": -721}, {"customMessageUrl": "http://plain.example"}]:
+            await refused(admin, "PATCH", "/settings", bad, (400, "invalid_field"))
+        await refused(ann, "PATCH", "/settings", {"simpleMode": True}, (403, "forbidden"))
+        assert await ann.ok("GET", "/settings") == after
+        # Both orders of a valid pair work, each checked against the other.
+        both = await admin.ok("PATCH", "/settings", {"visitorReminderSecs": 30, "inactiveTimeoutSecs": 40})
+        assert (both["visitorReminderSecs"], both["inactiveTimeoutSecs"]) == (30, 40)
+
+        # Two admins changing different settings at once both keep theirs.
+        changes = [{"simpleMode": True}, {"typingPreview": True}, {"translation": True}, {"maxWaiting": 42}]
+        await asyncio.gather(*(admin.ok("PATCH", "/settings", c) for c in changes))
+        final = await ann.ok("GET", "/settings")
+        assert (final["simpleMode"], final["typingPreview"], final["translation"], final["maxWaiting"]) == (True, True, True, 42)
+        for ws in ann_tabs + [bob_ws]:
+            await ws.close()
+
+    run(body)
+
+
+def test_with_approval_on_a_status_change_waits_for_an_admin_and_off_it_applies_at_once():
+    async def body(session):
+        tenant = Tenant(session)
+        ann = await tenant.agent("ann")
+        bob = await tenant.agent("bob")
+        admin = tenant.admin
+        # Off (the default): at once.
+        assert (await bob.ok("PUT", "/agents/me/status", {"status": "busy"}, expect=200))["status"] == "busy"
+        await bob.ok("PUT", "/agents/me/status", {"status": "idle"})
+
+        await admin.ok("PATCH", "/settings", {"statusChangeApproval": True})
+        admin_ws = await Ws.connect(session, admin.token)
+        ann_ws = await Ws.connect(session, ann.token)
+        me = lambda: ann.ok("GET", "/agents/me")
+        first = await ann.ok("PUT", "/agents/me/status", {"status": "busy"}, expect=202)
+        assert first["pending"] is True and (first["request"]["from"], first["request"]["status"]) == ("idle", "busy")
+        pushed = await admin_ws.wait_event("status_request.created")
+        assert pushed["request"] == first["request"]
+        assert (await me())["status"] == "idle"
+        # A second request replaces the first.
+        second = (await ann.ok("PUT", "/agents/me/status", {"status": "away"}, expect=202))["request"]
+        listed = (await admin.ok("GET", "/status-requests"))["items"]
+        assert [(r["agentId"], r["status"], r["id"]) for r in listed] == [("ann", "away", second["id"])]
+        await refused(admin, "POST", "/status-requests/ann/approve", {"requestId": first["request"]["id"]},
+                      (409, "status_request_replaced"))
+        assert (await me())["status"] == "idle"
+        # Plain agents neither list nor decide.
+        await refused(bob, "GET", "/status-requests", None, (403, "forbidden"))
+        await refused(bob, "POST", "/status-requests/ann/approve", None, (403, "forbidden"))
+        await refused(admin, "POST", "/status-requests/bob/approve", None, (404, "status_request_not_found"))
+        await refused(admin, "POST", "/status-requests/ann/approve", {"requestId": "x", "extra": 1}, (400, "invalid_field"))
+
+        decision = await admin.ok("POST", "/status-requests/ann/approve", {"requestId": second["id"]})
+        assert decision["approved"] is True and decision["agent"]["status"] == "away"
+        outcome = await ann_ws.wait_event("status_request.decided")
+        assert outcome["approved"] is True and outcome["request"]["id"] == second["id"]
+        assert (await ann_ws.wait_event("agent.updated", lambda e: e["agent"]["status"] == "away"))
+        assert (await me())["status"] == "away"
+        assert (await admin.ok("GET", "/status-requests"))["items"] == []
+
+        # Coming back to idle needs nobody; a rejected request changes nothing.
+        assert (await ann.ok("PUT", "/agents/me/status", {"status": "idle"}, expect=200))["status"] == "idle"
+        await ann.ok("PUT", "/agents/me/status", {"status": "invisible"}, expect=202)
+        rejected = await admin.ok("POST", "/status-requests/ann/reject")
+        assert rejected["approved"] is False and rejected["agent"]["status"] == "idle"
+        assert (await ann_ws.wait_event("status_request.decided"))["approved"] is False
+        assert (await me())["status"] == "idle"
+        await refused(admin, "POST", "/status-requests/ann/approve", None, (404, "status_request_not_found"))
+
+        # A status set directly (going offline) withdraws a pending request.
+        await ann.ok("PUT", "/agents/me/status", {"status": "busy"}, expect=202)
+        assert (await ann.ok("PUT", "/agents/me/status", {"status": "offline"}, expect=200))["status"] == "offline"
+        await refused(admin, "POST", "/status-requests/ann/approve", None, (404, "status_request_not_found"))
+        assert (await me())["status"] == "offline"
+        # Admins are exempt.
+        assert (await admin.ok("PUT", "/agents/me/status", {"status": "busy"}, expect=200))["status"] == "busy"
+        await refused(ann, "PUT", "/agents/me/status", {"status": "asleep"}, (400, "invalid_field"))
+        for ws in (admin_ws, ann_ws):
+            await ws.close()
+
+    run(body)
+
+
+def test_skill_groups_concurrent_membership_edits_all_survive_and_groups_rename_and_delete():
+    async def body(session):
+        tenant = Tenant(session)
+        admin = tenant.admin
+        groups = [f"g{i}" for i in range(5)]
+        for g in groups:
+            await admin.ok("POST", "/skill-groups", {"groupId": g, "name": g.upper()}, expect=201)
+        ann = await tenant.agent("ann", status="busy")
+        # Five admins' edits of one agent at once: none is lost.
+        await asyncio.gather(*(admin.ok("PUT", f"/skill-groups/{g}/members/ann") for g in groups))
+        assert sorted((await ann.ok("GET", "/agents/me"))["groups"]) == groups
+        await asyncio.gather(admin.ok("DELETE", "/skill-groups/g0/members/ann"),
+                             admin.ok("DELETE", "/skill-groups/g1/members/ann"),
+                             admin.ok("PUT", "/skill-groups/g0/members/ann"))
+        left = sorted((await ann.ok("GET", "/agents/me"))["groups"])
+        assert left in (["g2", "g3", "g4"], ["g0", "g2", "g3", "g4"]), left
+        assert "g1" not in left
+
+        # Rename.
+        renamed = await admin.ok("PATCH", "/skill-groups/g2", {"name": "  Refunds  "})
+        assert (renamed["id"], renamed["name"]) == ("g2", "Refunds")
+        assert {g["id"]: g["name"] for g in await ann.ok("GET", "/skill-groups")}["g2"] == "Refunds"
+        await refused(ann, "PATCH", "/skill-groups/g2", {"name": "mine"}, (403, "forbidden"))
+        await refused(admin, "PATCH", "/skill-groups/nope", {"name": "x"}, (404, "skill_group_not_found"))
+        await refused(admin, "PATCH", "/skill-groups/g2", {"name": ""}, (400, "invalid_field"))
+
+        # Delete: members leave it, and a session waiting for it waits for
+        # anyone — here bob, idle and in no group, takes it at once.
+        visitor, _ = await tenant.visitor(name="Waits for g3")
+        waiting = (await visitor.ok("POST", "/sessions", {"groupId": "g3"}))["session"]
+        assert waiting["state"] == "waiting"
+        bob = await tenant.agent("bob")
+        bob_ws = await Ws.connect(session, bob.token)
+        await refused(ann, "DELETE", "/skill-groups/g3", None, (403, "forbidden"))
+        deleted = await admin.ok("DELETE", "/skill-groups/g3")
+        assert deleted == {"id": "g3", "deleted": True, "membersRemoved": 1, "sessionsUngrouped": 1}
+        got = await bob_ws.wait_event("session.assigned", lambda e: e["session"]["id"] == waiting["id"])
+        assert got["session"]["group"] is None
+        assert "g3" not in (await ann.ok("GET", "/agents/me"))["groups"]
+        assert "g3" not in [g["id"] for g in await ann.ok("GET", "/skill-groups")]
+        await refused(admin, "DELETE", "/skill-groups/g3", None, (404, "skill_group_not_found"))
+        other, _ = await tenant.visitor()
+        await refused(other, "POST", "/sessions", {"groupId": "g3"}, (404, "skill_group_not_found"))
+        await bob_ws.close()
+
+    run(body)
