@@ -312,3 +312,80 @@ def test_skill_groups_concurrent_membership_edits_all_survive_and_groups_rename_
         await bob_ws.close()
 
     run(body)
+
+
+def test_knowledge_admins_keep_it_agents_search_it_and_send_an_entry_or_one_attachment():
+    async def body(session):
+        tenant = Tenant(session)
+        ann = await tenant.agent("ann")
+        bob = await tenant.agent("bob", status="busy")
+        admin = tenant.admin
+        manual = {"name": "Returns manual.pdf", "url": "https://files.example/returns.pdf", "size": 52000,
+                  "mimeType": "application/pdf"}
+        entry = await admin.ok("POST", "/knowledge", {
+            "title": "Return policy", "content": "Items can be returned within 30 days with the receipt.",
+            "keywords": ["refund"], "attachments": [manual, {**manual, "name": "Label.png", "mimeType": "image/png",
+                                                             "url": "https://files.example/label.png"}]})
+        assert entry["title"] == "Return policy" and [a["name"] for a in entry["attachments"]] == ["Returns manual.pdf", "Label.png"]
+        assert all(a["id"].startswith("at_") for a in entry["attachments"])
+        other = await admin.ok("POST", "/knowledge", {"title": "How refunds are paid", "content": "To the original card."})
+        await admin.ok("POST", "/knowledge", {"title": "Shipping times", "keywords": ["delivery"]})
+
+        # Agents list (by title) and search: title prefix first, then keywords and title words.
+        assert [e["title"] for e in (await ann.ok("GET", "/knowledge"))["items"]] == [
+            "How refunds are paid", "Return policy", "Shipping times"]
+        found = await ann.ok("GET", f"/knowledge/search?q={quote('refund')}")
+        assert [(f["match"], f["entry"]["id"]) for f in found] == [("keyword", entry["id"]), ("keyword_prefix", other["id"])]
+        found = await ann.ok("GET", f"/knowledge/search?q={quote('ret')}")
+        assert [(f["match"], f["entry"]["id"]) for f in found] == [("prefix", entry["id"])]
+        assert await ann.ok("GET", "/knowledge/search?q=%20") == []
+        assert (await ann.ok("GET", f"/knowledge/{entry['id']}"))["content"] == entry["content"]
+
+        # Only admins change it; bad input changes nothing.
+        await refused(ann, "POST", "/knowledge", {"title": "mine"}, (403, "forbidden"))
+        await refused(ann, "PATCH", f"/knowledge/{entry['id']}", {"title": "mine"}, (403, "forbidden"))
+        await refused(ann, "DELETE", f"/knowledge/{entry['id']}", None, (403, "forbidden"))
+        for bad in [{"title": " "}, {"title": "x" * 201}, {"title": "x", "content": "y" * 2001},
+                    {"title": "x", "attachments": [{**manual, "url": "http://plain"}]},
+                    {"title": "x", "attachments": [{**manual, "mimeType": "pdf"}]},
+                    {"title": "x", "attachments": [manual] * 11}, {"title": "x", "extra": True}]:
+            await refused(admin, "POST", "/knowledge", bad, (400, "invalid_field"))
+        await refused(admin, "PATCH", f"/knowledge/{entry['id']}", {}, (400, "invalid_field"))
+        await refused(ann, "GET", "/knowledge/kb_nope", None, (404, "knowledge_not_found"))
+        assert len((await ann.ok("GET", "/knowledge"))["items"]) == 3
+        # An edit re-indexes: the old title word no longer finds it.
+        edited = await admin.ok("PATCH", f"/knowledge/{other['id']}", {"title": "Card payouts"})
+        assert edited["version"] == 1 and edited["content"] == other["content"]
+        assert [f["entry"]["id"] for f in await ann.ok("GET", "/knowledge/search?q=refunds")] == []
+        assert [f["entry"]["id"] for f in await ann.ok("GET", "/knowledge/search?q=payouts")] == [other["id"]]
+
+        # Sending: an entry is a rich message of its title and content only;
+        # an attachment goes alone, as a file.
+        ws = await Ws.connect(session, ann.token)
+        visitor, s = await assigned(tenant, ws)
+        vws = await Ws.connect(session, visitor.token)
+        sid = s["id"]
+        rich = await ws.send_message(sid, {"type": "knowledge", "knowledgeId": entry["id"]})
+        assert rich["message"]["content"] == {"type": "rich", "title": "Return policy", "description": entry["content"]}, rich
+        first = entry["attachments"][0]
+        file_ = await ws.send_message(sid, {"type": "knowledge", "knowledgeId": entry["id"], "attachmentId": first["id"]})
+        assert file_["message"]["content"] == {"type": "file", "url": first["url"], "name": first["name"],
+                                               "size": 52000, "mimeType": "application/pdf"}, file_
+        got = await vws.wait_event("message.new", lambda e: e["message"]["seq"] == file_["message"]["seq"])
+        assert got["message"]["content"]["name"] == "Returns manual.pdf"
+        for message, code in [({"type": "knowledge", "knowledgeId": "kb_nope"}, "knowledge_not_found"),
+                              ({"type": "knowledge", "knowledgeId": entry["id"], "attachmentId": "at_nope"}, "attachment_not_found"),
+                              ({"type": "knowledge", "knowledgeId": entry["id"], "title": "x"}, "invalid_message")]:
+            out = await ws.send_message(sid, message)
+            assert out["type"] == "error" and out["error"]["code"] == code, (message, out)
+        out = await vws.send_message(sid, {"type": "knowledge", "knowledgeId": entry["id"]})
+        assert out["error"]["code"] == "forbidden"
+        assert len((await ann.ok("GET", f"/sessions/{sid}/messages"))["messages"]) == 2
+        # Deleted: gone from lists and search.
+        await admin.ok("DELETE", f"/knowledge/{entry['id']}")
+        assert [f["entry"]["id"] for f in await ann.ok("GET", "/knowledge/search?q=return")] == []
+        await refused(ann, "GET", f"/knowledge/{entry['id']}", None, (404, "knowledge_not_found"))
+        for w in (ws, vws):
+            await w.close()
+
+    run(body)

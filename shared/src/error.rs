@@ -69,6 +69,7 @@ impl Error {
             "canned response" => "canned_response_not_found",
             "status request" => "status_request_not_found",
             "knowledge entry" => "knowledge_not_found",
+            "attachment" => "attachment_not_found",
             "route" => "route_not_found",
             _ => "not_found",
         };

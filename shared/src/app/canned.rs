@@ -184,14 +184,20 @@ pub async fn suggest(app: &App, who: &Principal, draft: &str, limit: u32) -> Res
             });
         }
     }
-    let mut candidates = Vec::new();
-    while let Some(found) = lookups.join_next().await {
-        candidates.extend(found.map_err(|e| Error::Internal(format!("a lookup failed: {e}")))??);
-    }
+    let candidates = gather(lookups).await?;
     Ok(canned::rank(draft, candidates, limit as usize)
         .into_iter()
         .map(|(matched, response)| Suggestion { matched, response })
         .collect())
+}
+
+/// Every lookup's finds, once all have answered.
+pub(super) async fn gather<T: 'static>(mut lookups: tokio::task::JoinSet<Result<Vec<T>>>) -> Result<Vec<T>> {
+    let mut found = Vec::new();
+    while let Some(done) = lookups.join_next().await {
+        found.extend(done.map_err(|e| Error::Internal(format!("a lookup failed: {e}")))??);
+    }
+    Ok(found)
 }
 
 /// The text a canned response sends (the caller's own or the tenant's).

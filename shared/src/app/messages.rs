@@ -25,24 +25,50 @@ pub struct SendRequest {
     pub message: serde_json::Value,
 }
 
-/// What a send carries: content as it is, or a reference to something an
-/// agent keeps, sent as the content it stands for (F1: a canned response
-/// is its text). The message stores the content, not the reference.
+/// What a send carries: content as it is, or a reference to something
+/// agents keep, sent as the content it stands for (F1: a canned response
+/// is its text; F2: a knowledge entry its title and content as a rich
+/// message, or one of its attachments as a file). The message stores the
+/// content, not the reference.
 async fn content_of(app: &App, who: &Principal, message: serde_json::Value) -> Result<Content> {
     #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase", deny_unknown_fields)]
-    #[allow(dead_code)]
-    struct Canned {
-        r#type: String,
-        canned_response_id: String,
+    #[serde(tag = "type", rename_all = "snake_case")]
+    enum Reference {
+        #[serde(rename_all = "camelCase")]
+        Canned { canned_response_id: String },
+        #[serde(rename_all = "camelCase")]
+        Knowledge {
+            knowledge_id: String,
+            #[serde(default)]
+            attachment_id: Option<String>,
+        },
     }
     let parse = |e: serde_json::Error| Error::invalid("invalid_message", format!("message: {e}"));
-    match message.get("type").and_then(serde_json::Value::as_str) {
-        Some("canned") => {
-            let canned: Canned = serde_json::from_value(message).map_err(parse)?;
-            Ok(Content::Text { text: super::canned::text_of(app, who, &canned.canned_response_id).await? })
+    if !matches!(message.get("type").and_then(serde_json::Value::as_str), Some("canned" | "knowledge")) {
+        return serde_json::from_value(message).map_err(parse);
+    }
+    who.require_staff()?;
+    // Exactly the reference's fields: `deny_unknown_fields` does not reach
+    // through an internally tagged enum, so count them.
+    let fields = message.as_object().map_or(0, |o| o.len());
+    let reference: Reference = serde_json::from_value(message).map_err(parse)?;
+    let expected = match &reference {
+        Reference::Canned { .. } => 2,
+        Reference::Knowledge { attachment_id, .. } => 2 + usize::from(attachment_id.is_some()),
+    };
+    if fields != expected {
+        return Err(Error::invalid("invalid_message", "message: unknown field beside the reference"));
+    }
+    match reference {
+        Reference::Canned { canned_response_id } => {
+            Ok(Content::Text { text: super::canned::text_of(app, who, &canned_response_id).await? })
         }
-        _ => serde_json::from_value(message).map_err(parse),
+        Reference::Knowledge { knowledge_id, attachment_id } => {
+            if let Some(a) = &attachment_id {
+                ids::check("attachmentId", a)?;
+            }
+            super::knowledge::content_of(app, who, &knowledge_id, attachment_id.as_deref()).await
+        }
     }
 }
 

@@ -13,6 +13,7 @@ pub mod dispatch;
 pub mod evaluations;
 pub mod groups;
 pub mod history;
+pub mod knowledge;
 pub mod messages;
 pub mod notices;
 pub mod sessions;

@@ -154,21 +154,39 @@ impl CannedResponse {
 /// matches, then the agent's own before the tenant's, then shorter text
 /// first; at most `limit`.
 pub fn rank(draft: &str, candidates: Vec<CannedResponse>, limit: usize) -> Vec<(Match, CannedResponse)> {
-    let mut scored: Vec<(Match, CannedResponse)> = Vec::new();
+    rank_by(
+        candidates,
+        limit,
+        |c| c.matches(draft),
+        |a, b| a.id == b.id && a.owner == b.owner,
+        |a, b| {
+            (a.scope != Scope::Personal)
+                .cmp(&(b.scope != Scope::Personal))
+                .then_with(|| a.text.chars().count().cmp(&b.text.chars().count()))
+                .then_with(|| a.text.cmp(&b.text))
+                .then_with(|| a.id.cmp(&b.id))
+        },
+    )
+}
+
+/// Ranking as suggestions and searches share it: the candidates that
+/// match, each once (`same`), best match first, then in `order`; at most
+/// `limit`.
+pub fn rank_by<T>(
+    candidates: Vec<T>,
+    limit: usize,
+    matches: impl Fn(&T) -> Option<Match>,
+    same: impl Fn(&T, &T) -> bool,
+    order: impl Fn(&T, &T) -> std::cmp::Ordering,
+) -> Vec<(Match, T)> {
+    let mut scored: Vec<(Match, T)> = Vec::new();
     for c in candidates {
-        let Some(m) = c.matches(draft) else { continue };
-        if scored.iter().any(|(_, s)| s.id == c.id && s.owner == c.owner) {
-            continue;
+        let Some(m) = matches(&c) else { continue };
+        if !scored.iter().any(|(_, s)| same(s, &c)) {
+            scored.push((m, c));
         }
-        scored.push((m, c));
     }
-    scored.sort_by(|(ma, a), (mb, b)| {
-        ma.cmp(mb)
-            .then_with(|| (a.scope != Scope::Personal).cmp(&(b.scope != Scope::Personal)))
-            .then_with(|| a.text.chars().count().cmp(&b.text.chars().count()))
-            .then_with(|| a.text.cmp(&b.text))
-            .then_with(|| a.id.cmp(&b.id))
-    });
+    scored.sort_by(|(ma, a), (mb, b)| ma.cmp(mb).then_with(|| order(a, b)));
     scored.truncate(limit);
     scored
 }

@@ -45,6 +45,8 @@ pub enum Content {
         name: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         size: Option<u64>,
+        #[serde(default, rename = "mimeType", skip_serializing_if = "Option::is_none")]
+        mime_type: Option<String>,
     },
     Location {
         latitude: f64,
@@ -52,11 +54,13 @@ pub enum Content {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         address: Option<String>,
     },
-    /// 图文: title, description, link and thumbnail.
+    /// 图文: title, description, link (optional: a knowledge entry sent is
+    /// its title and content only) and thumbnail.
     Rich {
         title: String,
         #[serde(default)]
         description: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
         url: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         thumbnail: Option<String>,
@@ -208,9 +212,12 @@ impl Content {
                     return Err(Error::invalid("invalid_message", "video duration must be a number of seconds"));
                 }
             }
-            Content::File { url, name, .. } => {
+            Content::File { url, name, mime_type, .. } => {
                 check_url("url", url)?;
                 check_len("name", name, 1, 255)?;
+                if let Some(m) = mime_type {
+                    check_len("mimeType", m, 1, 127)?;
+                }
             }
             Content::Location { latitude, longitude, address } => {
                 if !((-90.0..=90.0).contains(latitude) && (-180.0..=180.0).contains(longitude)) {
@@ -226,7 +233,9 @@ impl Content {
             Content::Rich { title, description, url, thumbnail } => {
                 check_len("title", title, 1, 200)?;
                 check_len("description", description, 0, 2_000)?;
-                check_url("url", url)?;
+                if !url.is_empty() {
+                    check_url("url", url)?;
+                }
                 if let Some(t) = thumbnail {
                     check_url("thumbnail", t)?;
                 }

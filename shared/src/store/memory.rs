@@ -17,18 +17,18 @@ use base64::Engine;
 use super::Guard;
 use super::{
     Admission, AgentChange, AgentStore, Appended, AssignMode, Assigned, AuditStore, BlacklistStore, CannedStore,
-    Connection, ConnectionStore, GroupStore, HistoryIndex, HistoryQuery, MessageStore, Opened, Owner, Page, QueueEntry,
-    Removal, Scope, SessionQuery, SessionStore, StatusRequestStore, TagChange, TagStore, TagUsage, TenantStore,
-    TicketChange, TicketStore, TimerStore, VisitorResume, VisitorStore, WaitingTenant,
+    Connection, ConnectionStore, GroupStore, HistoryIndex, HistoryQuery, KnowledgeStore, MessageStore, Opened, Owner,
+    Page, QueueEntry, Removal, Scope, SessionQuery, SessionStore, StatusRequestStore, TagChange, TagStore, TagUsage,
+    TenantStore, TicketChange, TicketStore, TimerStore, VisitorResume, VisitorStore, WaitingTenant,
 };
 use crate::auth::Role;
 use crate::domain::agent::HARD_CAP;
 use crate::domain::message::{Content, Message, Sender};
 use crate::domain::timers::{Timer, TimerKind};
 use crate::domain::{
-    Agent, AgentStatus, AuditEntry, BlacklistEntry, CannedResponse, CloseReason, Evaluation, Invitation, Marker,
-    ProfileChange, Session, SessionState, Settings, SettingsChange, SkillGroup, StatusRequest, Tag, Tenant, Ticket,
-    Transfer, Visitor,
+    Agent, AgentStatus, AuditEntry, BlacklistEntry, CannedResponse, CloseReason, Evaluation, Invitation,
+    KnowledgeEntry, Marker, ProfileChange, Session, SessionState, Settings, SettingsChange, SkillGroup, StatusRequest,
+    Tag, Tenant, Ticket, Transfer, Visitor,
 };
 use crate::error::{Error, Result};
 
@@ -68,6 +68,8 @@ struct State {
     waiting: BTreeMap<String, i64>,
     /// (shelf, id) → canned response.
     canned: BTreeMap<(String, String), CannedResponse>,
+    /// (tenant, id) → knowledge entry.
+    knowledge: BTreeMap<Id, KnowledgeEntry>,
     /// (tenant, agent) → its pending status-change request.
     status_requests: BTreeMap<Id, StatusRequest>,
 }
@@ -1306,5 +1308,69 @@ impl StatusRequestStore for MemoryStore {
             s.status_requests.remove(&key);
             true
         }))
+    }
+}
+
+#[async_trait]
+impl KnowledgeStore for MemoryStore {
+    async fn create_knowledge(&self, entry: &KnowledgeEntry, max: u32) -> Result<()> {
+        self.with(|s| {
+            if s.knowledge.keys().filter(|(t, _)| *t == entry.tenant).count() >= max as usize {
+                return Err(Error::conflict(
+                    "too_many_knowledge_entries",
+                    format!("a shelf holds at most {max} entries"),
+                ));
+            }
+            insert_new(&mut s.knowledge, id(&entry.tenant, &entry.id), entry, "already_exists", "knowledge entry")
+        })
+    }
+
+    async fn get_knowledge(&self, tenant: &str, entry: &str) -> Result<Option<KnowledgeEntry>> {
+        Ok(self.with(|s| s.knowledge.get(&id(tenant, entry)).cloned()))
+    }
+
+    async fn replace_knowledge(&self, before: &KnowledgeEntry, after: &KnowledgeEntry) -> Result<bool> {
+        Ok(self.with(|s| match s.knowledge.get_mut(&id(&before.tenant, &before.id)) {
+            Some(e) if e.version == before.version => {
+                *e = after.clone();
+                true
+            }
+            _ => false,
+        }))
+    }
+
+    async fn delete_knowledge(&self, entry: &KnowledgeEntry) -> Result<bool> {
+        let key = id(&entry.tenant, &entry.id);
+        Ok(self.with(|s| match s.knowledge.get(&key) {
+            Some(e) if e.version == entry.version => s.knowledge.remove(&key).is_some(),
+            _ => false,
+        }))
+    }
+
+    async fn list_knowledge(&self, tenant: &str, limit: u32, cursor: Option<&str>) -> Result<Page<KnowledgeEntry>> {
+        let prefix_of = crate::domain::canned::prefix_of;
+        let mut all: Vec<KnowledgeEntry> =
+            self.with(|s| s.knowledge.values().filter(|e| e.tenant == tenant).cloned().collect());
+        all.sort_by_key(|e| (prefix_of(&e.title), e.id.clone()));
+        page(&format!("{tenant}#knowledge"), all, limit, cursor)
+    }
+
+    async fn knowledge_by_prefix(&self, tenant: &str, prefix: &str, limit: u32) -> Result<Vec<KnowledgeEntry>> {
+        let mut all = self.list_knowledge(tenant, u32::MAX, None).await?.items;
+        all.retain(|e| crate::domain::canned::prefix_of(&e.title).starts_with(prefix));
+        all.truncate(limit as usize);
+        Ok(all)
+    }
+
+    async fn knowledge_by_keyword(&self, tenant: &str, word: &str, limit: u32) -> Result<Vec<KnowledgeEntry>> {
+        let mut found: Vec<(String, KnowledgeEntry)> = self.with(|s| {
+            s.knowledge
+                .values()
+                .filter(|e| e.tenant == tenant)
+                .flat_map(|e| e.terms().into_iter().filter(|k| k.starts_with(word)).map(move |k| (k, e.clone())))
+                .collect()
+        });
+        found.sort_by(|(a, x), (b, y)| (a, &x.id).cmp(&(b, &y.id)));
+        Ok(found.into_iter().take(limit as usize).map(|(_, e)| e).collect())
     }
 }

@@ -13,8 +13,8 @@ use crate::auth::Role;
 use crate::domain::timers::Timer;
 use crate::domain::{
     Agent, AgentStatus, AuditEntry, BlacklistEntry, CannedResponse, CloseReason, Content, Evaluation, Invitation,
-    Message, ProfileChange, Sender, Session, Settings, SettingsChange, SkillGroup, StatusRequest, Tag, Tenant, Ticket,
-    TicketStatus, Transfer, Visitor,
+    KnowledgeEntry, Message, ProfileChange, Sender, Session, Settings, SettingsChange, SkillGroup, StatusRequest, Tag,
+    Tenant, Ticket, TicketStatus, Transfer, Visitor,
 };
 use crate::error::Result;
 
@@ -624,6 +624,24 @@ pub trait CannedStore: Send + Sync {
     ) -> Result<Vec<CannedResponse>>;
 }
 
+/// F2: the tenant's knowledge entries, on the tenant's knowledge shelf,
+/// with the index entries its lookups read.
+#[async_trait]
+pub trait KnowledgeStore: Send + Sync {
+    /// Creates it, unless the tenant keeps `max` already (`too_many_knowledge_entries`).
+    async fn create_knowledge(&self, entry: &KnowledgeEntry, max: u32) -> Result<()>;
+    async fn get_knowledge(&self, tenant: &str, id: &str) -> Result<Option<KnowledgeEntry>>;
+    /// As `CannedStore::replace_canned`.
+    async fn replace_knowledge(&self, before: &KnowledgeEntry, after: &KnowledgeEntry) -> Result<bool>;
+    async fn delete_knowledge(&self, entry: &KnowledgeEntry) -> Result<bool>;
+    /// Every entry, by title.
+    async fn list_knowledge(&self, tenant: &str, limit: u32, cursor: Option<&str>) -> Result<Page<KnowledgeEntry>>;
+    /// At most `limit` entries whose title (`canned::prefix_of`) starts with `prefix`.
+    async fn knowledge_by_prefix(&self, tenant: &str, prefix: &str, limit: u32) -> Result<Vec<KnowledgeEntry>>;
+    /// At most `limit` entries with a term (`KnowledgeEntry::terms`) starting with `word`.
+    async fn knowledge_by_keyword(&self, tenant: &str, word: &str, limit: u32) -> Result<Vec<KnowledgeEntry>>;
+}
+
 /// A2: pending status-change requests, one per agent.
 #[async_trait]
 pub trait StatusRequestStore: Send + Sync {
@@ -662,6 +680,7 @@ pub trait Store:
     + TicketStore
     + TimerStore
     + CannedStore
+    + KnowledgeStore
     + StatusRequestStore
 {
 }
@@ -680,6 +699,7 @@ impl<T> Store for T where
         + TicketStore
         + TimerStore
         + CannedStore
+        + KnowledgeStore
         + StatusRequestStore
 {
 }

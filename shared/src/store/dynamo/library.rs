@@ -13,9 +13,10 @@ use super::expr::{Cond, Update};
 use super::{decode_cursor, delete, n, page_of, put, put_if, put_new, s, storage, to_item, update};
 use super::{DynamoStore, Tx};
 use crate::domain::canned::{self, CannedResponse};
+use crate::domain::KnowledgeEntry;
 use crate::error::{Error, Result};
 use crate::store::keys::{self, ShelfIndex};
-use crate::store::{CannedStore, Page};
+use crate::store::{CannedStore, KnowledgeStore, Page};
 
 const COUNT: &str = "entries";
 const VERSION: &str = "version";
@@ -116,6 +117,62 @@ impl DynamoStore {
             .limit(limit as i32)
             .set_exclusive_start_key(start);
         page_of(query.send().await.map_err(storage)?)
+    }
+}
+
+impl Shelved for KnowledgeEntry {
+    fn shelf(&self) -> String {
+        keys::knowledge_shelf(&self.tenant)
+    }
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Listed by title, which is also its prefix lookup.
+    fn index(&self) -> BTreeSet<String> {
+        let mut index =
+            BTreeSet::from([keys::shelf_index(ShelfIndex::Prefix, &canned::prefix_of(&self.title), &self.id)]);
+        index.extend(self.terms().iter().map(|k| keys::shelf_index(ShelfIndex::Keyword, k, &self.id)));
+        index
+    }
+}
+
+#[async_trait]
+impl KnowledgeStore for DynamoStore {
+    async fn create_knowledge(&self, entry: &KnowledgeEntry, max: u32) -> Result<()> {
+        self.shelve(entry, max, "too_many_knowledge_entries").await
+    }
+
+    async fn get_knowledge(&self, tenant: &str, id: &str) -> Result<Option<KnowledgeEntry>> {
+        self.get(keys::shelf_entry(&keys::knowledge_shelf(tenant), id)).await
+    }
+
+    async fn replace_knowledge(&self, before: &KnowledgeEntry, after: &KnowledgeEntry) -> Result<bool> {
+        self.reshelve(before, after).await
+    }
+
+    async fn delete_knowledge(&self, entry: &KnowledgeEntry) -> Result<bool> {
+        self.unshelve(entry).await
+    }
+
+    async fn list_knowledge(&self, tenant: &str, limit: u32, cursor: Option<&str>) -> Result<Page<KnowledgeEntry>> {
+        let under = keys::shelf_lookup(ShelfIndex::Prefix, "", false);
+        self.shelf_page(&keys::knowledge_shelf(tenant), &under, limit, cursor).await
+    }
+
+    async fn knowledge_by_prefix(&self, tenant: &str, prefix: &str, limit: u32) -> Result<Vec<KnowledgeEntry>> {
+        let under = keys::shelf_lookup(ShelfIndex::Prefix, prefix, false);
+        Ok(self.shelf_page(&keys::knowledge_shelf(tenant), &under, limit, None).await?.items)
+    }
+
+    async fn knowledge_by_keyword(&self, tenant: &str, word: &str, limit: u32) -> Result<Vec<KnowledgeEntry>> {
+        let under = keys::shelf_lookup(ShelfIndex::Keyword, word, false);
+        Ok(self.shelf_page(&keys::knowledge_shelf(tenant), &under, limit, None).await?.items)
     }
 }
 
