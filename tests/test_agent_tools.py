@@ -389,3 +389,57 @@ def test_knowledge_admins_keep_it_agents_search_it_and_send_an_entry_or_one_atta
             await w.close()
 
     run(body)
+
+
+def tenant_day(offset_minutes):
+    from datetime import datetime, timedelta, timezone
+    return datetime.now(timezone(timedelta(minutes=offset_minutes))).strftime("%Y-%m-%d")
+
+
+def test_live_stats_count_a_session_once_in_totals_and_once_for_each_agent_who_handled_it():
+    async def body(session):
+        tenant = Tenant(session)
+        admin = tenant.admin
+        await admin.ok("PATCH", "/settings", {"utcOffsetMinutes": 480})
+        day_before = tenant_day(480)
+        ann = await tenant.agent("ann")
+        bob = await tenant.agent("bob", status="busy")
+        carol = await tenant.agent("carol", status="busy")
+        ann_ws = await Ws.connect(session, ann.token)
+        carol_ws = await Ws.connect(session, carol.token)
+        visitor, s = await assigned(tenant, ann_ws)
+        sid = s["id"]
+        pushed = await ann_ws.wait_event("stats.updated")
+        assert (pushed["stats"]["accepted"], pushed["stats"]["handled"]) == (1, 1), pushed
+        # ann → bob → carol, who ends it.
+        await ann.ok("POST", f"/sessions/{sid}/transfer", {"agentId": "bob"})
+        pushed = await ann_ws.wait_event("stats.updated")
+        assert pushed["stats"]["transferredOut"] == 1
+        await bob.ok("POST", f"/sessions/{sid}/transfer", {"agentId": "carol"})
+        await carol.ok("POST", f"/sessions/{sid}/close")
+        # The first push carol got (the transfer in), then the end.
+        ins = await carol_ws.wait_event("stats.updated")
+        ended = await carol_ws.wait_event("stats.updated")
+        assert (ins["stats"]["transferredIn"], ended["stats"]["ended"]) == (1, 1)
+
+        day = (await admin.ok("GET", "/stats"))["day"]
+        assert day in (day_before, tenant_day(480)), day
+        view = await admin.ok("GET", f"/stats?day={day}")
+        rows = {r["agentId"]: (r["accepted"], r["transferredIn"], r["transferredOut"], r["ended"], r["handled"])
+                for r in view["agents"]}
+        assert rows == {"admin": (0, 0, 0, 0, 0), "ann": (1, 0, 1, 0, 1), "bob": (0, 1, 1, 0, 1),
+                        "carol": (0, 1, 0, 1, 1)}, rows
+        assert view["totals"] == {"sessions": 1, "ended": 1, "transfers": 2}
+        mine = await carol.ok("GET", "/stats/me")
+        assert (mine["agentId"], mine["day"], mine["ended"], mine["handled"]) == ("carol", day, 1, 1)
+        # Another day has nothing; bad days and plain agents are refused.
+        other = await admin.ok("GET", "/stats?day=2020-01-01")
+        assert other["totals"] == {"sessions": 0, "ended": 0, "transfers": 0}
+        assert all(r["handled"] == 0 for r in other["agents"])
+        await refused(admin, "GET", "/stats?day=2026-13-40", None, (400, "invalid_field"))
+        await refused(ann, "GET", "/stats", None, (403, "forbidden"))
+        await refused(visitor, "GET", "/stats/me", None, (403, "forbidden"))
+        for ws in (ann_ws, carol_ws):
+            await ws.close()
+
+    run(body)

@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use kefu::auth::Role;
+use kefu::domain::stats::StatsDay;
 use kefu::domain::timers::{Timer, TimerKind};
 use kefu::domain::Settings;
 use kefu::domain::{ids, Agent, AgentStatus, CloseReason, Content, Sender, SenderKind, Session, SessionState, Visitor};
 use kefu::store::{
     Admission, AgentChange, AgentStore, Appended, AssignMode, Assigned, Connection, ConnectionStore, DynamoStore,
-    Guard, MessageStore, Opened, QueueEntry, Removal, SessionStore, VisitorStore,
+    Guard, MessageStore, Opened, QueueEntry, Removal, SessionStore, StatsStore, VisitorStore,
 };
 
 async fn store() -> Arc<DynamoStore> {
@@ -23,6 +24,11 @@ async fn store() -> Arc<DynamoStore> {
 /// A timer for writes that set one (these tests are not about timers).
 fn any_timer() -> Timer {
     Timer::new("store-tests", TimerKind::Session, "s", i64::MAX / 2)
+}
+
+/// The day every count of these tests goes to.
+fn day() -> StatsDay {
+    StatsDay { day: "2026-12-01".into(), expires_at: i64::MAX / 2 }
 }
 
 /// The store tests' own table (local/tables.py makes it): no timer path
@@ -48,7 +54,7 @@ async fn waiting_session(db: &DynamoStore, t: &str, now: i64) -> Session {
     let v = Visitor::new(t, &ids::new_id("v"), "web", now);
     db.create_visitor(&v).await.unwrap();
     let s = Session::waiting(ids::new_id("s"), &v, "web".into(), None, now);
-    assert!(matches!(db.open_session(&s, &[], None).await.unwrap(), Opened::Created));
+    assert!(matches!(db.open_session(&s, &[], None, &day()).await.unwrap(), Opened::Created));
     s
 }
 
@@ -66,7 +72,9 @@ async fn concurrent_auto_assignment_never_exceeds_the_maximum() {
         .iter()
         .map(|s| {
             let (db, t, e) = (db.clone(), t.clone(), QueueEntry::of(s));
-            tokio::spawn(async move { db.assign(&t, &e, "a", AssignMode::Auto, 5_000, &any_timer()).await.unwrap() })
+            tokio::spawn(
+                async move { db.assign(&t, &e, "a", AssignMode::Auto, 5_000, &any_timer(), &day()).await.unwrap() },
+            )
         })
         .collect();
     let mut assigned = 0;
@@ -77,6 +85,9 @@ async fn concurrent_auto_assignment_never_exceeds_the_maximum() {
     }
     assert_eq!(assigned, 10);
     assert_eq!(db.get_agent(&t, "a").await.unwrap().unwrap().active, 10);
+    // A5: counted in the same writes, so exactly the assignments that happened.
+    let row = db.agent_stats(&t, "2026-12-01", "a", 0).await.unwrap().unwrap();
+    assert_eq!((row.accepted, row.transferred_in), (10, 0));
     assert_eq!(db.queue_page(&t, 100, None).await.unwrap().items.len(), 38);
 }
 
@@ -93,7 +104,7 @@ async fn a_session_is_assigned_exactly_once() {
         .into_iter()
         .map(|a| {
             let (db, t, e) = (db.clone(), t.clone(), QueueEntry::of(&s));
-            tokio::spawn(async move { db.assign(&t, &e, a, AssignMode::Auto, 2, &any_timer()).await.unwrap() })
+            tokio::spawn(async move { db.assign(&t, &e, a, AssignMode::Auto, 2, &any_timer(), &day()).await.unwrap() })
         })
         .collect();
     let mut outcomes = Vec::new();
@@ -118,14 +129,14 @@ async fn busy_agents_and_the_hard_cap_refuse_assignment() {
     let busy = AgentChange { status: Some(AgentStatus::Busy), ..Default::default() };
     db.update_agent(&t, "a", &busy).await.unwrap();
     assert_eq!(
-        db.assign(&t, &QueueEntry::of(&s), "a", AssignMode::Auto, 2, &any_timer()).await.unwrap(),
+        db.assign(&t, &QueueEntry::of(&s), "a", AssignMode::Auto, 2, &any_timer(), &day()).await.unwrap(),
         Assigned::AgentUnavailable
     );
     // Manual pickup ignores status and the agent's own maximum...
     set_active(&db, &t, "a", 200).await;
     // ...but never the hard cap of 200.
     assert_eq!(
-        db.assign(&t, &QueueEntry::of(&s), "a", AssignMode::Manual, 3, &any_timer()).await.unwrap(),
+        db.assign(&t, &QueueEntry::of(&s), "a", AssignMode::Manual, 3, &any_timer(), &day()).await.unwrap(),
         Assigned::AgentUnavailable
     );
     assert_eq!(db.get_session(&t, &s.id).await.unwrap().unwrap().state, SessionState::Waiting);
@@ -154,7 +165,7 @@ async fn set_active(db: &DynamoStore, t: &str, agent: &str, n: u32) {
 async fn session_of(db: &DynamoStore, t: &str, agent: &str) -> Session {
     let s = waiting_session(db, t, 1).await;
     assert_eq!(
-        db.assign(t, &QueueEntry::of(&s), agent, AssignMode::Auto, 2, &any_timer()).await.unwrap(),
+        db.assign(t, &QueueEntry::of(&s), agent, AssignMode::Auto, 2, &any_timer(), &day()).await.unwrap(),
         Assigned::Assigned
     );
     db.get_session(t, &s.id).await.unwrap().unwrap()
@@ -243,14 +254,16 @@ async fn close_is_idempotent_and_frees_capacity_exactly_once() {
     agent(&db, &t, "a", 5).await;
     let s = waiting_session(&db, &t, 1).await;
     assert_eq!(
-        db.assign(&t, &QueueEntry::of(&s), "a", AssignMode::Auto, 2, &any_timer()).await.unwrap(),
+        db.assign(&t, &QueueEntry::of(&s), "a", AssignMode::Auto, 2, &any_timer(), &day()).await.unwrap(),
         Assigned::Assigned
     );
     let active = db.get_session(&t, &s.id).await.unwrap().unwrap();
     let tasks: Vec<_> = (0..5)
         .map(|_| {
             let (db, s) = (db.clone(), active.clone());
-            tokio::spawn(async move { db.close_session(&s, CloseReason::Agent, &[], 3, Guard::None).await.unwrap() })
+            tokio::spawn(
+                async move { db.close_session(&s, CloseReason::Agent, &[], 3, Guard::None, &day()).await.unwrap() },
+            )
         })
         .collect();
     let mut closed = 0;
@@ -274,10 +287,10 @@ async fn close_is_idempotent_and_frees_capacity_exactly_once() {
     next.id = ids::new_id("s");
     next.state = SessionState::Waiting;
     next.agent_id = None;
-    assert!(matches!(db.open_session(&next, &[], None).await.unwrap(), Opened::Created));
+    assert!(matches!(db.open_session(&next, &[], None, &day()).await.unwrap(), Opened::Created));
     let mut third = next.clone();
     third.id = ids::new_id("s");
-    assert!(matches!(db.open_session(&third, &[], None).await.unwrap(), Opened::Existing(id) if id == next.id));
+    assert!(matches!(db.open_session(&third, &[], None, &day()).await.unwrap(), Opened::Existing(id) if id == next.id));
 }
 
 #[tokio::test]
@@ -311,7 +324,7 @@ async fn concurrent_requeues_put_a_session_back_once_and_free_capacity_once() {
     // Waiting again: another agent takes it, and a stale requeue for the
     // first agent changes nothing.
     assert_eq!(
-        db.assign(&t, &QueueEntry::of(&s), "b", AssignMode::Auto, 4, &any_timer()).await.unwrap(),
+        db.assign(&t, &QueueEntry::of(&s), "b", AssignMode::Auto, 4, &any_timer(), &day()).await.unwrap(),
         Assigned::Assigned
     );
     assert!(!db.requeue_session(&active, "a", None, 5).await.unwrap());
@@ -340,7 +353,7 @@ async fn an_agent_who_lost_a_session_cannot_post_in_it() {
     // Before a's next message commits, the session goes back and b takes it.
     assert!(db.requeue_session(&seen_by_a, "a", None, 4).await.unwrap());
     assert_eq!(
-        db.assign(&t, &QueueEntry::of(&s), "b", AssignMode::Auto, 5, &any_timer()).await.unwrap(),
+        db.assign(&t, &QueueEntry::of(&s), "b", AssignMode::Auto, 5, &any_timer(), &day()).await.unwrap(),
         Assigned::Assigned
     );
     let err = db.append_message(&seen_by_a, a, "m2", text("still here?"), 6, &Settings::default()).await.unwrap_err();
@@ -459,7 +472,7 @@ async fn concurrent_transfers_hand_a_session_over_once_under_the_hard_cap() {
         .into_iter()
         .map(|to| {
             let (db, s, r) = (db.clone(), s.clone(), record(to));
-            tokio::spawn(async move { db.transfer_session(&s, "a", &r, 3, &any_timer()).await.unwrap() })
+            tokio::spawn(async move { db.transfer_session(&s, "a", &r, 3, &any_timer(), &day()).await.unwrap() })
         })
         .collect();
     let mut outcomes = Vec::new();
@@ -483,7 +496,10 @@ async fn concurrent_transfers_hand_a_session_over_once_under_the_hard_cap() {
     // A4: a receiver at the hard cap is refused, and nothing changes.
     set_active(&db, &t, "a", 200).await;
     let back = Transfer { from: winner.clone(), to_agent: Some("a".into()), to_group: None, by: winner.clone(), at: 4 };
-    assert_eq!(db.transfer_session(&after, &winner, &back, 4, &any_timer()).await.unwrap(), Assigned::AgentUnavailable);
+    assert_eq!(
+        db.transfer_session(&after, &winner, &back, 4, &any_timer(), &day()).await.unwrap(),
+        Assigned::AgentUnavailable
+    );
     let same = db.get_session(&t, &s.id).await.unwrap().unwrap();
     assert_eq!((same.agent_id.as_deref(), same.transfers.len()), (Some(winner.as_str()), 1));
     assert_eq!(db.get_agent(&t, &winner).await.unwrap().unwrap().active, 1);

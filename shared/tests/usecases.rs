@@ -115,7 +115,7 @@ async fn a_new_session_goes_to_the_least_loaded_agent_and_both_parties_hear_of_i
     assert_eq!((w.active("ann").await, w.active("bob").await), (1, 1));
 
     let holder = format!("conn-{first_agent}");
-    assert_eq!(w.pushes.types(&holder), ["session.assigned"]);
+    assert_eq!(w.pushes.types(&holder), ["session.assigned", "stats.updated"]);
     assert_eq!(w.pushes.types("conn-v1"), ["session.assigned"]);
     let to_visitor = &w.pushes.events("conn-v1")[0];
     assert_eq!(to_visitor["session"]["agent"], json!({ "nickname": format!("{first_agent}-nick") }));
@@ -145,7 +145,8 @@ async fn at_capacity_sessions_wait_and_a_close_hands_the_next_one_over() {
     assert_eq!(w.active("ann").await, 1);
     let queue = sessions::queue(&w.app, &ann, 50, None).await.unwrap();
     assert_eq!(queue.items.iter().map(|q| q.session_id.as_str()).collect::<Vec<_>>(), [s3["id"].as_str().unwrap()]);
-    assert_eq!(w.pushes.types("conn-ann"), ["session.assigned", "session.closed", "session.assigned"]);
+    let (a, s) = ("session.assigned", "stats.updated");
+    assert_eq!(w.pushes.types("conn-ann"), [a, s, "session.closed", s, a, s]);
     assert_eq!(w.pushes.types("conn-v1"), ["session.assigned", "session.closed"]);
     // Closing again changes nothing and tells nobody twice.
     assert!(!sessions::close(&w.app, &ann, s1["id"].as_str().unwrap()).await.unwrap().closed);
@@ -263,7 +264,7 @@ async fn a_gone_connection_is_removed_on_the_first_push_unless_it_is_still_conne
     w.start(&v, None).await;
     let conns = w.store.get_agent(T, "ann").await.unwrap().unwrap().conns;
     assert!(!conns.contains_key("stale") && conns.contains_key("fresh") && conns.contains_key("conn-ann"));
-    assert_eq!(w.pushes.types("conn-ann"), ["session.assigned"]);
+    assert_eq!(w.pushes.types("conn-ann"), ["session.assigned", "stats.updated"]);
 }
 
 #[tokio::test]
@@ -292,9 +293,15 @@ async fn a_transfer_hands_over_under_the_hard_cap_and_frees_the_sender_for_the_q
     // Busy Bob takes it (a transfer is not auto-dispatch); Ann's freed
     // capacity took the waiting session at once.
     assert_eq!((w.active("ann").await, w.active("bob").await), (1, 1));
-    assert_eq!(w.pushes.types("conn-bob"), ["session.assigned"]);
+    assert_eq!(w.pushes.types("conn-bob"), ["session.assigned", "stats.updated"]);
     assert_eq!(w.pushes.events("conn-bob")[0]["notify"]["kind"], "transfer");
-    assert_eq!(w.pushes.types("conn-ann"), ["session.assigned", "session.transferred", "session.assigned"]);
+    let (a, s) = ("session.assigned", "stats.updated");
+    assert_eq!(w.pushes.types("conn-ann"), [a, s, "session.transferred", s, a, s]);
+    // A5: each push carries the row as counted: ann took two and handed one on.
+    let last = w.pushes.events("conn-ann").pop().unwrap();
+    assert_eq!((last["stats"]["accepted"].as_u64(), last["stats"]["transferredOut"].as_u64()), (Some(2), Some(1)));
+    let bobs = &w.pushes.events("conn-bob")[1]["stats"];
+    assert_eq!((bobs["transferredIn"].as_u64(), bobs["handled"].as_u64()), (Some(1), Some(1)));
     assert_eq!(w.pushes.types("conn-v1"), ["session.assigned", "session.assigned"]);
     // Ann no longer holds it: she may not send or transfer again.
     assert_eq!(w.send(&ann, &s1, "hello?").await.unwrap_err().code(), "not_assigned");

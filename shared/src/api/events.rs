@@ -40,6 +40,8 @@ enum Event<'a> {
     AgentUpdated { agent: &'a AgentView, notify: Notify },
     #[serde(rename = "settings.changed", rename_all = "camelCase")]
     SettingsChanged { settings: &'a Settings, notify: Notify },
+    #[serde(rename = "stats.updated", rename_all = "camelCase")]
+    StatsUpdated { stats: &'a crate::app::stats::AgentDayView, notify: Notify },
     #[serde(rename = "status_request.created", rename_all = "camelCase")]
     StatusRequested { request: &'a StatusRequest, notify: Notify },
     #[serde(rename = "status_request.decided", rename_all = "camelCase")]
@@ -86,6 +88,7 @@ impl<'a> From<&'a Notice> for Event<'a> {
             }
             Notice::AgentUpdated { agent } => Event::AgentUpdated { agent, notify: Notify::none() },
             Notice::SettingsChanged { settings } => Event::SettingsChanged { settings, notify: Notify::none() },
+            Notice::StatsUpdated { stats } => Event::StatsUpdated { stats, notify: Notify::none() },
             Notice::StatusRequested { request } => Event::StatusRequested { request, notify: Notify::none() },
             Notice::StatusRequestDecided { request, approved } => {
                 Event::StatusRequestDecided { request, approved: *approved, notify: Notify::none() }

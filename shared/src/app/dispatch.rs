@@ -15,6 +15,7 @@ use tracing::instrument;
 
 use super::notices::{Notice, Notify, NotifyKind};
 use super::views::{SessionView, VisitorSession};
+use crate::domain::stats::StatsDay;
 use crate::domain::{dispatch, timers, Agent, Settings};
 use crate::error::Result;
 use crate::store::{AssignMode, Assigned, QueueEntry};
@@ -95,12 +96,13 @@ async fn offer(
     let now = app.now();
     // D8: T3 runs from the assignment.
     let timer = timers::after_assign(tenant, &entry.session_id, settings, now);
+    let day = StatsDay::at(now, settings.utc_offset_minutes);
     let ranked: Vec<String> = dispatch::candidates(agents, entry.group.as_deref(), now, app.config.presence_grace_ms)
         .into_iter()
         .map(|a| a.id.clone())
         .collect();
     for agent_id in ranked {
-        match app.store.assign(tenant, entry, &agent_id, AssignMode::Auto, now, &timer).await? {
+        match app.store.assign(tenant, entry, &agent_id, AssignMode::Auto, now, &timer, &day).await? {
             Assigned::Assigned => {
                 if let Some(a) = agents.iter_mut().find(|a| a.id == agent_id) {
                     a.active += 1;
@@ -153,4 +155,6 @@ pub async fn announce(app: &App, session_id: &str, agent: &Agent, kind: NotifyKi
         notify: Notify::none(),
     };
     app.notify.to_visitor(&agent.tenant, &session.visitor_id, &to_visitor).await;
+    // A5: the assignment was counted on its row.
+    super::stats::push(app, agent, except).await;
 }

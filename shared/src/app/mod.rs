@@ -18,6 +18,7 @@ pub mod messages;
 pub mod notices;
 pub mod sessions;
 pub mod settings;
+pub mod stats;
 pub mod tags;
 pub mod tenants;
 pub mod timers;

@@ -75,6 +75,10 @@ pub enum Notice {
     StatusRequested {
         request: StatusRequest,
     },
+    /// A5: to the agent: its row for today, after an event counted in it.
+    StatsUpdated {
+        stats: super::stats::AgentDayView,
+    },
     /// A2: to the agent: an admin approved (its status changed) or
     /// rejected its request.
     StatusRequestDecided {

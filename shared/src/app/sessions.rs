@@ -9,6 +9,7 @@ use super::notices::{Notice, NotifyKind};
 use super::views::{SessionView, VisitorSession};
 use crate::auth::{Principal, Role};
 use crate::domain::session::{CloseReason, SessionState};
+use crate::domain::stats::StatsDay;
 use crate::domain::timers::{self, Timer};
 use crate::domain::{agent, ids, Session};
 use crate::error::{Error, Result};
@@ -59,7 +60,8 @@ pub async fn start(app: &App, who: &Principal, req: StartRequest) -> Result<Star
     // Abandoned if its visitor is gone for the tenant's time while it waits
     // (decided when the timer fires: a connected visitor is not gone).
     let abandon = timers::after_disconnect(t, timers::TimerKind::Visitor, &who.id, now, &settings);
-    let (id, created) = match app.store.open_session(&session, &directory, Some(&abandon)).await? {
+    let day = StatsDay::at(now, settings.utc_offset_minutes);
+    let (id, created) = match app.store.open_session(&session, &directory, Some(&abandon), &day).await? {
         Opened::Created => (session.id.clone(), true),
         Opened::Existing(id) => (id, false),
         Opened::AgentAtCapacity => return Err(Error::Internal("a waiting session has no agent".into())),
@@ -96,8 +98,10 @@ pub async fn callback(app: &App, who: &Principal, req: CallbackRequest) -> Resul
     let me = app.store.get_agent(t, &who.id).await?.ok_or_else(|| Error::not_found("agent"))?;
     me.check_below_hard_cap()?;
     let session = Session::callback(ids::new_id("s"), &visitor, &who.id, now);
-    let timer = timers::after_assign(t, &session.id, &app.settings(t).await?, now);
-    match app.store.open_session(&session, &visitor.first_session_directory(), Some(&timer)).await? {
+    let settings = app.settings(t).await?;
+    let timer = timers::after_assign(t, &session.id, &settings, now);
+    let day = StatsDay::at(now, settings.utc_offset_minutes);
+    match app.store.open_session(&session, &visitor.first_session_directory(), Some(&timer), &day).await? {
         Opened::Created => {}
         Opened::Existing(open) => return Err(busy(&open)),
         Opened::AgentAtCapacity => return Err(agent::at_hard_cap()),
@@ -240,13 +244,19 @@ pub async fn close(app: &App, who: &Principal, id: &str) -> Result<Closed> {
 pub async fn close_as(app: &App, s: &Session, reason: CloseReason, guard: Guard) -> Result<(bool, Session)> {
     // D7: the visitor's tags as they are at close file it in history.
     let visitor_tags = app.store.get_visitor(&s.tenant, &s.visitor_id).await?.map(|v| v.tags).unwrap_or_default();
-    let closed = app.store.close_session(s, reason, &visitor_tags, app.now(), guard).await?;
+    // A5: counted as ended on the tenant's day.
+    let (now, offset) = (app.now(), app.settings(&s.tenant).await?.utc_offset_minutes);
+    let closed = app.store.close_session(s, reason, &visitor_tags, now, guard, &StatsDay::at(now, offset)).await?;
     let fresh = app.store.get_session(&s.tenant, &s.id).await?.ok_or_else(|| Error::not_found("session"))?;
     if closed {
         tracing::info!(tenant = %s.tenant, session = %s.id, ?reason, "session closed");
         let notice = Notice::Closed { session_id: s.id.clone(), reason };
-        if let Some(a) = &fresh.agent_id {
-            app.notify.to_agent(&s.tenant, a, &notice).await;
+        if let Some(agent) = match &fresh.agent_id {
+            Some(a) => app.notify.agent(&s.tenant, a).await,
+            None => None,
+        } {
+            app.notify.to_agent_record(&agent, &notice, None).await;
+            super::stats::push(app, &agent, None).await; // A5: one ended
         }
         app.notify.to_visitor(&s.tenant, &s.visitor_id, &notice).await;
         if fresh.agent_id.is_some() {
@@ -299,8 +309,10 @@ pub async fn pickup(app: &App, who: &Principal, id: &str) -> Result<SessionView>
     me.check_below_hard_cap()?;
     let entry = QueueEntry::of(&s);
     let now = app.now();
-    let timer = timers::after_assign(&who.tenant, id, &app.settings(&who.tenant).await?, now);
-    match app.store.assign(&who.tenant, &entry, &who.id, AssignMode::Manual, now, &timer).await? {
+    let settings = app.settings(&who.tenant).await?;
+    let timer = timers::after_assign(&who.tenant, id, &settings, now);
+    let day = StatsDay::at(now, settings.utc_offset_minutes);
+    match app.store.assign(&who.tenant, &entry, &who.id, AssignMode::Manual, now, &timer, &day).await? {
         Assigned::Assigned => {
             dispatch::announce(app, id, &me, dispatch::alert_for(&entry), None).await;
             get(app, who, id).await

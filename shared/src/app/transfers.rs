@@ -11,6 +11,7 @@ use super::notices::{Notice, NotifyKind};
 use super::sessions::{get, get_visible};
 use super::views::{SessionView, VisitorSession};
 use crate::auth::Principal;
+use crate::domain::stats::StatsDay;
 use crate::domain::timers;
 use crate::domain::{agent, ids, Session, SessionState, Transfer, TransferTarget};
 use crate::error::{Error, Result};
@@ -51,6 +52,8 @@ pub async fn transfer(app: &App, who: &Principal, id: &str, req: TransferRequest
     let s = get_visible(app, who, id).await?;
     let from = s.check_can_transfer(who, &target)?;
     let (t, now) = (&who.tenant, app.now());
+    let settings = app.settings(t).await?;
+    let day = StatsDay::at(now, settings.utc_offset_minutes);
     let mut record = Transfer { from: from.clone(), to_agent: None, to_group: None, by: who.id.clone(), at: now };
     match &target {
         TransferTarget::Agent(to) => {
@@ -61,8 +64,8 @@ pub async fn transfer(app: &App, who: &Principal, id: &str, req: TransferRequest
             }
             receiver.check_below_hard_cap()?;
             record.to_agent = Some(to.clone());
-            let timer = timers::after_assign(t, id, &app.settings(t).await?, now);
-            match app.store.transfer_session(&s, &from, &record, now, &timer).await? {
+            let timer = timers::after_assign(t, id, &settings, now);
+            match app.store.transfer_session(&s, &from, &record, now, &timer, &day).await? {
                 Assigned::Assigned => {}
                 Assigned::AgentUnavailable => return Err(agent::at_hard_cap()),
                 Assigned::SessionTaken => return Err(changed_hands()),
@@ -75,7 +78,7 @@ pub async fn transfer(app: &App, who: &Principal, id: &str, req: TransferRequest
         TransferTarget::Group(g) => {
             app.store.get_group(t, g).await?.ok_or_else(|| Error::not_found("skill group"))?;
             record.to_group = Some(g.clone());
-            if !app.store.requeue_session(&s, &from, Some(&record), now).await? {
+            if !app.store.requeue_session(&s, &from, Some((&record, &day)), now).await? {
                 return Err(changed_hands());
             }
             tracing::info!(session = id, from = %from, group = %g, "session transferred to a skill group");
@@ -88,8 +91,9 @@ pub async fn transfer(app: &App, who: &Principal, id: &str, req: TransferRequest
     let gone =
         Notice::TransferredAway { session_id: id.to_string(), to_agent: record.to_agent, to_group: record.to_group };
     app.notify.to_agent(t, &from, &gone).await;
-    // B3: the sender's freed capacity (and, for a group, the session itself)
-    // drains the queue.
+    super::stats::push_to(app, t, &from).await; // A5: one transferred out
+                                                // B3: the sender's freed capacity (and, for a group, the session itself)
+                                                // drains the queue.
     dispatch::drain_after(app, t, None).await;
     get(app, who, id).await
 }

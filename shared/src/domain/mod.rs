@@ -10,6 +10,7 @@ pub mod ids;
 pub mod knowledge;
 pub mod message;
 pub mod session;
+pub mod stats;
 pub mod tag;
 pub mod tenant;
 pub mod text;

@@ -75,6 +75,12 @@ pub mod typing {
     pub const COUNT: &str = "count";
 }
 
+/// `domain::stats::AgentDay`: a row's own fields (its counters are `Tally::counter`).
+pub mod stats {
+    pub const AGENT_ID: &str = "agentId";
+    pub const DAY: &str = "day";
+}
+
 /// `domain::SkillGroup`.
 pub mod group {
     pub const NAME: &str = "name";

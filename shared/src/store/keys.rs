@@ -22,6 +22,7 @@
 //! | tag use         | `T#t#TAGUSE#a`    | `g`                   |                                |                          |                           |
 //! | canned response | `T#t#CANNED` (the tenant's), `T#t#CANNED#A#a` (an agent's) | `R#id`, and its index copies `G#…`, `P#…`, `K#…` (see `canned_shelf`) | | | |
 //! | status request  | `T#t#STATUSREQ`   | `a`                   |                                |                          |                           |
+//! | stats row (A5)  | `T#t#STATS#day`   | `a`                   |                                |                          |                           |
 //!
 //! A fourth GSI, `gsi4` (`gsi4pk`, number `rank`), ranks: a tag use's
 //! `rank` is how often the agent applied the tag (D1's recommendation).
@@ -150,6 +151,15 @@ pub fn blacklist(t: &str) -> String {
 
 pub fn blacklist_entry(t: &str, v: &str) -> Key {
     (blacklist(t), v.to_string())
+}
+
+/// A5: a tenant's live stats for one of its days, one row per agent.
+pub fn stats_day(t: &str, day: &str) -> String {
+    format!("T#{t}#STATS#{day}")
+}
+
+pub fn stats_row(t: &str, day: &str, a: &str) -> Key {
+    (stats_day(t, day), a.to_string())
 }
 
 /// A2: a tenant's pending status-change requests, one per agent.

@@ -18,12 +18,13 @@ use super::Guard;
 use super::{
     Admission, AgentChange, AgentStore, Appended, AssignMode, Assigned, AuditStore, BlacklistStore, CannedStore,
     Connection, ConnectionStore, GroupStore, HistoryIndex, HistoryQuery, KnowledgeStore, MessageStore, Opened, Owner,
-    Page, QueueEntry, Removal, Scope, SessionQuery, SessionStore, StatusRequestStore, TagChange, TagStore, TagUsage,
-    TenantStore, TicketChange, TicketStore, TimerStore, VisitorResume, VisitorStore, WaitingTenant,
+    Page, QueueEntry, Removal, Scope, SessionQuery, SessionStore, StatsStore, StatusRequestStore, TagChange, TagStore,
+    TagUsage, TenantStore, TicketChange, TicketStore, TimerStore, VisitorResume, VisitorStore, WaitingTenant,
 };
 use crate::auth::Role;
 use crate::domain::agent::HARD_CAP;
 use crate::domain::message::{Content, Message, Sender};
+use crate::domain::stats::{AgentDay, StatsDay, Tally};
 use crate::domain::timers::{Timer, TimerKind};
 use crate::domain::{
     Agent, AgentStatus, AuditEntry, BlacklistEntry, CannedResponse, CloseReason, Evaluation, Invitation,
@@ -68,6 +69,8 @@ struct State {
     waiting: BTreeMap<String, i64>,
     /// (shelf, id) → canned response.
     canned: BTreeMap<(String, String), CannedResponse>,
+    /// A5: (tenant, day, agent) → its row.
+    stats: BTreeMap<(String, String, String), AgentDay>,
     /// (tenant, id) → knowledge entry.
     knowledge: BTreeMap<Id, KnowledgeEntry>,
     /// (tenant, agent) → its pending status-change request.
@@ -75,6 +78,19 @@ struct State {
 }
 
 impl State {
+    fn tally(&mut self, tenant: &str, agent: &str, day: &StatsDay, tally: Tally) {
+        let row = self
+            .stats
+            .entry((tenant.to_string(), day.day.clone(), agent.to_string()))
+            .or_insert_with(|| AgentDay { agent_id: agent.to_string(), day: day.day.clone(), ..AgentDay::default() });
+        match tally {
+            Tally::Accepted => row.accepted += 1,
+            Tally::Ended => row.ended += 1,
+            Tally::TransferredIn => row.transferred_in += 1,
+            Tally::TransferredOut => row.transferred_out += 1,
+        }
+    }
+
     fn set_timer(&mut self, timer: &Timer) {
         self.timers.insert((timer.tenant.clone(), timer.kind, timer.subject.clone()), timer.clone());
     }
@@ -352,7 +368,13 @@ impl VisitorStore for MemoryStore {
 
 #[async_trait]
 impl SessionStore for MemoryStore {
-    async fn open_session(&self, session: &Session, directory: &[String], timer: Option<&Timer>) -> Result<Opened> {
+    async fn open_session(
+        &self,
+        session: &Session,
+        directory: &[String],
+        timer: Option<&Timer>,
+        day: &StatsDay,
+    ) -> Result<Opened> {
         self.with(|s| {
             let v = s
                 .visitors
@@ -368,6 +390,7 @@ impl SessionStore for MemoryStore {
                 if !take_capacity(s, &session.tenant, agent, AssignMode::Manual, session.created_at) {
                     return Ok(Opened::AgentAtCapacity);
                 }
+                s.tally(&session.tenant, agent, day, Tally::Accepted);
             }
             let v = s.visitors.get_mut(&id(&session.tenant, &session.visitor_id)).expect("read above");
             v.active_session = Some(session.id.clone());
@@ -400,6 +423,7 @@ impl SessionStore for MemoryStore {
         mode: AssignMode,
         now_ms: i64,
         timer: &Timer,
+        day: &StatsDay,
     ) -> Result<Assigned> {
         self.with(|s| {
             let waiting = s.sessions.get(&id(t, &entry.session_id)).is_some_and(|x| x.state == SessionState::Waiting);
@@ -418,6 +442,7 @@ impl SessionStore for MemoryStore {
             session.handlers.push(agent_id.to_string());
             s.queue.remove(&(t.to_string(), entry.queued_at, entry.session_id.clone()));
             s.set_timer(timer);
+            s.tally(t, agent_id, day, Tally::for_assignment(entry.transferred || entry.requeued));
             Ok(Assigned::Assigned)
         })
     }
@@ -426,9 +451,10 @@ impl SessionStore for MemoryStore {
         &self,
         session: &Session,
         agent_id: &str,
-        transfer: Option<&Transfer>,
+        transfer: Option<(&Transfer, &StatsDay)>,
         now_ms: i64,
     ) -> Result<bool> {
+        let (transfer, day) = (transfer.map(|(r, _)| r), transfer.map(|(_, d)| d));
         self.with(|s| {
             let (t, sid) = (&session.tenant, &session.id);
             let key = (t.clone(), session.queued_at, sid.clone());
@@ -453,6 +479,9 @@ impl SessionStore for MemoryStore {
             s.queue.insert(key, entry);
             s.waiting.insert(t.clone(), session.queued_at);
             s.agents.get_mut(&id(t, agent_id)).expect("checked above").active -= 1;
+            if let Some(day) = day {
+                s.tally(t, agent_id, day, Tally::TransferredOut);
+            }
             Ok(true)
         })
     }
@@ -464,6 +493,7 @@ impl SessionStore for MemoryStore {
         record: &Transfer,
         now_ms: i64,
         timer: &Timer,
+        day: &StatsDay,
     ) -> Result<Assigned> {
         self.with(|s| {
             let (t, sid) = (&session.tenant, &session.id);
@@ -487,9 +517,11 @@ impl SessionStore for MemoryStore {
             x.assigned_at = Some(now_ms);
             x.marker = Some(Marker::Transferred);
             x.last_activity_at = now_ms;
-            x.handlers.push(to);
+            x.handlers.push(to.clone());
             x.transfers.push(record.clone());
             s.set_timer(timer);
+            s.tally(t, from, day, Tally::TransferredOut);
+            s.tally(t, &to, day, Tally::TransferredIn);
             Ok(Assigned::Assigned)
         })
     }
@@ -501,6 +533,7 @@ impl SessionStore for MemoryStore {
         visitor_tags: &[String],
         now_ms: i64,
         guard: Guard,
+        day: &StatsDay,
     ) -> Result<bool> {
         self.with(|s| {
             let (t, sid) = (&session.tenant, &session.id);
@@ -534,6 +567,7 @@ impl SessionStore for MemoryStore {
                     if let Some(agent) = s.agents.get_mut(&id(t, &a)).filter(|a| a.active > 0) {
                         agent.active -= 1;
                     }
+                    s.tally(t, &a, day, Tally::Ended);
                 }
                 (SessionState::Waiting, _) => {
                     s.queue.remove(&(t.clone(), queued_at, sid.clone()));
@@ -1372,5 +1406,19 @@ impl KnowledgeStore for MemoryStore {
         });
         found.sort_by(|(a, x), (b, y)| (a, &x.id).cmp(&(b, &y.id)));
         Ok(found.into_iter().take(limit as usize).map(|(_, e)| e).collect())
+    }
+}
+
+#[async_trait]
+impl StatsStore for MemoryStore {
+    async fn day_stats(&self, tenant: &str, day: &str, _now_ms: i64) -> Result<Vec<AgentDay>> {
+        Ok(self.with(|s| {
+            s.stats.iter().filter(|((t, d, _), _)| t == tenant && d == day).map(|(_, r)| r.clone()).collect()
+        }))
+    }
+
+    async fn agent_stats(&self, tenant: &str, day: &str, agent_id: &str, _now_ms: i64) -> Result<Option<AgentDay>> {
+        let key = (tenant.to_string(), day.to_string(), agent_id.to_string());
+        Ok(self.with(|s| s.stats.get(&key).cloned()))
     }
 }

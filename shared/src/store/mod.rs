@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Role;
+use crate::domain::stats::{AgentDay, StatsDay};
 use crate::domain::timers::Timer;
 use crate::domain::{
     Agent, AgentStatus, AuditEntry, BlacklistEntry, CannedResponse, CloseReason, Content, Evaluation, Invitation,
@@ -228,11 +229,20 @@ pub trait SessionStore: Send + Sync {
     /// values, on its first session) enter the customer list. `timer` is
     /// set in the same write (a callback's session timer). A waiting
     /// session enters its tenant in the sweeper's record of waiting queues.
-    async fn open_session(&self, session: &Session, directory: &[String], timer: Option<&Timer>) -> Result<Opened>;
+    /// A callback (active with its agent) counts as accepted on `day` (A5).
+    async fn open_session(
+        &self,
+        session: &Session,
+        directory: &[String],
+        timer: Option<&Timer>,
+        day: &StatsDay,
+    ) -> Result<Opened>;
     async fn get_session(&self, tenant: &str, id: &str) -> Result<Option<Session>>;
     /// Atomically: the session leaves the queue for the agent, and the agent's
     /// in-progress count goes up, if both still allow it; its session timer
-    /// (`timers::after_assign`) is set in the same write.
+    /// (`timers::after_assign`) is set in the same write, and the agent's
+    /// row for `day` counts it (A5: accepted, or transferred in for an
+    /// entry that came from another agent).
     async fn assign(
         &self,
         tenant: &str,
@@ -241,23 +251,26 @@ pub trait SessionStore: Send + Sync {
         mode: AssignMode,
         now_ms: i64,
         timer: &Timer,
+        day: &StatsDay,
     ) -> Result<Assigned>;
     /// Atomically puts an in-progress session of `agent_id` back at its
     /// place in the queue (its history stays) and frees the agent's capacity.
     /// With a `transfer` to a group (D5), it waits in that group, and the
-    /// transfer is recorded on it. Its tenant enters the sweeper's record of
-    /// waiting queues. `false` if it is no longer in progress with that agent.
+    /// transfer is recorded on it, and counted out of the agent's row for
+    /// its day (A5). Its tenant enters the sweeper's record of waiting
+    /// queues. `false` if it is no longer in progress with that agent.
     async fn requeue_session(
         &self,
         session: &Session,
         agent_id: &str,
-        transfer: Option<&Transfer>,
+        transfer: Option<(&Transfer, &StatsDay)>,
         now_ms: i64,
     ) -> Result<bool>;
     /// D4: atomically hands an in-progress session from agent `from` to
     /// agent `record.to_agent`, under the hard cap (A4: the same check as
     /// every manual assignment), freeing `from`'s capacity and recording
-    /// the transfer, and setting the session's `timer` for its new agent.
+    /// the transfer, and setting the session's `timer` for its new agent;
+    /// counted out of `from`'s row and into the receiver's for `day` (A5).
     /// `SessionTaken` if it is no longer `from`'s; `AgentUnavailable` if
     /// the receiver is at the cap or gone.
     async fn transfer_session(
@@ -267,10 +280,12 @@ pub trait SessionStore: Send + Sync {
         record: &Transfer,
         now_ms: i64,
         timer: &Timer,
+        day: &StatsDay,
     ) -> Result<Assigned>;
     /// Atomically closes an open session and frees its agent's capacity,
     /// and enters it in D7's history under each of its tags and each of
-    /// `visitor_tags` (its visitor's, as they are now); its timer goes.
+    /// `visitor_tags` (its visitor's, as they are now); its timer goes; the
+    /// agent who held it counts it ended on `day` (A5).
     /// `false` if it was already closed (close is idempotent). `Guard::AsRead`
     /// (a timer's close) closes only the session exactly as read: no message
     /// since, not locked, in the same state; otherwise `false` and nothing
@@ -282,6 +297,7 @@ pub trait SessionStore: Send + Sync {
         visitor_tags: &[String],
         now_ms: i64,
         guard: Guard,
+        day: &StatsDay,
     ) -> Result<bool>;
     /// D7: closed sessions, newest closed first, from one index: `filter`
     /// picks it; `from`/`to` bound the close time (ms); `handled_by` keeps
@@ -624,6 +640,15 @@ pub trait CannedStore: Send + Sync {
     ) -> Result<Vec<CannedResponse>>;
 }
 
+/// A5: the per-agent, per-day rows the session writes count into.
+#[async_trait]
+pub trait StatsStore: Send + Sync {
+    /// Every agent's row of the tenant's `day` that has one (expired rows
+    /// read as absent).
+    async fn day_stats(&self, tenant: &str, day: &str, now_ms: i64) -> Result<Vec<AgentDay>>;
+    async fn agent_stats(&self, tenant: &str, day: &str, agent_id: &str, now_ms: i64) -> Result<Option<AgentDay>>;
+}
+
 /// F2: the tenant's knowledge entries, on the tenant's knowledge shelf,
 /// with the index entries its lookups read.
 #[async_trait]
@@ -681,6 +706,7 @@ pub trait Store:
     + TimerStore
     + CannedStore
     + KnowledgeStore
+    + StatsStore
     + StatusRequestStore
 {
 }
@@ -700,6 +726,7 @@ impl<T> Store for T where
         + TimerStore
         + CannedStore
         + KnowledgeStore
+        + StatsStore
         + StatusRequestStore
 {
 }

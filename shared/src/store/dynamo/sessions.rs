@@ -11,6 +11,7 @@ use super::{
 };
 use crate::domain::agent::HARD_CAP;
 use crate::domain::session::Marker;
+use crate::domain::stats::{AgentDay, StatsDay, Tally};
 use crate::domain::timers::{Timer, TimerKind};
 use crate::domain::{
     AgentStatus, CloseReason, Content, Evaluation, Invitation, Message, Sender, SenderKind, Session, SessionState,
@@ -21,7 +22,7 @@ use crate::store::Guard;
 use crate::store::{attrs, keys};
 use crate::store::{
     Appended, AssignMode, Assigned, HistoryIndex, HistoryQuery, MessageStore, Opened, Page, QueueEntry, Scope,
-    SessionQuery, SessionStore, TagUsage,
+    SessionQuery, SessionStore, StatsStore, TagUsage,
 };
 
 /// Optimistic rounds before a write gives up with `try_again` (the client
@@ -33,7 +34,13 @@ const MAX_ATTEMPTS: usize = 6;
 
 #[async_trait]
 impl SessionStore for DynamoStore {
-    async fn open_session(&self, session: &Session, directory: &[String], timer: Option<&Timer>) -> Result<Opened> {
+    async fn open_session(
+        &self,
+        session: &Session,
+        directory: &[String],
+        timer: Option<&Timer>,
+        day: &StatsDay,
+    ) -> Result<Opened> {
         let (t, sid) = (&session.tenant, &session.id);
         for _ in 0..3 {
             // A visitor with a session is kept: its TTL goes.
@@ -83,6 +90,9 @@ impl SessionStore for DynamoStore {
             for value in directory {
                 items.push(super::put(&self.table, directory_item(t, value, &session.visitor_id))?);
             }
+            if let (SessionState::Active, Some(agent)) = (&session.state, &session.agent_id) {
+                items.push(tally(&self.table, t, agent, day, Tally::Accepted)?);
+            }
             let tx = self.transact(items).await?;
             if tx.failed_at(2) && session.agent_id.is_some() {
                 return Ok(Opened::AgentAtCapacity);
@@ -122,6 +132,7 @@ impl SessionStore for DynamoStore {
         mode: AssignMode,
         now_ms: i64,
         timer: &Timer,
+        day: &StatsDay,
     ) -> Result<Assigned> {
         let sid = &entry.session_id;
 
@@ -147,7 +158,8 @@ impl SessionStore for DynamoStore {
 
         let dequeue = delete(&self.table, keys::queue_entry(t, entry.queued_at, sid))?;
 
-        let tx = self.transact(vec![take, claim, dequeue, put_timer(&self.table, timer)?]).await?;
+        let counted = tally(&self.table, t, agent_id, day, Tally::for_assignment(entry.transferred || entry.requeued))?;
+        let tx = self.transact(vec![take, claim, dequeue, put_timer(&self.table, timer)?, counted]).await?;
         Ok(if tx.failed_at(1) {
             Assigned::SessionTaken
         } else if tx.failed_at(0) {
@@ -161,10 +173,11 @@ impl SessionStore for DynamoStore {
         &self,
         session: &Session,
         agent_id: &str,
-        transfer: Option<&Transfer>,
+        transfer: Option<(&Transfer, &StatsDay)>,
         now_ms: i64,
     ) -> Result<bool> {
         let (t, sid) = (&session.tenant, &session.id);
+        let (transfer, day) = (transfer.map(|(r, _)| r), transfer.map(|(_, d)| d));
         // Its place in the queue: where it first waited, so it is not sent
         // to the back.
         let entry = QueueEntry::requeued(session, transfer);
@@ -186,7 +199,12 @@ impl SessionStore for DynamoStore {
         let enqueue = put_new(&self.table, to_item(&entry, keys::queue_entry(t, entry.queued_at, sid))?)?;
         let free = free_capacity(&self.table, t, agent_id)?;
         let record = put_waiting(&self.table, t, entry.queued_at)?;
-        Ok(matches!(self.transact(vec![release, enqueue, free, record]).await?, Tx::Committed))
+        let mut items = vec![release, enqueue, free, record];
+        // A5: a transfer to a group is one out for the agent who made it.
+        if let Some(day) = day {
+            items.push(tally(&self.table, t, agent_id, day, Tally::TransferredOut)?);
+        }
+        Ok(matches!(self.transact(items).await?, Tx::Committed))
     }
 
     async fn transfer_session(
@@ -196,6 +214,7 @@ impl SessionStore for DynamoStore {
         record: &Transfer,
         now_ms: i64,
         timer: &Timer,
+        day: &StatsDay,
     ) -> Result<Assigned> {
         let (t, sid) = (&session.tenant, &session.id);
         let to = record.to_agent.as_deref().ok_or_else(|| Error::Internal("transfer_session: no agent".into()))?;
@@ -216,7 +235,13 @@ impl SessionStore for DynamoStore {
         )?;
         let take = take_capacity(&self.table, t, to, AssignMode::Manual, now_ms)?;
         let free = free_capacity(&self.table, t, from)?;
-        let tx = self.transact(vec![hand_over, take, free, put_timer(&self.table, timer)?]).await?;
+        let counted = [
+            tally(&self.table, t, from, day, Tally::TransferredOut)?,
+            tally(&self.table, t, to, day, Tally::TransferredIn)?,
+        ];
+        let mut items = vec![hand_over, take, free, put_timer(&self.table, timer)?];
+        items.extend(counted);
+        let tx = self.transact(items).await?;
         if tx.failed_at(0) {
             Ok(Assigned::SessionTaken)
         } else if tx.failed_at(1) {
@@ -235,6 +260,7 @@ impl SessionStore for DynamoStore {
         visitor_tags: &[String],
         now_ms: i64,
         guard: Guard,
+        day: &StatsDay,
     ) -> Result<bool> {
         let (t, sid) = (&session.tenant, &session.id);
         let mut current = session.clone();
@@ -291,6 +317,10 @@ impl SessionStore for DynamoStore {
             }
 
             items.push(delete_timer(&self.table, t, TimerKind::Session, sid)?);
+            // A5: one ended for the agent who held it.
+            if let (SessionState::Active, Some(agent)) = (current.state, &current.agent_id) {
+                items.push(tally(&self.table, t, agent, day, Tally::Ended)?);
+            }
             // D7: its history entries, by session tag and by visitor tag.
             for tag in &current.tags {
                 items.push(super::put(&self.table, history_item(keys::tag_history(t, tag), now_ms, &current))?);
@@ -806,6 +836,24 @@ fn take_capacity(
 }
 
 /// One in-progress session fewer for the agent; never below zero.
+/// A5: one more of `tally` on the agent's row for the day, inside the
+/// transaction of the event it counts (a per-agent item: never one every
+/// assignment of the tenant writes).
+fn tally(
+    table: &str,
+    tenant: &str,
+    agent_id: &str,
+    day: &StatsDay,
+    tally: Tally,
+) -> Result<aws_sdk_dynamodb::types::TransactWriteItem> {
+    let count = Update::new()
+        .add(tally.counter(), 1)
+        .set(attrs::stats::AGENT_ID, s(agent_id))
+        .set(attrs::stats::DAY, s(&day.day))
+        .set(keys::EXPIRES_AT, n(day.expires_at));
+    update(table, keys::stats_row(tenant, &day.day, agent_id), count, None)
+}
+
 fn free_capacity(table: &str, tenant: &str, agent_id: &str) -> Result<aws_sdk_dynamodb::types::TransactWriteItem> {
     update(
         table,
@@ -836,4 +884,32 @@ fn history_item(partition: String, closed_at: i64, session: &Session) -> super::
             aws_sdk_dynamodb::types::AttributeValue::L(session.handlers.iter().map(s).collect()),
         ),
     ])
+}
+
+#[async_trait]
+impl StatsStore for DynamoStore {
+    async fn day_stats(&self, tenant: &str, day: &str, now_ms: i64) -> Result<Vec<AgentDay>> {
+        let rows: Vec<Stored<AgentDay>> = self.query_partition(&keys::stats_day(tenant, day), None).await?;
+        Ok(rows.into_iter().filter(|r| r.live(now_ms)).map(|r| r.item).collect())
+    }
+
+    async fn agent_stats(&self, tenant: &str, day: &str, agent_id: &str, now_ms: i64) -> Result<Option<AgentDay>> {
+        let row: Option<Stored<AgentDay>> = self.get(keys::stats_row(tenant, day, agent_id)).await?;
+        Ok(row.filter(|r| r.live(now_ms)).map(|r| r.item))
+    }
+}
+
+/// An item as stored, with its TTL: read as absent once past it.
+#[derive(Deserialize)]
+struct Stored<T> {
+    #[serde(flatten)]
+    item: T,
+    #[serde(default)]
+    expires_at: Option<i64>,
+}
+
+impl<T> Stored<T> {
+    fn live(&self, now_ms: i64) -> bool {
+        self.expires_at.is_none_or(|e| e * 1000 > now_ms)
+    }
 }
