@@ -3,7 +3,7 @@
 import asyncio
 from urllib.parse import quote
 
-from kefu import Tenant, Ws, run
+from kefu import Tenant, Ws, eventually, run
 from test_session_ops import assigned
 
 
@@ -441,5 +441,43 @@ def test_live_stats_count_a_session_once_in_totals_and_once_for_each_agent_who_h
         await refused(visitor, "GET", "/stats/me", None, (403, "forbidden"))
         for ws in (ann_ws, carol_ws):
             await ws.close()
+
+    run(body)
+
+
+def test_online_time_counts_while_connected_in_any_status_but_offline():
+    async def body(session):
+        tenant = Tenant(session)
+        ann = await tenant.agent("ann")
+        online = lambda: ann.ok("GET", "/stats/me")
+        assert (await online())["onlineMs"] == 0, "not connected yet"
+
+        async def stopped():
+            """Online time no longer grows; returns it."""
+            first = (await online())["onlineMs"]
+            await asyncio.sleep(1.2)
+            assert (await online())["onlineMs"] == first
+            return first
+
+        ws = await Ws.connect(session, ann.token)
+        await asyncio.sleep(2)
+        assert (await online())["onlineMs"] >= 1_800, "the open span counts as it runs"
+        await ws.close()
+        await eventually(stopped, timeout=10)
+        after_first = await stopped()
+        assert 1_800 <= after_first < 30_000
+
+        # Connected but offline: not counted; back to idle: counted again.
+        ws = await Ws.connect(session, ann.token)
+        await ann.ok("PUT", "/agents/me/status", {"status": "offline"})
+        held = await stopped()
+        assert held - after_first < 2_000, (after_first, held)
+        await ann.ok("PUT", "/agents/me/status", {"status": "busy"})
+        await asyncio.sleep(1.5)
+        assert (await online())["onlineMs"] >= held + 1_300
+        row = next(r for r in (await tenant.admin.ok("GET", "/stats"))["agents"] if r["agentId"] == "ann")
+        assert row["onlineMs"] >= held + 1_300
+        await ws.close()
+        await eventually(stopped, timeout=10)
 
     run(body)

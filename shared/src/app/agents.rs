@@ -168,6 +168,7 @@ pub async fn set_status(app: &App, who: &Principal, req: SetStatus) -> Result<St
     let change = AgentChange { status: Some(req.status), ..AgentChange::default() };
     let agent = app.store.update_agent(&who.tenant, &who.id, &change).await?;
     tracing::info!(status = req.status.as_str(), "status changed");
+    super::stats::sync_online(app, &who.tenant, &who.id).await; // A5: offline or back
     changed(app, &agent).await;
     if req.status == AgentStatus::Idle {
         dispatch::drain_after(app, &who.tenant, None).await;
@@ -230,6 +231,7 @@ pub async fn set_disabled(app: &App, who: &Principal, id: &str, disabled: bool) 
     tracing::info!(agent = %id, disabled, "agent access changed");
     if disabled {
         app.notify.close_agent_connections(&agent).await;
+        super::stats::sync_online(app, &who.tenant, id).await; // A5: offline now
     }
     let action = if disabled { AuditAction::Disabled } else { AuditAction::Enabled };
     audit::record(app, &who.tenant, &who.id, action, id, None).await?;
@@ -255,6 +257,7 @@ pub async fn remove(app: &App, who: &Principal, id: &str) -> Result<AgentView> {
     };
     let agent = app.store.update_agent(&who.tenant, id, &change).await?;
     app.notify.close_agent_connections(&agent).await;
+    super::stats::sync_online(app, &who.tenant, id).await; // A5: offline now
     let requeued = super::sessions::requeue_all(app, &agent).await?;
     tracing::info!(agent = %id, requeued, "agent removed");
     let detail = format!("{requeued} sessions back in the queue");

@@ -109,6 +109,9 @@ pub async fn decide(app: &App, who: &Principal, agent_id: &str, approve: bool, r
         ));
     }
     tracing::info!(agent = agent_id, approve, status = pending.status.as_str(), "status request decided");
+    if approve {
+        super::stats::sync_online(app, &who.tenant, agent_id).await;
+    }
     let agent = app.store.get_agent(&who.tenant, agent_id).await?.ok_or_else(|| Error::not_found("agent"))?;
     let view = AgentView::new(&agent, app.now());
     let outcome = Notice::StatusRequestDecided { request: pending.clone(), approved: approve };

@@ -31,6 +31,8 @@ pub async fn connect(app: &App, id: &str, who: &Principal, token_expiry_ms: Opti
     app.store.add_connection(&conn).await?;
     tracing::info!(tenant = %who.tenant, user = %who.id, role = who.role.as_str(), "connected");
     if who.role.is_staff() {
+        // A5: its online time starts with its first connection.
+        super::stats::sync_online(app, &who.tenant, &who.id).await;
         // B3: an idle agent coming online takes waiting sessions.
         if let Some(agent) = app.store.get_agent(&who.tenant, &who.id).await? {
             if agent.status == AgentStatus::Idle {
@@ -50,6 +52,10 @@ pub async fn disconnect(app: &App, id: &str) -> Result<()> {
         let timer = owner_timer(&conn, now, &app.settings(&conn.tenant).await?);
         app.store.remove_connection(&conn.owner(), &conn.id, Removal::Closed, now, Some(&timer)).await?;
         tracing::info!(tenant = %conn.tenant, user = %conn.user_id, "disconnected");
+        if conn.role.is_staff() {
+            // A5: its online time ends with its last connection.
+            super::stats::sync_online(app, &conn.tenant, &conn.user_id).await;
+        }
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::notices::Notice;
 use crate::auth::Principal;
-use crate::domain::stats::{self, AgentDay, Totals};
+use crate::domain::stats::{self, AgentDay, StatsDay, Totals};
 use crate::domain::Agent;
 use crate::error::Result;
 use crate::App;
@@ -44,11 +44,15 @@ async fn day(app: &App, who: &Principal, asked: Option<String>) -> Result<String
     }
 }
 
-/// `GET /stats/me`: the caller's own row for a day (zeros if it has none).
+/// `GET /stats/me`: the caller's own row for a day (zeros if it has none),
+/// its online time up to now.
 pub async fn mine(app: &App, who: &Principal, q: DayQuery) -> Result<AgentDayView> {
     who.require_staff()?;
     let day = day(app, who, q.day).await?;
-    Ok(AgentDayView::new(row(app, &who.tenant, &who.id, &day).await?))
+    let offset = app.settings(&who.tenant).await?.utc_offset_minutes;
+    let since = app.store.get_agent(&who.tenant, &who.id).await?.and_then(|a| a.online_since);
+    let row = row(app, &who.tenant, &who.id, &day).await?.with_open_span(since, app.now(), offset);
+    Ok(AgentDayView::new(row))
 }
 
 async fn row(app: &App, tenant: &str, agent: &str, day: &str) -> Result<AgentDay> {
@@ -71,26 +75,76 @@ pub struct TenantDay {
 pub async fn tenant(app: &App, who: &Principal, q: DayQuery) -> Result<TenantDay> {
     who.require_admin()?;
     let day = day(app, who, q.day).await?;
-    let mut rows = app.store.day_stats(&who.tenant, &day, app.now()).await?;
-    for a in app.store.list_agents(&who.tenant).await? {
+    let (now, offset) = (app.now(), app.settings(&who.tenant).await?.utc_offset_minutes);
+    let mut rows = app.store.day_stats(&who.tenant, &day, now).await?;
+    let agents = app.store.list_agents(&who.tenant).await?;
+    for a in &agents {
         if !a.removed && !rows.iter().any(|r| r.agent_id == a.id) {
-            rows.push(AgentDay { agent_id: a.id, day: day.clone(), ..AgentDay::default() });
+            rows.push(AgentDay { agent_id: a.id.clone(), day: day.clone(), ..AgentDay::default() });
         }
     }
+    let rows: Vec<AgentDay> = rows
+        .into_iter()
+        .map(|r| {
+            let since = agents.iter().find(|a| a.id == r.agent_id).and_then(|a| a.online_since);
+            r.with_open_span(since, now, offset)
+        })
+        .collect();
+    let mut rows = rows;
     rows.sort_by(|a, b| a.agent_id.cmp(&b.agent_id));
     let totals = stats::totals(&rows);
     Ok(TenantDay { day, agents: rows.into_iter().map(AgentDayView::new).collect(), totals })
 }
 
+/// Online time (A5): after anything that may bring an agent online or take
+/// it offline (a connection opened or gone, a status change), its span
+/// starts or ends — each exactly once, by a write conditioned on the agent
+/// as read. Failures are logged: they never fail what caused them.
+pub async fn sync_online(app: &App, tenant: &str, agent_id: &str) {
+    if let Err(e) = try_sync_online(app, tenant, agent_id).await {
+        tracing::error!(error = %e, tenant, agent = agent_id, "online time not updated");
+    }
+}
+
+async fn try_sync_online(app: &App, tenant: &str, agent_id: &str) -> Result<()> {
+    for _ in 0..3 {
+        let Some(agent) = app.store.get_agent(tenant, agent_id).await? else { return Ok(()) };
+        let now = app.now();
+        let done = match (stats::is_online(&agent, now), agent.online_since) {
+            (true, None) => app.store.start_online(&agent, now).await?,
+            (false, Some(since)) => {
+                let offset = app.settings(tenant).await?.utc_offset_minutes;
+                let pieces: Vec<(StatsDay, i64)> = stats::split_span(since, now, offset)
+                    .into_iter()
+                    .map(|(day, ms)| (StatsDay { day, ..StatsDay::at(now, offset) }, ms))
+                    .collect();
+                let ended = app.store.end_online(&agent, &pieces).await?;
+                if ended {
+                    push(app, &agent, None).await;
+                }
+                ended
+            }
+            _ => return Ok(()),
+        };
+        if done {
+            return Ok(());
+        }
+        // It changed under the write: decide again from how it is now.
+    }
+    Ok(())
+}
+
 /// Tells the agent its row after an event counted in it. A failed read is
 /// logged: the count itself is stored.
 pub async fn push(app: &App, agent: &Agent, except: Option<&str>) {
-    let today = match app.settings(&agent.tenant).await {
-        Ok(s) => stats::day_of(app.now(), s.utc_offset_minutes),
+    let (now, offset) = match app.settings(&agent.tenant).await {
+        Ok(s) => (app.now(), s.utc_offset_minutes),
         Err(e) => return tracing::error!(error = %e, agent = %agent.id, "stats push: settings unread"),
     };
+    let today = stats::day_of(now, offset);
     match row(app, &agent.tenant, &agent.id, &today).await {
         Ok(r) => {
+            let r = r.with_open_span(agent.online_since, now, offset);
             let notice = Notice::StatsUpdated { stats: AgentDayView::new(r) };
             app.notify.to_agent_record(agent, &notice, except).await;
         }

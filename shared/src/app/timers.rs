@@ -274,6 +274,9 @@ pub async fn on_expired(app: &App, expired: &Expired) -> Result<()> {
             let timer = super::connections::owner_timer(conn, conn.expires_at_ms, &app.settings(&conn.tenant).await?);
             app.store.remove_connection(&conn.owner(), &conn.id, Removal::Expired, app.now(), Some(&timer)).await?;
             tracing::info!(tenant = %conn.tenant, user = %conn.user_id, connection = %conn.id, "stale connection removed");
+            if conn.role.is_staff() {
+                super::stats::sync_online(app, &conn.tenant, &conn.user_id).await;
+            }
             Ok(())
         }
     }

@@ -76,6 +76,10 @@ pub struct Agent {
     /// the history that names it (always disabled too).
     #[serde(default)]
     pub removed: bool,
+    /// A5: since when it has been online (any status but offline, with a
+    /// live connection), while it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online_since: Option<i64>,
     pub created_at: i64,
 }
 
@@ -97,6 +101,7 @@ impl Agent {
             disabled: false,
             token_version: 0,
             removed: false,
+            online_since: None,
             created_at: now_ms,
         }
     }

@@ -102,6 +102,9 @@ pub struct AgentDay {
     pub ended: u32,
     pub transferred_in: u32,
     pub transferred_out: u32,
+    /// Time in any status but offline while connected (ms), of spans that
+    /// ended; a span still open is added when read (`with_open_span`).
+    pub online_ms: i64,
 }
 
 impl AgentDay {
@@ -109,6 +112,44 @@ impl AgentDay {
     pub fn handled(&self) -> u32 {
         self.accepted + self.transferred_in
     }
+
+    /// The row with the part of an open online span (`since` until
+    /// `now_ms`) that falls on its day.
+    pub fn with_open_span(mut self, since: Option<i64>, now_ms: i64, offset_minutes: i32) -> Self {
+        if let Some(since) = since {
+            let part: i64 = split_span(since, now_ms, offset_minutes)
+                .iter()
+                .filter(|(d, _)| *d == self.day)
+                .map(|(_, ms)| ms)
+                .sum();
+            self.online_ms += part;
+        }
+        self
+    }
+}
+
+/// Online (A5): in any status but offline, with a live connection.
+pub fn is_online(agent: &super::Agent, now_ms: i64) -> bool {
+    agent.status != super::AgentStatus::Offline && agent.live_connections(now_ms).next().is_some()
+}
+
+/// A span spreads over at most this many days (older parts are not kept).
+pub const MAX_SPAN_DAYS: usize = 31;
+
+/// The span `[from, to)` cut at the tenant's midnights: (day, ms) pieces,
+/// oldest first; at most `MAX_SPAN_DAYS`, the latest ones.
+pub fn split_span(from: i64, to: i64, offset_minutes: i32) -> Vec<(String, i64)> {
+    let shift = i64::from(offset_minutes) * 60_000;
+    let mut pieces = Vec::new();
+    let mut start = from;
+    while start < to {
+        let next_midnight = ((start + shift).div_euclid(DAY_MS) + 1) * DAY_MS - shift;
+        let end = next_midnight.min(to);
+        pieces.push((day_of(start, offset_minutes), end - start));
+        start = end;
+    }
+    let keep = pieces.len().saturating_sub(MAX_SPAN_DAYS);
+    pieces.split_off(keep)
 }
 
 /// The tenant's totals for a day, from its agents' rows.
@@ -150,6 +191,26 @@ mod tests {
     }
 
     #[test]
+    fn online_spans_are_cut_at_the_tenants_midnight() {
+        let midnight_utc = 1_796_083_200_000; // 2026-12-01T00:00:00Z
+        let hour = 3_600_000;
+        assert_eq!(
+            split_span(midnight_utc - hour, midnight_utc + 2 * hour, 0),
+            [("2026-11-30".to_string(), hour), ("2026-12-01".to_string(), 2 * hour)]
+        );
+        // UTC+8: that stretch is all on the 1st (08:00 local is 00:00Z).
+        assert_eq!(
+            split_span(midnight_utc - hour, midnight_utc + 2 * hour, 480),
+            [("2026-12-01".to_string(), 3 * hour)]
+        );
+        assert!(split_span(5, 5, 0).is_empty());
+        assert_eq!(split_span(0, 100 * DAY_MS, 0).len(), MAX_SPAN_DAYS);
+        let row = AgentDay { day: "2026-12-01".into(), online_ms: 10, ..AgentDay::default() };
+        assert_eq!(row.clone().with_open_span(Some(midnight_utc - hour), midnight_utc + hour, 0).online_ms, 10 + hour);
+        assert_eq!(row.with_open_span(None, midnight_utc + hour, 0).online_ms, 10);
+    }
+
+    #[test]
     fn a_session_transferred_twice_counts_once_in_totals_and_once_per_agent() {
         // ann accepts it, hands it to bob, bob to carol, carol ends it.
         let row = |id: &str, a, e, i, o| AgentDay {
@@ -159,6 +220,7 @@ mod tests {
             ended: e,
             transferred_in: i,
             transferred_out: o,
+            online_ms: 0,
         };
         let rows = [row("ann", 1, 0, 0, 1), row("bob", 0, 0, 1, 1), row("carol", 0, 1, 1, 0)];
         assert_eq!(totals(&rows), Totals { sessions: 1, ended: 1, transfers: 2 });

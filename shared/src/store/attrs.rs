@@ -79,6 +79,7 @@ pub mod typing {
 pub mod stats {
     pub const AGENT_ID: &str = "agentId";
     pub const DAY: &str = "day";
+    pub const ONLINE_MS: &str = "onlineMs";
 }
 
 /// `domain::SkillGroup`.
@@ -114,6 +115,7 @@ pub mod agent {
     pub const DISABLED: &str = "disabled";
     pub const TOKEN_VERSION: &str = "tokenVersion";
     pub const REMOVED: &str = "removed";
+    pub const ONLINE_SINCE: &str = "onlineSince";
 }
 
 /// `domain::Visitor`.

@@ -1421,4 +1421,37 @@ impl StatsStore for MemoryStore {
         let key = (tenant.to_string(), day.to_string(), agent_id.to_string());
         Ok(self.with(|s| s.stats.get(&key).cloned()))
     }
+
+    async fn start_online(&self, agent: &Agent, now_ms: i64) -> Result<bool> {
+        Ok(self.with(|s| match s.agents.get_mut(&id(&agent.tenant, &agent.id)) {
+            Some(a) if a.status == agent.status && a.conns == agent.conns && a.online_since.is_none() => {
+                a.online_since = Some(now_ms);
+                true
+            }
+            _ => false,
+        }))
+    }
+
+    async fn end_online(&self, agent: &Agent, pieces: &[(StatsDay, i64)]) -> Result<bool> {
+        Ok(self.with(|s| {
+            match s.agents.get_mut(&id(&agent.tenant, &agent.id)) {
+                Some(a)
+                    if a.status == agent.status && a.conns == agent.conns && a.online_since == agent.online_since =>
+                {
+                    a.online_since = None;
+                }
+                _ => return false,
+            }
+            for (day, ms) in pieces {
+                let key = (agent.tenant.clone(), day.day.clone(), agent.id.clone());
+                let row = s.stats.entry(key).or_insert_with(|| AgentDay {
+                    agent_id: agent.id.clone(),
+                    day: day.day.clone(),
+                    ..AgentDay::default()
+                });
+                row.online_ms += ms;
+            }
+            true
+        }))
+    }
 }

@@ -647,6 +647,13 @@ pub trait StatsStore: Send + Sync {
     /// read as absent).
     async fn day_stats(&self, tenant: &str, day: &str, now_ms: i64) -> Result<Vec<AgentDay>>;
     async fn agent_stats(&self, tenant: &str, day: &str, agent_id: &str, now_ms: i64) -> Result<Option<AgentDay>>;
+    /// The agent, as read, came online at `now_ms`: its span starts, if
+    /// none is open and its status and connections are still as read.
+    async fn start_online(&self, agent: &Agent, now_ms: i64) -> Result<bool>;
+    /// The agent, as read, went offline: its open span ends and its
+    /// `pieces` (`stats::split_span`) are added to its rows, in one write,
+    /// if the span and its status and connections are still as read.
+    async fn end_online(&self, agent: &Agent, pieces: &[(StatsDay, i64)]) -> Result<bool>;
 }
 
 /// F2: the tenant's knowledge entries, on the tenant's knowledge shelf,

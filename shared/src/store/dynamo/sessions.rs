@@ -14,8 +14,8 @@ use crate::domain::session::Marker;
 use crate::domain::stats::{AgentDay, StatsDay, Tally};
 use crate::domain::timers::{Timer, TimerKind};
 use crate::domain::{
-    AgentStatus, CloseReason, Content, Evaluation, Invitation, Message, Sender, SenderKind, Session, SessionState,
-    Transfer,
+    Agent, AgentStatus, CloseReason, Content, Evaluation, Invitation, Message, Sender, SenderKind, Session,
+    SessionState, Transfer,
 };
 use crate::error::{Error, Result};
 use crate::store::Guard;
@@ -897,6 +897,39 @@ impl StatsStore for DynamoStore {
         let row: Option<Stored<AgentDay>> = self.get(keys::stats_row(tenant, day, agent_id)).await?;
         Ok(row.filter(|r| r.live(now_ms)).map(|r| r.item))
     }
+
+    async fn start_online(&self, agent: &Agent, now_ms: i64) -> Result<bool> {
+        let start = Update::new().set(attrs::agent::ONLINE_SINCE, n(now_ms));
+        let cond = as_read(agent)?.and(Cond::unset(attrs::agent::ONLINE_SINCE));
+        self.update_if(keys::agent(&agent.tenant, &agent.id), start, cond).await
+    }
+
+    async fn end_online(&self, agent: &Agent, pieces: &[(StatsDay, i64)]) -> Result<bool> {
+        let Some(since) = agent.online_since else { return Ok(false) };
+        let t = &agent.tenant;
+        let cond = as_read(agent)?.and(Cond::eq(attrs::agent::ONLINE_SINCE, n(since)));
+        let end = Update::new().remove(attrs::agent::ONLINE_SINCE);
+        let mut items = vec![update(&self.table, keys::agent(t, &agent.id), end, Some(cond))?];
+        for (day, ms) in pieces {
+            let add = Update::new()
+                .add(attrs::stats::ONLINE_MS, *ms)
+                .set(attrs::stats::AGENT_ID, s(&agent.id))
+                .set(attrs::stats::DAY, s(&day.day))
+                .set(keys::EXPIRES_AT, n(day.expires_at));
+            items.push(update(&self.table, keys::stats_row(t, &day.day, &agent.id), add, None)?);
+        }
+        Ok(matches!(self.transact(items).await?, Tx::Committed))
+    }
+}
+
+/// The agent still as read in what decides whether it is online: its
+/// status and its connections.
+fn as_read(agent: &Agent) -> Result<Cond> {
+    let mut conns = Cond::eq(attrs::agent::CONNS, value(&agent.conns)?);
+    if agent.conns.is_empty() {
+        conns = conns.or(Cond::missing(attrs::agent::CONNS));
+    }
+    Ok(Cond::exists(keys::PK).and(Cond::eq(attrs::agent::STATUS, value(&agent.status)?)).and(conns))
 }
 
 /// An item as stored, with its TTL: read as absent once past it.
