@@ -1,4 +1,6 @@
-"""The workbench around the conversation (issue 10): canned responses (F1)."""
+"""The workbench around the conversation (issue 10): canned responses (F1),
+knowledge (F2), settings (F4), status-change approval (A2), skill groups,
+live stats (A5)."""
 
 import asyncio
 from urllib.parse import quote
@@ -479,5 +481,40 @@ def test_online_time_counts_while_connected_in_any_status_but_offline():
         assert row["onlineMs"] >= held + 1_300
         await ws.close()
         await eventually(stopped, timeout=10)
+
+    run(body)
+
+
+def test_nobody_reads_or_changes_another_tenants_workbench():
+    async def body(session):
+        acme, other = Tenant(session), Tenant(session)
+        eve = await other.agent("eve")
+        canned = await acme.admin.ok("POST", "/canned-responses", {"scope": "tenant", "text": "Acme only", "keywords": ["acme"]})
+        entry = await acme.admin.ok("POST", "/knowledge", {"title": "Acme secret", "keywords": ["acme"]})
+        await acme.admin.ok("POST", "/skill-groups", {"groupId": "vip", "name": "VIP"}, expect=201)
+        await acme.admin.ok("PATCH", "/settings", {"statusChangeApproval": True})
+        ann2 = await acme.agent("ann2")
+        await ann2.ok("PUT", "/agents/me/status", {"status": "busy"}, expect=202)
+
+        for who, method, path, body_, expect in [
+            (eve, "GET", f"/canned-responses/{canned['id']}", None, (404, "canned_response_not_found")),
+            (other.admin, "PATCH", f"/canned-responses/{canned['id']}", {"text": "x"}, (404, "canned_response_not_found")),
+            (other.admin, "DELETE", f"/canned-responses/{canned['id']}", None, (404, "canned_response_not_found")),
+            (eve, "GET", f"/knowledge/{entry['id']}", None, (404, "knowledge_not_found")),
+            (other.admin, "DELETE", f"/knowledge/{entry['id']}", None, (404, "knowledge_not_found")),
+            (other.admin, "POST", "/status-requests/ann2/approve", None, (404, "status_request_not_found")),
+            (other.admin, "PATCH", "/skill-groups/vip", {"name": "mine"}, (404, "skill_group_not_found")),
+            (other.admin, "DELETE", "/skill-groups/vip", None, (404, "skill_group_not_found")),
+        ]:
+            await refused(who, method, path, body_, expect)
+        assert await eve.ok("GET", suggest_path("acme")) == []
+        assert await eve.ok("GET", "/knowledge/search?q=acme") == []
+        assert (await eve.ok("GET", "/canned-responses"))["items"] == []
+        assert (await other.admin.ok("GET", "/status-requests"))["items"] == []
+        assert {r["agentId"] for r in (await other.admin.ok("GET", "/stats"))["agents"]} == {"admin", "eve"}
+        assert (await eve.ok("GET", "/settings"))["statusChangeApproval"] is False
+        # All still there for acme.
+        assert (await acme.admin.ok("GET", f"/knowledge/{entry['id']}"))["title"] == "Acme secret"
+        assert [r["agentId"] for r in (await acme.admin.ok("GET", "/status-requests"))["items"]] == ["ann2"]
 
     run(body)
