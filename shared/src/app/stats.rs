@@ -83,14 +83,13 @@ pub async fn tenant(app: &App, who: &Principal, q: DayQuery) -> Result<TenantDay
             rows.push(AgentDay { agent_id: a.id.clone(), day: day.clone(), ..AgentDay::default() });
         }
     }
-    let rows: Vec<AgentDay> = rows
+    let mut rows: Vec<AgentDay> = rows
         .into_iter()
         .map(|r| {
             let since = agents.iter().find(|a| a.id == r.agent_id).and_then(|a| a.online_since);
             r.with_open_span(since, now, offset)
         })
         .collect();
-    let mut rows = rows;
     rows.sort_by(|a, b| a.agent_id.cmp(&b.agent_id));
     let totals = stats::totals(&rows);
     Ok(TenantDay { day, agents: rows.into_iter().map(AgentDayView::new).collect(), totals })
@@ -120,7 +119,8 @@ async fn try_sync_online(app: &App, tenant: &str, agent_id: &str) -> Result<()> 
                     .collect();
                 let ended = app.store.end_online(&agent, &pieces).await?;
                 if ended {
-                    push(app, &agent, None).await;
+                    // Its row holds the stretch now: none is open.
+                    push(app, &Agent { online_since: None, ..agent }, None).await;
                 }
                 ended
             }

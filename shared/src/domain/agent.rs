@@ -202,7 +202,7 @@ pub const STATUS_REQUEST_TTL_MS: i64 = 24 * 3600 * 1000;
 
 impl StatusRequest {
     pub fn is_live(&self, now_ms: i64) -> bool {
-        self.expires_at * 1000 > now_ms
+        self.expires_at.saturating_mul(1000) > now_ms
     }
 }
 

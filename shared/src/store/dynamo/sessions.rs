@@ -943,6 +943,6 @@ struct Stored<T> {
 
 impl<T> Stored<T> {
     fn live(&self, now_ms: i64) -> bool {
-        self.expires_at.is_none_or(|e| e * 1000 > now_ms)
+        self.expires_at.is_none_or(|e| e.saturating_mul(1000) > now_ms)
     }
 }
