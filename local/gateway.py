@@ -41,6 +41,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import iam  # noqa: E402
 import streams  # noqa: E402
 import template  # noqa: E402
+import translate  # noqa: E402
 
 log = logging.getLogger("gateway")
 ACCOUNT = "000000000000"
@@ -443,7 +444,10 @@ async def serve(args):
     await invoker.start()
 
     ws_api = WebSocketApi(template.websocket(t), invoker, args.stage)
-    ws_app = web.Application(client_max_size=MAX_WS_MESSAGE * 2, middlewares=[ws_api.iam_middleware(iam.Grants())])
+    grants = iam.Grants()
+    ws_app = web.Application(client_max_size=MAX_WS_MESSAGE * 2, middlewares=[ws_api.iam_middleware(grants)])
+    # The TranslateText emulator (local/translate.py) on this port's root.
+    translate.routes(ws_app, grants, iam)
     for prefix in ("", f"/{args.stage}"):
         ws_app.router.add_get(prefix or "/", ws_api.handle)
         ws_app.router.add_post(prefix + "/@connections/{id}", ws_api.post_to_connection)

@@ -28,6 +28,9 @@ while IFS= read -r line; do
   [ -n "${!key+x}" ] || export "$key=${line#*=}"
 done < <(env_lines)
 export WS_ENDPOINT=${WS_ENDPOINT:-http://127.0.0.1:$KEFU_WS_PORT}
+# Amazon Translate: the gateway's emulator (local/translate.py) unless it
+# names another endpoint.
+export AWS_ENDPOINT_URL_TRANSLATE=${AWS_ENDPOINT_URL_TRANSLATE:-http://127.0.0.1:$KEFU_WS_PORT}
 # Another DynamoDB (DynamoDB Local, AWS) when AWS_ENDPOINT_URL_DYNAMODB names
 # one; otherwise ours.
 OWN_DYNAMODB=
@@ -149,6 +152,7 @@ env_() {
     echo "$key=${!key}"
   done < <(env_lines)
   echo "WS_ENDPOINT=$WS_ENDPOINT"
+  echo "AWS_ENDPOINT_URL_TRANSLATE=$AWS_ENDPOINT_URL_TRANSLATE"
   echo "AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB"
   [ -z "${AWS_ENDPOINT_URL_SECRETS_MANAGER:-}" ] || echo "AWS_ENDPOINT_URL_SECRETS_MANAGER=$AWS_ENDPOINT_URL_SECRETS_MANAGER"
 }

@@ -193,12 +193,13 @@ def _table_scope(resource):
 
 def grants(t):
     """What each function's role may do, read from its `Policies` statements:
-    {binary: {"dynamodb": {(action, "table" | "index/<name>" | "index/*")}, "connections": {"POST" | "DELETE"}}}.
+    {binary: {"dynamodb": {(action, "table" | "index/<name>" | "index/*")}, "connections": {"POST" | "DELETE"},
+    "translate": {action}, "comprehend": {action}}}.
     Only the statement forms the template uses are understood; any other is an
     error rather than a silent grant."""
     out = {}
     for logical_id, fn in _resources(t, "AWS::Serverless::Function").items():
-        g = {"dynamodb": set(), "connections": set()}
+        g = {"dynamodb": set(), "connections": set(), "translate": set(), "comprehend": set()}
         for policy in fn["Properties"].get("Policies") or []:
             if not isinstance(policy, dict) or set(policy) != {"Statement"}:
                 raise ValueError(f"{logical_id}: only inline Statement policies are understood, not {policy!r}")
@@ -217,6 +218,8 @@ def grants(t):
                             if not m:
                                 raise ValueError(f"{logical_id}: unsupported @connections resource {r!r}")
                             g["connections"].add(m.group(1))
+                    elif service in ("translate", "comprehend"):
+                        g[service].add(name)
                     elif service != "secretsmanager":
                         raise ValueError(f"{logical_id}: unsupported action {action}")
         out[_binary(t, logical_id)] = g

@@ -21,7 +21,8 @@ import pytest
 from kefu import LOCAL_ENV
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ENDPOINTS = {"dynamodb": LOCAL_ENV["AWS_ENDPOINT_URL_DYNAMODB"], "connections": LOCAL_ENV["WS_ENDPOINT"]}
+ENDPOINTS = {"dynamodb": LOCAL_ENV["AWS_ENDPOINT_URL_DYNAMODB"], "connections": LOCAL_ENV["WS_ENDPOINT"],
+             "translate": LOCAL_ENV["AWS_ENDPOINT_URL_TRANSLATE"], "comprehend": LOCAL_ENV["AWS_ENDPOINT_URL_TRANSLATE"]}
 
 
 def record(service):
@@ -100,9 +101,9 @@ def test_every_grant_was_used_and_none_was_missing(request):
     if modules != every:
         pytest.skip("only a run of the whole suite shows which grants are used")
     problems = []
-    for service in ("dynamodb", "connections"):
+    for service in ("dynamodb", "connections", "translate", "comprehend"):
         r = record(service)
-        problems += [f"{d['function']} was refused {service} {d['need']}" for d in r["denied"]]
+        problems += [f"{d['function']} was refused {service} {d['need']}" for d in r["denied"] if d["service"] == service]
         for who, granted in r["granted"].items():
             used = {json.dumps(x) for x in r["used"].get(who, {}).get(service, [])}
             spare = [x for x in granted[service] if json.dumps(x) not in used]

@@ -11,6 +11,7 @@ pub mod error;
 pub mod push;
 pub mod store;
 pub mod telemetry;
+pub mod translate;
 
 pub use app::App;
 pub use error::{Error, Result};

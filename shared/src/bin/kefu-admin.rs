@@ -4,6 +4,8 @@
 //!   kefu-admin create-tenant <tenant-id> <name> [admin-nickname]
 //!   kefu-admin token <tenant-id> <agent-id>
 //!   kefu-admin seed-demo
+//!   kefu-admin translate <target> <text> [source]   (checks the translation
+//!       setup: Amazon Translate, or the endpoint AWS_ENDPOINT_URL_TRANSLATE names)
 
 use std::io::Write;
 
@@ -28,7 +30,12 @@ async fn main() {
         ["create-tenant", id, name, nick] => create_tenant(&app, id, name, nick).await,
         ["token", tenant, agent] => token(&app, tenant, agent).await,
         ["seed-demo"] => seed_demo(&app).await,
-        _ => fail("usage: kefu-admin create-tenant <tenant-id> <name> [admin-nickname] | token <tenant-id> <agent-id> | seed-demo"),
+        ["translate", target, text] => translate(target, text, None).await,
+        ["translate", target, text, source] => translate(target, text, Some(source)).await,
+        _ => fail(
+            "usage: kefu-admin create-tenant <tenant-id> <name> [admin-nickname] | token <tenant-id> <agent-id> \
+             | seed-demo | translate <target> <text> [source]",
+        ),
     };
     match result {
         Ok(v) => {
@@ -36,6 +43,17 @@ async fn main() {
         }
         Err(e) => fail(&format!("{} ({})", e, e.code())),
     }
+}
+
+/// One translation through the same client and rules as the functions
+/// (a long text in parts; a bounded wait).
+async fn translate(target: &str, text: &str, source: Option<&str>) -> Result<serde_json::Value, Error> {
+    let translator = kefu::translate::AwsTranslator::from_env().await;
+    let wait = std::time::Duration::from_secs(30);
+    Ok(match kefu::translate::translate(&translator, text, source, target, wait).await {
+        Ok(t) => json!({ "text": t.text, "source": t.source }),
+        Err(e) => json!({ "error": e }),
+    })
 }
 
 fn fail(msg: &str) -> ! {

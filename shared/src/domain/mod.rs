@@ -16,6 +16,7 @@ pub mod tenant;
 pub mod text;
 pub mod ticket;
 pub mod timers;
+pub mod translation;
 pub mod visitor;
 
 pub use agent::{Agent, AgentStatus, StatusRequest};
