@@ -11,7 +11,7 @@ import boto3
 import botocore
 import pytest
 
-from kefu import LOCAL_ENV, admin_cli
+from kefu import LOCAL_ENV, Tenant, admin_cli, run
 
 EMULATOR = LOCAL_ENV["AWS_ENDPOINT_URL_TRANSLATE"]
 TARGET = "AWSShineFrontendService_20170701.TranslateText"
@@ -74,3 +74,23 @@ def test_only_a_function_granted_translate_may_call_the_emulator():
     with pytest.raises(botocore.exceptions.ClientError) as refused:
         translate.translate_text(Text="hi", SourceLanguageCode="en", TargetLanguageCode="fr")
     assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+
+
+def test_agents_list_every_language_named_in_their_language_with_the_pairing_rule():
+    async def body(session):
+        tenant = Tenant(session)
+        ann = await tenant.agent("ann")
+        en = await ann.ok("GET", "/languages")
+        assert en["display"] == "en" and len(en["languages"]) == 75
+        names = {lang["code"]: lang["name"] for lang in en["languages"]}
+        assert names["zh-TW"] == "Chinese (Traditional)" and names["mn"] == "Mongolian"
+        assert en["onlyWith"] == [{"code": "zh-TW", "with": ["zh"]}, {"code": "mn", "with": ["zh"]}]
+        zh = await ann.ok("GET", "/languages?display=zh")
+        assert {lang["code"]: lang["name"] for lang in zh["languages"]}["en"] == "英语"
+        status, out = await ann.call("GET", "/languages?display=fr")
+        assert (status, out["error"]["code"]) == (400, "invalid_field")
+        visitor, _ = await tenant.visitor()
+        status, out = await visitor.call("GET", "/languages")
+        assert (status, out["error"]["code"]) == (403, "forbidden")
+
+    run(body)

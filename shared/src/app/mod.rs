@@ -14,6 +14,7 @@ pub mod evaluations;
 pub mod groups;
 pub mod history;
 pub mod knowledge;
+pub mod languages;
 pub mod messages;
 pub mod notices;
 pub mod sessions;

@@ -126,6 +126,9 @@ impl PairRefused {
     }
 }
 
+/// G3: languages translated only to and from Chinese (`zh`).
+pub const ONLY_WITH_CHINESE: [&str; 2] = ["zh-TW", "mn"];
+
 /// G3: may `source` be translated into `target`? Both must be supported;
 /// `zh-TW` and `mn` pair only with `zh`.
 pub fn check_pair(source: &str, target: &str) -> Result<(), PairRefused> {
@@ -134,7 +137,7 @@ pub fn check_pair(source: &str, target: &str) -> Result<(), PairRefused> {
             return Err(PairRefused::Unsupported(code.to_string()));
         }
     }
-    for restricted in ["zh-TW", "mn"] {
+    for restricted in ONLY_WITH_CHINESE {
         let other = if source == restricted {
             target
         } else if target == restricted {
