@@ -370,21 +370,27 @@ async fn an_agent_who_lost_a_session_cannot_post_in_it() {
     assert_eq!(texts, vec![text("hi"), text("I'm b")]);
 }
 
+/// Agent `id` with one connection, made at 1,000 and live for good.
+async fn connected_agent(db: &DynamoStore, t: &str, id: &str) -> Connection {
+    agent(db, t, id, 5).await;
+    let conn = Connection {
+        id: ids::new_id("c"),
+        tenant: t.to_string(),
+        role: Role::Agent,
+        user_id: id.into(),
+        connected_at: 1_000,
+        expires_at_ms: i64::MAX / 2,
+    };
+    db.add_connection(&conn).await.unwrap();
+    conn
+}
+
 #[tokio::test]
 #[ignore = "needs DynamoDB: run `make test`"]
 async fn a_frame_stamped_before_a_newer_window_opened_counts_in_it() {
     let db = store().await;
     let t = tenant();
-    agent(&db, &t, "a", 5).await;
-    let conn = Connection {
-        id: ids::new_id("c"),
-        tenant: t.clone(),
-        role: Role::Agent,
-        user_id: "a".into(),
-        connected_at: 1_000,
-        expires_at_ms: i64::MAX / 2,
-    };
-    db.add_connection(&conn).await.unwrap();
+    let conn = connected_agent(&db, &t, "a").await;
     let admitted = |a: Admission| matches!(a, Admission::Admitted(_));
     // Second 11 opened by one frame; a frame stamped in second 10 arrives
     // after it: it is one more in second 11, not refused.
@@ -402,16 +408,7 @@ async fn a_frame_stamped_before_a_newer_window_opened_counts_in_it() {
 async fn a_gone_push_removes_only_a_connection_past_its_connect() {
     let db = store().await;
     let t = tenant();
-    agent(&db, &t, "a", 5).await;
-    let conn = Connection {
-        id: ids::new_id("c"),
-        tenant: t.clone(),
-        role: Role::Agent,
-        user_id: "a".into(),
-        connected_at: 1_000,
-        expires_at_ms: i64::MAX / 2,
-    };
-    db.add_connection(&conn).await.unwrap();
+    let conn = connected_agent(&db, &t, "a").await;
     let linked = |a: Agent| a.conns.contains_key(&conn.id);
 
     // Connected after the cutoff: maybe still inside $connect, so kept.

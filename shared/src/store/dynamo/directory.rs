@@ -18,6 +18,30 @@ use crate::store::keys::{self, Key};
 use crate::store::{AgentChange, AgentStore, GroupStore, Page, QueueEntry, TenantStore, VisitorResume, VisitorStore};
 
 impl DynamoStore {
+    /// An optimistic update of an item that must exist: the item after it,
+    /// or `None` if `as_read` no longer holds (the caller reads again);
+    /// `<what>_not_found` if the item is gone.
+    async fn update_as_read<T: serde::de::DeserializeOwned>(
+        &self,
+        key: Key,
+        update: &Update,
+        as_read: Cond,
+        what: &'static str,
+    ) -> Result<Option<T>> {
+        let request = self
+            .update_item(key, update, Some(&Cond::exists(keys::PK).and(as_read)))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        match write(|| request.clone().send()).await {
+            Ok(out) => from_item(out.attributes.unwrap_or_default()).map(Some),
+            Err(err) if is_condition_failed(&err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(f)) if f.item.is_some() => Ok(None),
+                _ => Err(Error::not_found(what)),
+            },
+            Err(err) => Err(storage(err)),
+        }
+    }
+
     /// Puts a new item; `code` if one with the same key exists.
     pub(super) async fn put_new_item<T: serde::Serialize>(
         &self,
@@ -64,18 +88,7 @@ impl TenantStore for DynamoStore {
         if version == 0 {
             current = current.or(Cond::missing(attrs::tenant::SETTINGS_VERSION));
         }
-        let request = self
-            .update_item(keys::tenant(id), &u, Some(&Cond::exists(keys::PK).and(current)))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        match write(|| request.clone().send()).await {
-            Ok(out) => from_item(out.attributes.unwrap_or_default()).map(Some),
-            Err(err) if is_condition_failed(&err) => match err.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(f)) if f.item.is_some() => Ok(None),
-                _ => Err(Error::not_found("tenant")),
-            },
-            Err(err) => Err(storage(err)),
-        }
+        self.update_as_read(keys::tenant(id), &u, current, "tenant").await
     }
 }
 
@@ -183,18 +196,7 @@ impl GroupStore for DynamoStore {
             unchanged = unchanged.or(Cond::missing(attrs::agent::GROUPS));
         }
         let u = Update::new().set(attrs::agent::GROUPS, value(&after)?);
-        let request = self
-            .update_item(keys::agent(tenant, agent_id), &u, Some(&Cond::exists(keys::PK).and(unchanged)))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        match write(|| request.clone().send()).await {
-            Ok(out) => from_item(out.attributes.unwrap_or_default()).map(Some),
-            Err(err) if is_condition_failed(&err) => match err.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(f)) if f.item.is_some() => Ok(None),
-                _ => Err(Error::not_found("agent")),
-            },
-            Err(err) => Err(storage(err)),
-        }
+        self.update_as_read(keys::agent(tenant, agent_id), &u, unchanged, "agent").await
     }
 
     async fn ungroup_waiting(&self, tenant: &str, entry: &QueueEntry) -> Result<bool> {
