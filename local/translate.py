@@ -3,8 +3,10 @@ not a translator. It speaks the service's real protocol (JSON 1.1, target
 `AWSShineFrontendService_20170701.TranslateText`) so the SDK reaches it
 unchanged through `AWS_ENDPOINT_URL_TRANSLATE`, and answers with a visibly
 marked pseudo-translation: `[<target>] <text>`. With source `auto` it
-detects a few languages by script (Han: zh, kana: ja, Hangul: ko,
-Cyrillic: ru, Arabic: ar, Thai: th, otherwise en).
+detects a few languages by script (Han: zh, or zh-TW with a common
+traditional-only character; kana: ja, Hangul: ko, Cyrillic: ru, Arabic: ar,
+Thai: th; Latin with a French or Spanish marker word: fr, es; otherwise en).
+A text already in the target language comes back as it is.
 
 It enforces what the real service does that Kefu must handle: the 10,000
 byte request limit (`TextSizeLimitExceededException`), known language
@@ -41,9 +43,21 @@ SCRIPTS = [
 ]
 
 
+# Common characters written only in Traditional Chinese.
+TRADITIONAL = set("們這個為說嗎謝請問麼國會來時對點還過從裡後當體發經頭見現開關東車門書長無")
+MARKERS = {"fr": {"bonjour", "merci", "où", "est", "mon", "je", "vous"},
+           "es": {"hola", "gracias", "dónde", "está", "mi", "usted"}}
+
+
 def detect(text):
     for code, (lo, hi) in SCRIPTS:
         if any(lo <= ord(c) <= hi for c in text):
+            if code == "zh" and any(c in TRADITIONAL for c in text):
+                return "zh-TW"
+            return code
+    words = {w.strip(".,!?¿¡;:").lower() for w in text.split()}
+    for code, marker in MARKERS.items():
+        if words & marker:
             return code
     return "en"
 

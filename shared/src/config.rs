@@ -33,6 +33,10 @@ pub struct Config {
     /// (`SETTINGS_CACHE_SECS`, default 10): a message's timers cost no read
     /// of the tenant, and a settings change reaches every function within it.
     pub settings_cache_ms: i64,
+    /// G: the longest a message waits for its translation
+    /// (`TRANSLATE_TIMEOUT_MS`, default 2000), all its parts and the SDK's
+    /// retries included; past it the message goes untranslated, marked.
+    pub translate_timeout_ms: u64,
 }
 
 impl Config {
@@ -54,6 +58,7 @@ impl Config {
             visitor_idle_ttl_secs: number("VISITOR_IDLE_TTL_SECS", 24 * 3600)?,
             agent_token_ttl_secs: number("AGENT_TOKEN_TTL_SECS", 12 * 3600)?,
             settings_cache_ms: number("SETTINGS_CACHE_SECS", 10)? * 1000,
+            translate_timeout_ms: number("TRANSLATE_TIMEOUT_MS", 2000)?.clamp(1, 60_000) as u64,
         })
     }
 }
@@ -73,6 +78,7 @@ impl Config {
             visitor_idle_ttl_secs: 24 * 3600,
             agent_token_ttl_secs: 12 * 3600,
             settings_cache_ms: 0,
+            translate_timeout_ms: 2000,
         }
     }
 }

@@ -13,7 +13,7 @@ use kefu::domain::Settings;
 use kefu::domain::{ids, Agent, AgentStatus, CloseReason, Content, Sender, SenderKind, Session, SessionState, Visitor};
 use kefu::store::{
     Admission, AgentChange, AgentStore, Appended, AssignMode, Assigned, Connection, ConnectionStore, DynamoStore,
-    Guard, MessageStore, Opened, QueueEntry, Removal, SessionStore, StatsStore, VisitorStore,
+    Guard, MessageStore, NewMessage, Opened, QueueEntry, Removal, SessionStore, StatsStore, VisitorStore,
 };
 
 async fn store() -> Arc<DynamoStore> {
@@ -193,9 +193,7 @@ async fn concurrent_messages_get_distinct_increasing_sequence_numbers_and_resend
                     match db
                         .append_message(
                             &fresh,
-                            sender.clone(),
-                            &format!("m{i}"),
-                            text(&format!("{i}")),
+                            NewMessage::new(sender.clone(), &format!("m{i}"), text(&format!("{i}"))),
                             10 + i,
                             &Settings::default(),
                         )
@@ -226,7 +224,9 @@ async fn concurrent_messages_get_distinct_increasing_sequence_numbers_and_resend
         .map(|_| {
             let (db, s, sender) = (db.clone(), fresh.clone(), sender.clone());
             tokio::spawn(async move {
-                db.append_message(&s, sender, "again", text("once"), 99, &Settings::default()).await.unwrap()
+                db.append_message(&s, NewMessage::new(sender, "again", text("once")), 99, &Settings::default())
+                    .await
+                    .unwrap()
             })
         })
         .collect();
@@ -277,7 +277,11 @@ async fn close_is_idempotent_and_frees_capacity_exactly_once() {
     // A closed session takes no more messages.
     let sender = Sender { kind: SenderKind::Visitor, id: s.visitor_id.clone() };
     assert_eq!(
-        db.append_message(&s, sender, "late", text("x"), 4, &Settings::default()).await.err().unwrap().code(),
+        db.append_message(&s, NewMessage::new(sender, "late", text("x")), 4, &Settings::default())
+            .await
+            .err()
+            .unwrap()
+            .code(),
         "session_closed"
     );
     // The visitor may open a new one; a second open while that is open returns it.
@@ -346,7 +350,9 @@ async fn an_agent_who_lost_a_session_cannot_post_in_it() {
     let s = seen_by_a.clone();
     let a = Sender { kind: SenderKind::Agent, id: "a".into() };
     assert!(matches!(
-        db.append_message(&seen_by_a, a.clone(), "m1", text("hi"), 3, &Settings::default()).await.unwrap(),
+        db.append_message(&seen_by_a, NewMessage::new(a.clone(), "m1", text("hi")), 3, &Settings::default())
+            .await
+            .unwrap(),
         Appended::New(_)
     ));
 
@@ -356,14 +362,17 @@ async fn an_agent_who_lost_a_session_cannot_post_in_it() {
         db.assign(&t, &QueueEntry::of(&s), "b", AssignMode::Auto, 5, &any_timer(), &day()).await.unwrap(),
         Assigned::Assigned
     );
-    let err = db.append_message(&seen_by_a, a, "m2", text("still here?"), 6, &Settings::default()).await.unwrap_err();
+    let err = db
+        .append_message(&seen_by_a, NewMessage::new(a, "m2", text("still here?")), 6, &Settings::default())
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "not_assigned");
 
     // b posts, and the history holds exactly what was allowed.
     let b = Sender { kind: SenderKind::Agent, id: "b".into() };
     let seen_by_b = db.get_session(&t, &s.id).await.unwrap().unwrap();
     assert!(matches!(
-        db.append_message(&seen_by_b, b, "m3", text("I'm b"), 7, &Settings::default()).await.unwrap(),
+        db.append_message(&seen_by_b, NewMessage::new(b, "m3", text("I'm b")), 7, &Settings::default()).await.unwrap(),
         Appended::New(_)
     ));
     let texts: Vec<_> = db.messages_after(&t, &s.id, 0, 10).await.unwrap().into_iter().map(|m| m.content).collect();
@@ -440,12 +449,14 @@ async fn marking_read_clears_only_what_the_agent_saw() {
     let fresh = session_of(&db, &t, "a").await;
     let s = fresh.clone();
     let visitor = Sender { kind: SenderKind::Visitor, id: s.visitor_id.clone() };
-    db.append_message(&fresh, visitor.clone(), "m1", text("one"), 3, &Settings::default()).await.unwrap();
+    db.append_message(&fresh, NewMessage::new(visitor.clone(), "m1", text("one")), 3, &Settings::default())
+        .await
+        .unwrap();
     let seen = db.get_session(&t, &s.id).await.unwrap().unwrap();
     assert_eq!(seen.unread, 1);
 
     // Another message lands between the agent's read and its mark.
-    db.append_message(&seen, visitor, "m2", text("two"), 4, &Settings::default()).await.unwrap();
+    db.append_message(&seen, NewMessage::new(visitor, "m2", text("two")), 4, &Settings::default()).await.unwrap();
     assert!(!db.mark_read(&seen).await.unwrap(), "the agent has not seen message 2");
     let now = db.get_session(&t, &s.id).await.unwrap().unwrap();
     assert_eq!(now.unread, 2);
@@ -500,4 +511,45 @@ async fn concurrent_transfers_hand_a_session_over_once_under_the_hard_cap() {
     let same = db.get_session(&t, &s.id).await.unwrap().unwrap();
     assert_eq!((same.agent_id.as_deref(), same.transfers.len()), (Some(winner.as_str()), 1));
     assert_eq!(db.get_agent(&t, &winner).await.unwrap().unwrap().active, 1);
+}
+
+#[tokio::test]
+#[ignore = "needs DynamoDB: run `make test`"]
+async fn a_translation_is_stored_with_its_message_and_the_visitor_s_language_with_the_session() {
+    use kefu::domain::translation::{Outgoing, TranslateError, Translation};
+    let db = store().await;
+    let t = tenant();
+    agent(&db, &t, "a", 5).await;
+    let s = session_of(&db, &t, "a").await;
+    let visitor = Sender { kind: SenderKind::Visitor, id: s.visitor_id.clone() };
+    let translation =
+        Translation { source: Some("fr".into()), target: "zh".into(), text: Some("[zh] bonjour".into()), error: None };
+    let new = NewMessage { translation: Some(translation.clone()), ..NewMessage::new(visitor, "m1", text("bonjour")) };
+    let Appended::New(m) = db.append_message(&s, new, 3, &Settings::default()).await.unwrap() else { panic!() };
+    assert_eq!(db.get_message(&t, &s.id, m.seq).await.unwrap().unwrap().translation, Some(translation));
+    let after = db.get_session(&t, &s.id).await.unwrap().unwrap();
+    assert_eq!(after.visitor_language.as_deref(), Some("fr"));
+
+    // An agent's message, its translation failed: the error is kept; the
+    // visitor's language is not the agent's to set.
+    let failed = Translation {
+        source: Some("zh".into()),
+        target: "fr".into(),
+        text: None,
+        error: Some(TranslateError::Throttled("slow down".into())),
+    };
+    let agent_says = Sender { kind: SenderKind::Agent, id: "a".into() };
+    let new = NewMessage { translation: Some(failed.clone()), ..NewMessage::new(agent_says, "m2", text("你好")) };
+    db.append_message(&after, new, 4, &Settings::default()).await.unwrap();
+    assert_eq!(db.messages_after(&t, &s.id, 1, 10).await.unwrap()[0].translation, Some(failed));
+    assert_eq!(db.get_session(&t, &s.id).await.unwrap().unwrap().visitor_language.as_deref(), Some("fr"));
+
+    // The session's outgoing mode: set while open, refused once closed.
+    let manual = Outgoing::Manual { target: "ja".into() };
+    assert!(db.set_outgoing_translation(&t, &s.id, &manual).await.unwrap());
+    let s = db.get_session(&t, &s.id).await.unwrap().unwrap();
+    assert_eq!(s.outgoing_translation, manual);
+    db.close_session(&s, CloseReason::Agent, &[], 5, Guard::None, &day()).await.unwrap();
+    assert!(!db.set_outgoing_translation(&t, &s.id, &Outgoing::Off).await.unwrap());
+    assert!(!db.set_outgoing_translation(&t, "s-missing", &Outgoing::Off).await.unwrap());
 }

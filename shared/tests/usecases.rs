@@ -608,3 +608,150 @@ async fn a_waiting_session_is_abandoned_once_its_visitor_is_gone_long_enough() {
     // Its visitor may start again.
     assert_ne!(w.start(&v, None).await["id"], sid.as_str());
 }
+
+/// Amazon Translate as the tests need it: tags a text with its target,
+/// detects French by a word and Chinese by script, and fails on demand.
+#[derive(Default)]
+struct FakeTranslator {
+    calls: std::sync::Mutex<Vec<(Option<String>, String)>>,
+    fail: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl kefu::translate::Translator for FakeTranslator {
+    async fn translate_part(
+        &self,
+        text: &str,
+        source: Option<&str>,
+        target: &str,
+    ) -> Result<kefu::translate::Translated, kefu::translate::TranslateError> {
+        self.calls.lock().unwrap().push((source.map(str::to_string), target.to_string()));
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(kefu::translate::TranslateError::Unavailable("told to fail".into()));
+        }
+        let detected = if text.contains("bonjour") {
+            "fr"
+        } else if text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)) {
+            "zh"
+        } else {
+            "en"
+        };
+        let source = source.unwrap_or(detected).to_string();
+        let text = if source == target { text.to_string() } else { format!("[{target}] {text}") };
+        Ok(kefu::translate::Translated { text, source })
+    }
+}
+
+/// A tenant with translation on; `ann` writes English, the visitor French.
+async fn translating_world() -> (World, Arc<FakeTranslator>, Principal, Principal, String) {
+    let mut w = world().await;
+    let fake = Arc::new(FakeTranslator::default());
+    w.app = App::in_memory(w.store.clone(), w.pushes.clone(), w.clock.clone(), Config::defaults("memory"))
+        .with_translator(fake.clone());
+    let change = kefu::domain::SettingsChange { translation: Some(true), ..Default::default() };
+    w.store.update_settings(T, &change, 0).await.unwrap().unwrap();
+    let ann = w.agent("ann", 5, &[]).await;
+    let set_en = kefu::store::AgentChange { language: Some(Some("en".into())), ..Default::default() };
+    w.store.update_agent(T, "ann", &set_en).await.unwrap();
+    let v = w.visitor("v").await;
+    let sid = w.start(&v, None).await["id"].as_str().unwrap().to_string();
+    (w, fake, ann, v, sid)
+}
+
+#[tokio::test]
+async fn a_visitor_s_text_reaches_the_agent_translated_and_the_reply_reaches_the_visitor_in_its_language() {
+    let (w, fake, ann, v, sid) = translating_world().await;
+    let asked = w.send(&v, &sid, "bonjour, où est mon colis ?").await.unwrap();
+    let t = wire(&asked.message)["translation"].clone();
+    assert_eq!(t, json!({"source": "fr", "target": "en", "text": "[en] bonjour, où est mon colis ?", "error": null}));
+    assert_eq!(w.session(&sid).await.visitor_language.as_deref(), Some("fr"), "G1: stored on the session");
+    let to_agent = w.pushes.events("conn-ann").into_iter().rfind(|e| e["type"] == "message.new").unwrap();
+    assert_eq!(to_agent["message"]["content"]["text"], "bonjour, où est mon colis ?", "the original…");
+    assert_eq!(to_agent["message"]["translation"]["text"], "[en] bonjour, où est mon colis ?", "…and the translation");
+
+    // G2, automatic: into the visitor's language; the agent sees both, the visitor the translation.
+    let reply = w.send(&ann, &sid, "It left this morning.").await.unwrap();
+    assert_eq!(wire(&reply.message)["translation"]["text"], "[fr] It left this morning.");
+    assert_eq!(wire(&reply.message)["content"]["text"], "It left this morning.");
+    let to_visitor = w.pushes.events("conn-v").into_iter().rfind(|e| e["type"] == "message.new").unwrap();
+    assert_eq!(to_visitor["message"]["content"], json!({"type": "text", "text": "[fr] It left this morning."}));
+    assert_eq!(to_visitor["message"]["translation"], json!({"source": "en", "target": "fr"}));
+    assert_eq!(*fake.calls.lock().unwrap(), [(None, "en".into()), (Some("en".into()), "fr".into())]);
+
+    // A resend costs no second translation; sync returns both texts.
+    let resend = messages::SendRequest {
+        session_id: sid.clone(),
+        client_msg_id: reply.message.client_msg_id.clone(),
+        message: json!({ "type": "text", "text": "It left this morning." }),
+    };
+    assert!(messages::send(&w.app, &ann, resend).await.unwrap().duplicate);
+    assert_eq!(fake.calls.lock().unwrap().len(), 2);
+    let batch = wire(messages::after(&w.app, &ann, &sid, 0, 50).await.unwrap());
+    assert_eq!(batch["messages"][1]["translation"]["text"], "[fr] It left this morning.");
+    let seen = wire(messages::after(&w.app, &v, &sid, 0, 50).await.unwrap());
+    assert_eq!(seen["messages"][0]["content"]["text"], "bonjour, où est mon colis ?", "its own words");
+    assert!(seen["messages"][0].get("translation").is_none());
+    assert_eq!(seen["messages"][1]["content"]["text"], "[fr] It left this morning.");
+}
+
+#[tokio::test]
+async fn manual_and_off_modes_non_text_and_failures_are_as_the_agent_chose_and_never_lose_a_message() {
+    use kefu::app::translation;
+    use kefu::domain::translation::Outgoing;
+    let (w, fake, ann, v, sid) = translating_world().await;
+    w.send(&v, &sid, "bonjour").await.unwrap();
+    let manual = Outgoing::Manual { target: "ja".into() };
+    let view = wire(translation::set_outgoing(&w.app, &ann, &sid, manual).await.unwrap());
+    assert_eq!(view["outgoingTranslation"], json!({"mode": "manual", "target": "ja"}));
+    assert_eq!(view["visitorLanguage"], "fr");
+    let sent = w.send(&ann, &sid, "Hello").await.unwrap();
+    assert_eq!(wire(&sent.message)["translation"]["target"], "ja");
+    // G3: a pair outside the rules is refused before any request, the message sent as written.
+    let to_tw = Outgoing::Manual { target: "zh-TW".into() };
+    translation::set_outgoing(&w.app, &ann, &sid, to_tw).await.unwrap();
+    let calls = fake.calls.lock().unwrap().len();
+    let refused = wire(w.send(&ann, &sid, "Hello again").await.unwrap().message);
+    assert_eq!(refused["translation"]["error"]["code"], "unsupported_pair");
+    assert_eq!(refused["translation"]["text"], json!(null));
+    assert_eq!(fake.calls.lock().unwrap().len(), calls, "no request for a refused pair");
+    let to_visitor = w.pushes.events("conn-v").into_iter().rfind(|e| e["type"] == "message.new").unwrap();
+    assert_eq!(to_visitor["message"]["content"]["text"], "Hello again", "delivered as written");
+
+    translation::set_outgoing(&w.app, &ann, &sid, Outgoing::Off).await.unwrap();
+    let plain = wire(w.send(&ann, &sid, "No translation").await.unwrap().message);
+    assert_eq!(plain["translation"], json!(null));
+    let image = messages::SendRequest {
+        session_id: sid.clone(),
+        client_msg_id: "img".into(),
+        message: json!({ "type": "image", "url": "https://x.test/a.png" }),
+    };
+    messages::send(&w.app, &v, image).await.unwrap();
+    assert_eq!(fake.calls.lock().unwrap().len(), calls, "off, and not text: no request");
+
+    // The service down: stored and delivered, marked.
+    fake.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    let failed = wire(w.send(&v, &sid, "bonjour encore").await.unwrap().message);
+    assert_eq!(failed["translation"]["error"]["code"], "unavailable");
+    assert_eq!(failed["content"]["text"], "bonjour encore");
+    let to_agent = w.pushes.events("conn-ann").into_iter().rfind(|e| e["type"] == "message.new").unwrap();
+    assert_eq!(to_agent["message"]["seq"], failed["seq"]);
+
+    // Only its agent or an admin chooses; a bad target is refused.
+    let bad = Outgoing::Manual { target: "xx".into() };
+    let err = translation::set_outgoing(&w.app, &ann, &sid, bad).await.unwrap_err();
+    assert_eq!(err.code(), "unsupported_language");
+    let err = translation::set_outgoing(&w.app, &v, &sid, Outgoing::Auto).await.unwrap_err();
+    assert_eq!(err.code(), "forbidden");
+}
+
+#[tokio::test]
+async fn with_translation_off_nothing_is_translated() {
+    let (w, fake, ann, v, sid) = translating_world().await;
+    let off = kefu::domain::SettingsChange { translation: Some(false), ..Default::default() };
+    w.store.update_settings(T, &off, 1).await.unwrap().unwrap();
+    w.send(&v, &sid, "bonjour").await.unwrap();
+    let reply = w.send(&ann, &sid, "Hello").await.unwrap();
+    assert_eq!(reply.message.translation, None);
+    assert!(fake.calls.lock().unwrap().is_empty());
+    assert_eq!(w.session(&sid).await.visitor_language, None);
+}

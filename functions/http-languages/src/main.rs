@@ -2,13 +2,13 @@
 //! Translate's), named in the reader's language, with the pairing rule (G3).
 
 use kefu::api::http::{self, ok};
-use kefu::app::languages;
+use kefu::app::translation;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    http::run(|_app, req| async move {
+    http::run(|app, req| async move {
         let who = http::principal(&req)?;
-        ok(languages::list(&who, http::query(&req, "display").as_deref())?)
+        ok(translation::languages(&app, &who, http::query(&req, "display").as_deref()).await?)
     })
     .await
 }

@@ -7,7 +7,7 @@ use kefu::app::{connections, messages};
 async fn main() -> Result<(), lambda_runtime::Error> {
     ws::run_action(|app, conn, req: messages::SendRequest| async move {
         let sent = messages::send(&app, &connections::principal(&conn), req).await?;
-        Ok(ws::Reply::MessageSent(sent))
+        Ok(ws::Reply::MessageSent(Box::new(sent)))
     })
     .await
 }

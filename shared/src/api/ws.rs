@@ -176,7 +176,7 @@ fn rate_limited(limit: u32) -> Error {
 pub enum Reply {
     /// `sendMessage`: `{type, message, duplicate}`.
     #[serde(rename = "message.sent")]
-    MessageSent(crate::app::messages::Sent),
+    MessageSent(Box<crate::app::messages::Sent>),
     /// `sync`: `{type, sessionId, messages, hasMore, lastSeq}`.
     #[serde(rename = "sync")]
     Sync(crate::app::messages::Batch),
@@ -245,8 +245,9 @@ mod tests {
             content: Content::Text { text: "hi".into() },
             created_at: 7,
             recalled_at: None,
+            translation: None,
         };
-        let sent = serde_json::to_value(Reply::MessageSent(Sent { message, duplicate: true })).unwrap();
+        let sent = serde_json::to_value(Reply::MessageSent(Box::new(Sent { message, duplicate: true }))).unwrap();
         assert_eq!(sent["type"], "message.sent");
         assert_eq!((sent["message"]["seq"].as_u64(), sent["duplicate"].as_bool()), (Some(3), Some(true)));
         let batch = Batch { session_id: "s1".into(), messages: vec![], has_more: false, last_seq: 3 };

@@ -10,6 +10,7 @@ use super::{approvals, audit, dispatch};
 use crate::auth::{Principal, Role};
 use crate::domain::agent::{check_max_concurrent, needs_approval};
 use crate::domain::text::clean_name;
+use crate::domain::translation::check_agent_language;
 use crate::domain::{ids, Agent, AgentStatus, AuditAction, StatusRequest};
 use crate::error::{Error, Result};
 use crate::store::AgentChange;
@@ -28,6 +29,9 @@ pub struct CreateAgent {
     pub role: Option<Role>,
     #[serde(default)]
     pub max_concurrent: Option<i64>,
+    /// G1: `zh` or `en` (default: the tenant's `agentLanguage`).
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 fn staff_role(role: Role) -> Result<Role> {
@@ -70,7 +74,11 @@ pub async fn new_agent(app: &App, tenant: &str, req: CreateAgent) -> Result<Agen
         None => settings.default_max_concurrent,
     };
     let role = staff_role(req.role.unwrap_or(Role::Agent))?;
-    let agent = Agent::new(tenant, &id, &nickname, &real_name, role, max, app.now());
+    if let Some(language) = &req.language {
+        check_agent_language(language)?;
+    }
+    let agent =
+        Agent { language: req.language, ..Agent::new(tenant, &id, &nickname, &real_name, role, max, app.now()) };
     app.store.create_agent(&agent).await?;
     tracing::info!(tenant, agent = %id, role = role.as_str(), "agent created");
     Ok(agent)
@@ -104,21 +112,29 @@ pub struct UpdateAgent {
     pub role: Option<Role>,
     #[serde(default)]
     pub max_concurrent: Option<i64>,
+    /// G1: `zh` or `en`; `null` goes back to the tenant's `agentLanguage`.
+    #[serde(default, deserialize_with = "crate::domain::present")]
+    pub language: Option<Option<String>>,
 }
 
-/// Admins change anything; an agent changes its own nickname and maximum.
+/// Admins change anything; an agent changes its own nickname, maximum and
+/// language.
 #[instrument(skip(app, req), fields(tenant = %who.tenant))]
 pub async fn update(app: &App, who: &Principal, id: &str, req: UpdateAgent) -> Result<AgentView> {
     who.require_staff()?;
     let id = resolve(who, id)?;
     if !who.is_admin() && (id != who.id || req.real_name.is_some() || req.role.is_some()) {
-        return Err(Error::forbidden("agents may change only their own nickname and maximum"));
+        return Err(Error::forbidden("agents may change only their own nickname, maximum and language"));
+    }
+    if let Some(Some(language)) = &req.language {
+        check_agent_language(language)?;
     }
     let change = AgentChange {
         nickname: req.nickname.as_deref().map(|n| clean_name("nickname", n)).transpose()?,
         real_name: req.real_name.as_deref().map(|n| clean_name("realName", n)).transpose()?,
         role: req.role.map(staff_role).transpose()?,
         max_concurrent: req.max_concurrent.map(check_max_concurrent).transpose()?,
+        language: req.language,
         ..AgentChange::default()
     };
     let before = app.store.get_agent(&who.tenant, id).await?.ok_or_else(|| Error::not_found("agent"))?;

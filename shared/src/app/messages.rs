@@ -12,7 +12,7 @@ use crate::auth::{Principal, Role};
 use crate::domain::message::{Content, Message, Sender, SenderKind, RECALL_WINDOW_MS};
 use crate::domain::{ids, SessionState};
 use crate::error::{Error, Result};
-use crate::store::Appended;
+use crate::store::{Appended, NewMessage};
 use crate::App;
 
 #[derive(Debug, Deserialize)]
@@ -96,32 +96,51 @@ pub async fn send(app: &App, who: &Principal, req: SendRequest) -> Result<Sent> 
     let kind = if who.role == Role::Visitor { SenderKind::Visitor } else { SenderKind::Agent };
     content.validate(kind, &s.channel)?;
 
-    let sender = Sender { kind, id: who.id.clone() };
-    let appended = if kept {
-        app.store.keep_message(&s, sender, &req.client_msg_id, content, app.now()).await?
-    } else {
-        // D8: the message sets the session's next timer in the same write.
-        let settings = app.settings(&s.tenant).await?;
-        app.store.append_message(&s, sender, &req.client_msg_id, content, app.now(), &settings).await?
+    let mut new = NewMessage::new(Sender { kind, id: who.id.clone() }, &req.client_msg_id, content);
+    if kept {
+        return Ok(match app.store.keep_message(&s, new, app.now()).await? {
+            Appended::New(m) => {
+                tracing::info!(session = %s.id, "a blacklisted visitor's message kept");
+                Sent { message: m, duplicate: false }
+            }
+            Appended::Duplicate(m) => Sent { message: m, duplicate: true },
+        });
+    }
+    let settings = app.settings(&s.tenant).await?;
+    // One read of the session's agent serves the translation (its
+    // language), its push and, when it wrote the message, the nickname the
+    // visitor sees it by.
+    let mut agent = match &s.agent_id {
+        Some(id) => app.notify.agent(&s.tenant, id).await,
+        None => None,
     };
-    let message = match appended {
+    // G1/G2: translated once, before it is stored, so every reader gets
+    // both texts. A resend is answered with the original first: a
+    // translation costs more than the read.
+    if let Some(plan) = super::translation::plan(&s, kind, &new.content, agent.as_ref(), &settings) {
+        if let Some(m) = app.store.sent_message(&s, &new.sender, &new.client_msg_id).await? {
+            return Ok(Sent { message: m, duplicate: true });
+        }
+        if let Content::Text { text } = &new.content {
+            new.translation = Some(super::translation::translate(app, text, &plan).await);
+        }
+    }
+    // D8: the message sets the session's next timer in the same write.
+    let message = match app.store.append_message(&s, new, app.now(), &settings).await? {
         Appended::Duplicate(m) => return Ok(Sent { message: m, duplicate: true }),
         Appended::New(m) => m,
     };
-    if kept {
-        tracing::info!(session = %s.id, "a blacklisted visitor's message kept");
-        return Ok(Sent { message, duplicate: false });
-    }
 
     // Both parties, on every connection they have (the sender's other tabs
     // too; clients de-duplicate by `seq`).
-    let fresh = app.store.get_session(&s.tenant, &s.id).await?.unwrap_or(s);
-    // One read of the session's agent serves its push and, when it wrote the
-    // message, the nickname the visitor sees it by.
-    let agent = match &fresh.agent_id {
-        Some(id) => app.notify.agent(&fresh.tenant, id).await,
-        None => None,
-    };
+    let fresh = app.store.get_session(&s.tenant, &s.id).await?.unwrap_or(s.clone());
+    if fresh.agent_id != s.agent_id {
+        // Assigned or handed on meanwhile: the agent who holds it now.
+        agent = match &fresh.agent_id {
+            Some(id) => app.notify.agent(&fresh.tenant, id).await,
+            None => None,
+        };
+    }
     if let Some(agent) = &agent {
         let kind = if kind == SenderKind::Visitor { Some(NotifyKind::NewMessage) } else { None };
         let notice = Notice::MessageNew {

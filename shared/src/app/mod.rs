@@ -14,7 +14,6 @@ pub mod evaluations;
 pub mod groups;
 pub mod history;
 pub mod knowledge;
-pub mod languages;
 pub mod messages;
 pub mod notices;
 pub mod sessions;
@@ -24,6 +23,7 @@ pub mod tags;
 pub mod tenants;
 pub mod timers;
 pub mod transfers;
+pub mod translation;
 pub mod typing;
 pub mod views;
 pub mod visitors;
@@ -37,6 +37,7 @@ use crate::domain::{Clock, Settings, SystemClock};
 use crate::error::{Error, Result};
 use crate::push::{ApiGateway, Gateway, NoGateway, Notifier};
 use crate::store::{DynamoStore, Store};
+use crate::translate::{AwsTranslator, Translator};
 
 /// What every function holds for its lifetime: built once per cold start,
 /// borrowed by every invocation.
@@ -51,6 +52,10 @@ pub struct App {
     pub notify: Notifier,
     /// Tenants' settings as last read, and when (see `Config::settings_cache_ms`).
     settings: std::sync::Mutex<std::collections::HashMap<String, (i64, Settings)>>,
+    /// The SDK's configuration, for clients built on first use.
+    sdk: Option<aws_config::SdkConfig>,
+    /// G: built on first use, so only the functions that translate build one.
+    translator: std::sync::OnceLock<Arc<dyn Translator>>,
 }
 
 impl App {
@@ -94,7 +99,17 @@ impl App {
         };
         let store: Arc<dyn Store> = Arc::new(store);
         let notify = Notifier::new(store.clone(), gateway.clone(), clock.clone());
-        Ok(Arc::new(App { store, gateway, keys, config, clock, notify, settings: Default::default() }))
+        Ok(Arc::new(App {
+            store,
+            gateway,
+            keys,
+            config,
+            clock,
+            notify,
+            settings: Default::default(),
+            sdk: Some(sdk),
+            translator: Default::default(),
+        }))
     }
 
     /// An app over an in-memory store, a recording gateway and a clock the
@@ -107,7 +122,33 @@ impl App {
     ) -> App {
         let store: Arc<dyn Store> = store;
         let notify = Notifier::new(store.clone(), gateway.clone(), clock.clone());
-        App { store, gateway, keys: None, config, clock, notify, settings: Default::default() }
+        App {
+            store,
+            gateway,
+            keys: None,
+            config,
+            clock,
+            notify,
+            settings: Default::default(),
+            sdk: None,
+            translator: Default::default(),
+        }
+    }
+
+    /// This app translating with `translator` (tests' fakes).
+    pub fn with_translator(self, translator: Arc<dyn Translator>) -> Self {
+        let _ = self.translator.set(translator);
+        self
+    }
+
+    /// G: the translator (Amazon Translate, its client built once per cold
+    /// start); `None` for an app with neither a fake nor the SDK.
+    pub fn translator(&self) -> Option<&dyn Translator> {
+        if let Some(t) = self.translator.get() {
+            return Some(t.as_ref());
+        }
+        let sdk = self.sdk.as_ref()?;
+        Some(self.translator.get_or_init(|| Arc::new(AwsTranslator::new(sdk))).as_ref())
     }
 
     /// The token keys; only functions configured with them sign or verify.

@@ -27,6 +27,7 @@ pub async fn create_with_admin(
             real_name: admin_nickname.to_string(),
             role: Some(Role::Admin),
             max_concurrent: None,
+            language: None,
         },
     )
     .await?;

@@ -89,6 +89,16 @@ pub struct VisitorMessage {
     /// C5: recalled by its agent; `content` is withheld.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recalled_at: Option<i64>,
+    /// G2: an agent's message the visitor reads translated (`content` is
+    /// the translation): from which language into which.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub translation: Option<VisitorTranslation>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VisitorTranslation {
+    pub source: Option<String>,
+    pub target: String,
 }
 
 impl VisitorMessage {
@@ -101,14 +111,24 @@ impl VisitorMessage {
             }
             _ => VisitorSender { kind: m.sender.kind, id: Some(m.sender.id.clone()), nickname: None },
         };
+        // G2: the visitor gets an agent's message in its translation.
+        let translated = match (&m.sender.kind, &m.translation) {
+            (SenderKind::Agent, Some(t)) => t.text.as_ref().map(|text| (text, t)),
+            _ => None,
+        };
         VisitorMessage {
             session_id: m.session_id.clone(),
             seq: m.seq,
             client_msg_id: m.client_msg_id.clone(),
             sender,
-            content: m.content.clone(),
+            content: match translated {
+                Some((text, _)) => Content::Text { text: text.clone() },
+                None => m.content.clone(),
+            },
             created_at: m.created_at,
             recalled_at: m.recalled_at,
+            translation: translated
+                .map(|(_, t)| VisitorTranslation { source: t.source.clone(), target: t.target.clone() }),
         }
     }
 }
@@ -164,6 +184,8 @@ pub struct AgentView {
     pub disabled: bool,
     /// Removed by an admin (shown only where history names the agent).
     pub removed: bool,
+    /// G1: its system language; `null`: the tenant's `agentLanguage`.
+    pub language: Option<String>,
 }
 
 impl AgentView {
@@ -180,6 +202,7 @@ impl AgentView {
             groups: a.groups.clone(),
             disabled: a.disabled,
             removed: a.removed,
+            language: a.language.clone(),
         }
     }
 }

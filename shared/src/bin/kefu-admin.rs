@@ -50,10 +50,8 @@ async fn main() {
 async fn translate(target: &str, text: &str, source: Option<&str>) -> Result<serde_json::Value, Error> {
     let translator = kefu::translate::AwsTranslator::from_env().await;
     let wait = std::time::Duration::from_secs(30);
-    Ok(match kefu::translate::translate(&translator, text, source, target, wait).await {
-        Ok(t) => json!({ "text": t.text, "source": t.source }),
-        Err(e) => json!({ "error": e }),
-    })
+    let plan = kefu::translate::Plan { source: source.map(str::to_string), target: target.to_string() };
+    Ok(serde_json::to_value(kefu::translate::translate(&translator, text, &plan, wait).await)?)
 }
 
 fn fail(msg: &str) -> ! {
@@ -102,6 +100,7 @@ async fn seed_demo(app: &App) -> Result<serde_json::Value, Error> {
                 real_name: real.into(),
                 role: Some(role),
                 max_concurrent: Some(3),
+                language: None,
             };
             match new_agent(app, "demo", req).await {
                 Ok(_) | Err(Error::Conflict { .. }) => {}

@@ -80,6 +80,10 @@ pub struct Agent {
     /// live connection), while it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub online_since: Option<i64>,
+    /// G1: its system language (`zh` or `en`); `None`: the tenant's
+    /// `agentLanguage`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
     pub created_at: i64,
 }
 
@@ -102,8 +106,14 @@ impl Agent {
             token_version: 0,
             removed: false,
             online_since: None,
+            language: None,
             created_at: now_ms,
         }
+    }
+
+    /// G1: its system language, under the tenant's settings.
+    pub fn language<'a>(&'a self, settings: &'a super::Settings) -> &'a str {
+        self.language.as_deref().unwrap_or(&settings.agent_language)
     }
 
     /// Live connections at `now_ms` (expired entries are stale: API Gateway

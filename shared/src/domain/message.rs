@@ -102,6 +102,10 @@ pub struct Message {
     /// C5: when its agent recalled it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recalled_at: Option<i64>,
+    /// G1/G2: its translation, made once as it was sent (`null`: none was
+    /// needed).
+    #[serde(default)]
+    pub translation: Option<super::translation::Translation>,
 }
 
 /// C5: an agent recalls its own message within this long of sending it.
@@ -127,7 +131,7 @@ impl Message {
     /// admins): its content withheld.
     pub fn withheld(&self) -> Message {
         match self.recalled_at {
-            Some(_) => Message { content: Content::Recalled {}, ..self.clone() },
+            Some(_) => Message { content: Content::Recalled {}, translation: None, ..self.clone() },
             None => self.clone(),
         }
     }
@@ -295,6 +299,12 @@ mod tests {
             content: Content::Text { text: "oops".into() },
             created_at: 1_000,
             recalled_at: None,
+            translation: Some(super::super::translation::Translation {
+                source: Some("en".into()),
+                target: "fr".into(),
+                text: Some("oups".into()),
+                error: None,
+            }),
         };
         assert!(m.check_recall("a1", 1_000 + RECALL_WINDOW_MS).is_ok());
         assert_eq!(m.check_recall("a1", 1_001 + RECALL_WINDOW_MS).unwrap_err().code(), "recall_window_passed");
@@ -304,6 +314,7 @@ mod tests {
         assert_eq!(m.withheld(), m, "nothing withheld before a recall");
         let recalled = Message { recalled_at: Some(2_000), ..m };
         assert_eq!(recalled.withheld().content, Content::Recalled {});
+        assert_eq!(recalled.withheld().translation, None, "nor its translation");
         assert_eq!(recalled.withheld().recalled_at, Some(2_000));
         assert_eq!(
             Content::Recalled {}.validate(SenderKind::Agent, "web").unwrap_err().code(),

@@ -186,6 +186,12 @@ pub struct Session {
     /// …and the latest answer.
     #[serde(default)]
     pub evaluation: Option<Evaluation>,
+    /// G1: the language the visitor's latest translated message was found in.
+    #[serde(default)]
+    pub visitor_language: Option<String>,
+    /// G2: how the agent's messages are translated for the visitor.
+    #[serde(default)]
+    pub outgoing_translation: super::translation::Outgoing,
 }
 
 impl Session {
@@ -222,6 +228,8 @@ impl Session {
             note: None,
             evaluation_invitation: None,
             evaluation: None,
+            visitor_language: None,
+            outgoing_translation: Default::default(),
         }
     }
 
@@ -334,6 +342,14 @@ impl Session {
         self.check_visible_to(who)?;
         self.check_open()?;
         self.check_holder_or_admin(who, "lock it")
+    }
+
+    /// G2: who may choose how the agent's messages are translated: its
+    /// agent, or an admin, while it is open.
+    pub fn check_can_set_translation(&self, who: &Principal) -> Result<()> {
+        self.check_visible_to(who)?;
+        self.check_open()?;
+        self.check_holder_or_admin(who, "choose its translation")
     }
 
     /// `session_closed` once it is closed.
@@ -452,6 +468,8 @@ mod tests {
             note: None,
             evaluation_invitation: None,
             evaluation: None,
+            visitor_language: None,
+            outgoing_translation: Default::default(),
         }
     }
 

@@ -44,6 +44,9 @@ pub struct Settings {
     pub typing_preview: bool,
     /// G: translation.
     pub translation: bool,
+    /// G1: the system language (`zh` or `en`) of agents who set none, and
+    /// what messages are translated into while no agent holds the session.
+    pub agent_language: String,
     pub simple_mode: bool,
     /// F3: custom message button URL.
     pub custom_message_url: Option<String>,
@@ -69,6 +72,7 @@ impl Default for Settings {
             abandon_after_secs: 300,
             typing_preview: false,
             translation: false,
+            agent_language: "zh".to_string(),
             simple_mode: false,
             custom_message_url: None,
             default_max_concurrent: DEFAULT_MAX_CONCURRENT,
@@ -101,6 +105,8 @@ pub struct SettingsChange {
     pub typing_preview: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub translation: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_language: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub simple_mode: Option<bool>,
     /// `Some(None)` (JSON `null`) clears it.
@@ -173,6 +179,9 @@ impl SettingsChange {
                 format!("utcOffsetMinutes must be from {MIN_UTC_OFFSET} to {MAX_UTC_OFFSET}"),
             ));
         }
+        if let Some(language) = &self.agent_language {
+            super::translation::check_agent_language(language)?;
+        }
         if let Some(Some(url)) = &self.custom_message_url {
             let ok = url.starts_with("https://")
                 && url.len() > "https://".len()
@@ -204,6 +213,7 @@ impl SettingsChange {
             abandon_after_secs,
             typing_preview,
             translation,
+            agent_language,
             simple_mode,
             custom_message_url,
             default_max_concurrent,

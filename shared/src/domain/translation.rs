@@ -2,7 +2,9 @@
 //! Translate supports), which pairs are allowed, and how a long text is cut
 //! into requests Amazon Translate accepts.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
 
 /// Amazon Translate's limit on one `TranslateText` request: 10,000 bytes
 /// of UTF-8 text.
@@ -152,6 +154,142 @@ pub fn check_pair(source: &str, target: &str) -> Result<(), PairRefused> {
     Ok(())
 }
 
+/// Why a text was not translated; the message it belongs to is stored and
+/// delivered all the same, marked with this (`{"code", "message"}`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "code", content = "message")]
+pub enum TranslateError {
+    /// G3: a pair Kefu or Amazon Translate does not translate.
+    UnsupportedPair(String),
+    /// A part still over the request limit (Amazon Translate said so), or a
+    /// translation too long to deliver beside its original.
+    TextTooLong(String),
+    /// Amazon Translate throttled the request (after the SDK's retries).
+    Throttled(String),
+    /// Unavailable, failed, or slower than the timeout.
+    Unavailable(String),
+}
+
+impl From<PairRefused> for TranslateError {
+    fn from(refused: PairRefused) -> Self {
+        TranslateError::UnsupportedPair(refused.message())
+    }
+}
+
+/// A message's translation, made once when it was sent and stored with it:
+/// from `source` (as detected, for a visitor's message) into `target`;
+/// `text`, or why there is none (`error`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Translation {
+    /// `None`: not detected (the request failed before it said).
+    pub source: Option<String>,
+    pub target: String,
+    pub text: Option<String>,
+    pub error: Option<TranslateError>,
+}
+
+impl Translation {
+    /// Nothing to translate: the text is in the target language already.
+    pub fn is_same_language(&self) -> bool {
+        self.error.is_none() && self.source.as_deref() == Some(self.target.as_str())
+    }
+}
+
+/// A translation longer than this is not delivered (a message's content is
+/// at most 24 KB; with its translation it stays well inside API Gateway's
+/// 128 KB push).
+pub const MAX_TRANSLATION_BYTES: usize = 64 * 1024;
+
+/// G2: how an agent's messages in one session reach the visitor.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "lowercase", try_from = "OutgoingWire")]
+pub enum Outgoing {
+    /// Into the visitor's language as last detected (none yet: as written).
+    #[default]
+    Auto,
+    /// Into the language the agent picked.
+    Manual { target: String },
+    /// As written.
+    Off,
+}
+
+/// `Outgoing` as a client writes it: `{"mode"}`, and `target` for `manual`
+/// only (an internally tagged enum would let a stray field pass).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutgoingWire {
+    mode: String,
+    #[serde(default)]
+    target: Option<String>,
+}
+
+impl TryFrom<OutgoingWire> for Outgoing {
+    type Error = String;
+
+    fn try_from(w: OutgoingWire) -> std::result::Result<Self, String> {
+        match (w.mode.as_str(), w.target) {
+            ("auto", None) => Ok(Outgoing::Auto),
+            ("off", None) => Ok(Outgoing::Off),
+            ("manual", Some(target)) => Ok(Outgoing::Manual { target }),
+            ("manual", None) => Err("a manual mode names its target".into()),
+            ("auto" | "off", Some(_)) => Err("only the manual mode has a target".into()),
+            (other, _) => Err(format!("mode must be auto, manual or off, not {other:?}")),
+        }
+    }
+}
+
+impl Outgoing {
+    /// A manual target must be a language Amazon Translate supports (whether
+    /// it pairs with the writer's language is checked per message).
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            Outgoing::Manual { target } if !is_supported(target) => Err(Error::invalid(
+                "unsupported_language",
+                format!("{target:?} is not a supported language (see GET /languages)"),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// An agent's system language (G1): `zh` or `en`.
+pub fn check_agent_language(code: &str) -> Result<()> {
+    if AGENT_LANGUAGES.contains(&code) {
+        Ok(())
+    } else {
+        Err(Error::invalid("unsupported_language", format!("language must be zh or en, not {code:?}")))
+    }
+}
+
+/// One text to translate: from `source` (`None`: detect it, `auto`) into
+/// `target`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub source: Option<String>,
+    pub target: String,
+}
+
+/// G1: a visitor's text, into the receiving agent's language; the source is
+/// detected. Nothing for an empty text.
+pub fn incoming(text: &str, agent_language: &str) -> Option<Plan> {
+    (!text.trim().is_empty()).then(|| Plan { source: None, target: agent_language.to_string() })
+}
+
+/// G2: an agent's text, written in its language, as the session's mode
+/// says. Nothing for an empty text, with the mode off, in automatic mode
+/// before the visitor's language is known, or when the target is the
+/// language it is written in.
+pub fn outgoing(text: &str, mode: &Outgoing, visitor_language: Option<&str>, agent_language: &str) -> Option<Plan> {
+    let target = match mode {
+        Outgoing::Off => return None,
+        Outgoing::Auto => visitor_language?,
+        Outgoing::Manual { target } => target.as_str(),
+    };
+    (!text.trim().is_empty() && target != agent_language)
+        .then(|| Plan { source: Some(agent_language.to_string()), target: target.to_string() })
+}
+
 /// A text cut into parts of at most `max_bytes` of UTF-8 each, at sentence
 /// ends (`。！？!?.` and line breaks, with what follows them up to the next
 /// sentence) where it can be, else at white space, else between
@@ -208,6 +346,38 @@ mod tests {
         assert_eq!(check_pair("mn", "zh-TW"), Err(PairRefused::OnlyWithChinese("zh-TW")));
         assert!(check_pair("fr", "en").is_ok() && check_pair("ja", "zh").is_ok());
         assert_eq!(check_pair("xx", "en"), Err(PairRefused::Unsupported("xx".into())));
+    }
+
+    #[test]
+    fn visitors_texts_are_detected_and_agents_follow_the_session_mode() {
+        let into = |t: &str| Some(Plan { source: None, target: t.into() });
+        assert_eq!(incoming("bonjour", "zh"), into("zh"));
+        assert_eq!(incoming(" \n ", "zh"), None, "empty after trimming");
+        let from_en = |t: &str| Some(Plan { source: Some("en".into()), target: t.into() });
+        assert_eq!(outgoing("hello", &Outgoing::Auto, Some("fr"), "en"), from_en("fr"));
+        assert_eq!(outgoing("hello", &Outgoing::Auto, None, "en"), None, "language not known yet");
+        assert_eq!(outgoing("hello", &Outgoing::Auto, Some("en"), "en"), None, "same language");
+        let manual = Outgoing::Manual { target: "zh-TW".into() };
+        assert_eq!(outgoing("hello", &manual, Some("fr"), "en"), from_en("zh-TW"), "the pick wins");
+        assert_eq!(outgoing("hello", &Outgoing::Off, Some("fr"), "en"), None);
+        assert_eq!(outgoing("  ", &manual, None, "en"), None);
+    }
+
+    #[test]
+    fn modes_and_languages_parse_from_their_wire_form_and_are_checked() {
+        let mode = |v: serde_json::Value| serde_json::from_value::<Outgoing>(v);
+        assert_eq!(mode(serde_json::json!({"mode": "auto"})).unwrap(), Outgoing::Auto);
+        let manual = mode(serde_json::json!({"mode": "manual", "target": "ja"})).unwrap();
+        assert_eq!(manual, Outgoing::Manual { target: "ja".into() });
+        assert!(manual.validate().is_ok());
+        let bad = mode(serde_json::json!({"mode": "manual", "target": "xx"})).unwrap();
+        assert_eq!(bad.validate().unwrap_err().code(), "unsupported_language");
+        assert!(mode(serde_json::json!({"mode": "manual"})).is_err(), "a manual mode names its target");
+        assert!(mode(serde_json::json!({"mode": "auto", "target": "ja"})).is_err());
+        assert!(check_agent_language("en").is_ok() && check_agent_language("zh").is_ok());
+        assert_eq!(check_agent_language("fr").unwrap_err().code(), "unsupported_language");
+        let error = serde_json::to_value(TranslateError::Throttled("slow down".into())).unwrap();
+        assert_eq!(error, serde_json::json!({"code": "throttled", "message": "slow down"}));
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub mod session {
     pub const NOTE: &str = "note";
     pub const EVALUATION_INVITATION: &str = "evaluationInvitation";
     pub const EVALUATION: &str = "evaluation";
+    pub const VISITOR_LANGUAGE: &str = "visitorLanguage";
+    pub const OUTGOING_TRANSLATION: &str = "outgoingTranslation";
 }
 
 /// `domain::timers::Timer`, and the store's own `tenant` of a waiting record.
@@ -116,6 +118,7 @@ pub mod agent {
     pub const TOKEN_VERSION: &str = "tokenVersion";
     pub const REMOVED: &str = "removed";
     pub const ONLINE_SINCE: &str = "onlineSince";
+    pub const LANGUAGE: &str = "language";
 }
 
 /// `domain::Visitor`.

@@ -17,15 +17,17 @@ use base64::Engine;
 use super::Guard;
 use super::{
     Admission, AgentChange, AgentStore, Appended, AssignMode, Assigned, AuditStore, BlacklistStore, CannedStore,
-    Connection, ConnectionStore, GroupStore, HistoryIndex, HistoryQuery, KnowledgeStore, MessageStore, Opened, Owner,
-    Page, QueueEntry, Removal, Scope, SessionQuery, SessionStore, StatsStore, StatusRequestStore, TagChange, TagStore,
-    TagUsage, TenantStore, TicketChange, TicketStore, TimerStore, VisitorResume, VisitorStore, WaitingTenant,
+    Connection, ConnectionStore, GroupStore, HistoryIndex, HistoryQuery, KnowledgeStore, MessageStore, NewMessage,
+    Opened, Owner, Page, QueueEntry, Removal, Scope, SessionQuery, SessionStore, StatsStore, StatusRequestStore,
+    TagChange, TagStore, TagUsage, TenantStore, TicketChange, TicketStore, TimerStore, VisitorResume, VisitorStore,
+    WaitingTenant,
 };
 use crate::auth::Role;
 use crate::domain::agent::HARD_CAP;
-use crate::domain::message::{Content, Message, Sender};
+use crate::domain::message::{Message, Sender};
 use crate::domain::stats::{AgentDay, StatsDay, Tally};
 use crate::domain::timers::{Timer, TimerKind};
+use crate::domain::translation::Outgoing;
 use crate::domain::{
     Agent, AgentStatus, AuditEntry, BlacklistEntry, CannedResponse, CloseReason, Evaluation, Invitation,
     KnowledgeEntry, Marker, ProfileChange, Session, SessionState, Settings, SettingsChange, SkillGroup, StatusRequest,
@@ -220,6 +222,9 @@ impl AgentStore for MemoryStore {
             }
             if let Some(v) = change.removed {
                 a.removed = v;
+            }
+            if let Some(v) = &change.language {
+                a.language = v.clone();
             }
             if change.bump_token_version {
                 a.token_version += 1;
@@ -738,6 +743,16 @@ impl SessionStore for MemoryStore {
             _ => Ok(false),
         })
     }
+
+    async fn set_outgoing_translation(&self, tenant: &str, session: &str, mode: &Outgoing) -> Result<bool> {
+        self.with(|s| match s.sessions.get_mut(&id(tenant, session)) {
+            Some(x) if x.state != SessionState::Closed => {
+                x.outgoing_translation = mode.clone();
+                Ok(true)
+            }
+            _ => Ok(false),
+        })
+    }
 }
 
 #[async_trait]
@@ -798,24 +813,23 @@ impl MessageStore for MemoryStore {
     async fn append_message(
         &self,
         session: &Session,
-        sender: Sender,
-        client_msg_id: &str,
-        content: Content,
+        message: NewMessage,
         now_ms: i64,
         settings: &Settings,
     ) -> Result<Appended> {
-        self.append(session, sender, client_msg_id, content, now_ms, Some(settings))
+        self.append(session, message, now_ms, Some(settings))
     }
 
-    async fn keep_message(
-        &self,
-        session: &Session,
-        sender: Sender,
-        client_msg_id: &str,
-        content: Content,
-        now_ms: i64,
-    ) -> Result<Appended> {
-        self.append(session, sender, client_msg_id, content, now_ms, None)
+    async fn keep_message(&self, session: &Session, message: NewMessage, now_ms: i64) -> Result<Appended> {
+        self.append(session, message, now_ms, None)
+    }
+
+    async fn sent_message(&self, session: &Session, sender: &Sender, client_msg_id: &str) -> Result<Option<Message>> {
+        let (t, sid) = (&session.tenant, &session.id);
+        Ok(self.with(|s| {
+            let seq = s.client_ids.get(&(t.clone(), sid.clone(), sender.id.clone(), client_msg_id.to_string()))?;
+            s.messages.get(&(t.clone(), sid.clone(), *seq)).cloned()
+        }))
     }
 
     async fn messages_after(&self, tenant: &str, session: &str, after: u64, limit: u32) -> Result<Vec<Message>> {
@@ -1139,19 +1153,12 @@ fn take_capacity(s: &mut State, t: &str, agent_id: &str, mode: AssignMode, now_m
 impl MemoryStore {
     /// C3's append (`settings`: its session's timers follow it), or (`None`)
     /// B5's kept message, as the DynamoDB store's.
-    fn append(
-        &self,
-        session: &Session,
-        sender: Sender,
-        client_msg_id: &str,
-        content: Content,
-        now_ms: i64,
-        settings: Option<&Settings>,
-    ) -> Result<Appended> {
+    fn append(&self, session: &Session, new: NewMessage, now_ms: i64, settings: Option<&Settings>) -> Result<Appended> {
         let kept = settings.is_none();
+        let sender = &new.sender;
         self.with(|s| {
             let (t, sid) = (&session.tenant, &session.id);
-            let client_key = (t.clone(), sid.clone(), sender.id.clone(), client_msg_id.to_string());
+            let client_key = (t.clone(), sid.clone(), sender.id.clone(), new.client_msg_id.clone());
             if let Some(seq) = s.client_ids.get(&client_key) {
                 let m = s.messages.get(&(t.clone(), sid.clone(), *seq)).cloned().expect("stored with its id");
                 return Ok(Appended::Duplicate(m));
@@ -1168,7 +1175,10 @@ impl MemoryStore {
                 x.last_visitor_message_at = Some(now_ms);
             } else {
                 x.last_activity_at = now_ms;
-                x.last_message = Some(content.preview());
+                x.last_message = Some(new.content.preview());
+                if let Some(language) = new.visitor_language() {
+                    x.visitor_language = Some(language.to_string());
+                }
             }
             match sender.kind {
                 _ if kept => {}
@@ -1179,15 +1189,7 @@ impl MemoryStore {
                 crate::domain::SenderKind::Agent => x.last_agent_message_at = Some(now_ms),
                 crate::domain::SenderKind::System => {}
             }
-            let message = Message {
-                session_id: sid.clone(),
-                seq,
-                client_msg_id: client_msg_id.to_string(),
-                sender,
-                content,
-                created_at: now_ms,
-                recalled_at: None,
-            };
+            let message = new.at(sid, seq, now_ms);
             let timer = settings.and_then(|settings| Timer::for_session(x, settings));
             s.messages.insert((t.clone(), sid.clone(), seq), message.clone());
             s.client_ids.insert(client_key, seq);

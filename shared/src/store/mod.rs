@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Role;
 use crate::domain::stats::{AgentDay, StatsDay};
 use crate::domain::timers::Timer;
+use crate::domain::translation::Outgoing;
 use crate::domain::{
     Agent, AgentStatus, AuditEntry, BlacklistEntry, CannedResponse, CloseReason, Content, Evaluation, Invitation,
     KnowledgeEntry, Message, ProfileChange, Sender, Session, Settings, SettingsChange, SkillGroup, StatusRequest, Tag,
@@ -46,6 +47,8 @@ pub struct AgentChange {
     pub groups: Option<Vec<String>>,
     pub disabled: Option<bool>,
     pub removed: Option<bool>,
+    /// G1: `Some(None)` goes back to the tenant's language.
+    pub language: Option<Option<String>>,
     /// Revokes every token the agent holds (`Agent::token_version` + 1).
     pub bump_token_version: bool,
 }
@@ -324,6 +327,8 @@ pub trait SessionStore: Send + Sync {
     /// D3: locks or unlocks an open session, setting `timer` (an unlocked
     /// session's timers run again) in the same write; `false` if it is closed.
     async fn set_locked(&self, session: &Session, locked: bool, timer: Option<&Timer>) -> Result<bool>;
+    /// G2: the open session's outgoing translation; `false` if it is closed.
+    async fn set_outgoing_translation(&self, tenant: &str, id: &str, mode: &Outgoing) -> Result<bool>;
     /// D1: the session's tags and note become these; in the same write,
     /// each of `usage.added` counts once more for agent `usage.agent`.
     async fn set_tags(&self, session: &Session, tags: &[String], note: Option<&str>, usage: &TagUsage) -> Result<()>;
@@ -424,6 +429,44 @@ pub trait TagStore: Send + Sync {
     async fn most_used_tags(&self, tenant: &str, agent: &str, limit: u32) -> Result<Vec<String>>;
 }
 
+/// A message to append: who sends what, under which client id (C3), and
+/// its translation (G1/G2), made before it is stored.
+#[derive(Clone, Debug)]
+pub struct NewMessage {
+    pub sender: Sender,
+    pub client_msg_id: String,
+    pub content: Content,
+    pub translation: Option<crate::domain::translation::Translation>,
+}
+
+impl NewMessage {
+    pub fn new(sender: Sender, client_msg_id: &str, content: Content) -> Self {
+        NewMessage { sender, client_msg_id: client_msg_id.to_string(), content, translation: None }
+    }
+
+    /// The message as stored at `seq`.
+    pub fn at(&self, session_id: &str, seq: u64, now_ms: i64) -> Message {
+        Message {
+            session_id: session_id.to_string(),
+            seq,
+            client_msg_id: self.client_msg_id.clone(),
+            sender: self.sender.clone(),
+            content: self.content.clone(),
+            created_at: now_ms,
+            recalled_at: None,
+            translation: self.translation.clone(),
+        }
+    }
+
+    /// G1: the visitor's language, as its translated message was found in.
+    pub fn visitor_language(&self) -> Option<&str> {
+        match self.sender.kind {
+            crate::domain::SenderKind::Visitor => self.translation.as_ref()?.source.as_deref(),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub enum Appended {
     New(Message),
@@ -437,27 +480,22 @@ pub trait MessageStore: Send + Sync {
     /// session's counter, so messages become visible in sequence order; the
     /// same write checks `Session::check_sender` (`session_closed`,
     /// `not_assigned`), so a sender who lost the session cannot post in it,
-    /// and (D8) sets the session's next timer under `settings`.
+    /// and (D8) sets the session's next timer under `settings`; (G1) a
+    /// visitor's translated message sets the session's `visitorLanguage`.
     async fn append_message(
         &self,
         session: &Session,
-        sender: Sender,
-        client_msg_id: &str,
-        content: Content,
+        message: NewMessage,
         now_ms: i64,
         settings: &Settings,
     ) -> Result<Appended>;
     /// B5: as `append_message`, for a blacklisted visitor writing into one
     /// of its closed sessions (`Session::check_kept_sender`): the message
     /// is stored in order; nothing else of the session changes.
-    async fn keep_message(
-        &self,
-        session: &Session,
-        sender: Sender,
-        client_msg_id: &str,
-        content: Content,
-        now_ms: i64,
-    ) -> Result<Appended>;
+    async fn keep_message(&self, session: &Session, message: NewMessage, now_ms: i64) -> Result<Appended>;
+    /// C3: what `sender` sent in the session under `client_msg_id`, if it
+    /// did (before a costly step such as a translation, a resend's check).
+    async fn sent_message(&self, session: &Session, sender: &Sender, client_msg_id: &str) -> Result<Option<Message>>;
     /// Messages with `seq > after`, oldest first, at most `limit`.
     async fn messages_after(&self, tenant: &str, session_id: &str, after: u64, limit: u32) -> Result<Vec<Message>>;
     async fn get_message(&self, tenant: &str, session_id: &str, seq: u64) -> Result<Option<Message>>;

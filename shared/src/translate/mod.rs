@@ -9,9 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_translate::error::ProvideErrorMetadata;
 use aws_sdk_translate::operation::translate_text::TranslateTextError;
-use serde::Serialize;
 
-use crate::domain::translation::{self, MAX_REQUEST_BYTES};
+use crate::domain::translation::{self, MAX_REQUEST_BYTES, MAX_TRANSLATION_BYTES};
 
 /// One `TranslateText` answer.
 #[derive(Clone, Debug, PartialEq)]
@@ -21,20 +20,7 @@ pub struct Translated {
     pub source: String,
 }
 
-/// Why a text was not translated; the message it belongs to is stored and
-/// delivered all the same, marked with this (its wire `code`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "code", content = "message")]
-pub enum TranslateError {
-    /// G3: a pair Kefu or Amazon Translate does not translate.
-    UnsupportedPair(String),
-    /// A part still over the request limit (Amazon Translate said so).
-    TextTooLong(String),
-    /// Amazon Translate throttled the request (after the SDK's retries).
-    Throttled(String),
-    /// Unavailable, failed, or slower than the timeout.
-    Unavailable(String),
-}
+pub use crate::domain::translation::{Plan, TranslateError, Translation};
 
 #[async_trait]
 pub trait Translator: Send + Sync {
@@ -48,44 +34,58 @@ pub trait Translator: Send + Sync {
     ) -> Result<Translated, TranslateError>;
 }
 
-/// `text` into `target`: one request per part (`translation::split`), the
-/// parts joined; the source is the first part's. The whole is bounded by
-/// `timeout`. The pair is checked first when the source is known.
-pub async fn translate(
-    translator: &dyn Translator,
-    text: &str,
-    source: Option<&str>,
-    target: &str,
-    timeout: Duration,
-) -> Result<Translated, TranslateError> {
-    if let Some(s) = source {
-        translation::check_pair(s, target).map_err(|e| TranslateError::UnsupportedPair(e.message()))?;
-    } else if !translation::is_supported(target) {
-        return Err(TranslateError::UnsupportedPair(format!("{target} is not a supported language")));
-    }
-    let work = async {
-        let mut joined = String::with_capacity(text.len());
-        let mut detected: Option<String> = source.map(str::to_string);
-        for part in translation::split(text, MAX_REQUEST_BYTES) {
-            if part.trim().is_empty() {
-                joined.push_str(part);
-                continue;
-            }
-            // The later parts go from the language the first was found in.
-            let out = translator.translate_part(part, detected.as_deref(), target).await?;
-            if detected.is_none() {
-                translation::check_pair(&out.source, target)
-                    .map_err(|e| TranslateError::UnsupportedPair(e.message()))?;
-                detected = Some(out.source.clone());
-            }
-            joined.push_str(&out.text);
-        }
-        Ok(Translated { text: joined, source: detected.unwrap_or_else(|| target.to_string()) })
+/// `text` as `plan` says: one request per part (`translation::split`),
+/// the parts joined; the source is the first part's (detected, when the
+/// plan leaves it open). The pair is checked before any request when the
+/// source is known, and once detected. The whole is bounded by `timeout`.
+/// Never fails: what went wrong is the translation's `error`.
+pub async fn translate(translator: &dyn Translator, text: &str, plan: &Plan, timeout: Duration) -> Translation {
+    let target = plan.target.as_str();
+    let mut source = plan.source.clone();
+    let checked = match &source {
+        Some(s) => translation::check_pair(s, target),
+        None if translation::is_supported(target) => Ok(()),
+        None => Err(translation::PairRefused::Unsupported(target.to_string())),
     };
-    match tokio::time::timeout(timeout, work).await {
-        Ok(result) => result,
-        Err(_) => Err(TranslateError::Unavailable(format!("no translation within {} ms", timeout.as_millis()))),
-    }
+    let outcome = match checked {
+        Err(refused) => Err(refused.into()),
+        Ok(()) => {
+            let work = async {
+                let mut joined = String::with_capacity(text.len());
+                for part in translation::split(text, MAX_REQUEST_BYTES) {
+                    if part.trim().is_empty() {
+                        joined.push_str(part);
+                        continue;
+                    }
+                    // The later parts go from the language the first was found in.
+                    let out = translator.translate_part(part, source.as_deref(), target).await?;
+                    if source.is_none() {
+                        source = Some(out.source.clone());
+                        if out.source == target {
+                            return Ok(None); // already in the target language
+                        }
+                        translation::check_pair(&out.source, target)?;
+                    }
+                    joined.push_str(&out.text);
+                    if joined.len() > MAX_TRANSLATION_BYTES {
+                        return Err(TranslateError::TextTooLong(format!(
+                            "the translation is over {MAX_TRANSLATION_BYTES} bytes"
+                        )));
+                    }
+                }
+                Ok(Some(joined))
+            };
+            match tokio::time::timeout(timeout, work).await {
+                Ok(result) => result,
+                Err(_) => Err(TranslateError::Unavailable(format!("no translation within {} ms", timeout.as_millis()))),
+            }
+        }
+    };
+    let (text, error) = match outcome {
+        Ok(text) => (text, None),
+        Err(e) => (None, Some(e)),
+    };
+    Translation { source, target: target.to_string(), text, error }
 }
 
 /// Amazon Translate, through the SDK.
@@ -94,17 +94,30 @@ pub struct AwsTranslator {
 }
 
 impl AwsTranslator {
-    /// A client from the environment (region, credentials, endpoint), built
-    /// once per cold start. It speaks the service's JSON protocol
+    /// A client of the SDK's configuration (region, credentials, endpoint),
+    /// built once per cold start. It speaks the service's JSON protocol
     /// (`awsJson1_1`, `X-Amz-Target: AWSShineFrontendService_20170701.TranslateText`),
     /// which Amazon Translate serves beside the CBOR one this SDK defaults
     /// to: the requests stay readable, and the local emulator speaks it.
-    pub async fn from_env() -> Self {
-        let shared = aws_config::load_from_env().await;
-        let config = aws_sdk_translate::config::Builder::from(&shared)
+    ///
+    /// A throttled or failed request is retried twice, after at most 100 ms
+    /// then 200 ms (the SDK's default waits up to 20 s): a chat message
+    /// cannot wait long, and `translate`'s timeout bounds the whole anyway.
+    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        let retry = aws_config::retry::RetryConfig::standard()
+            .with_max_attempts(3)
+            .with_initial_backoff(Duration::from_millis(100))
+            .with_max_backoff(Duration::from_millis(200));
+        let config = aws_sdk_translate::config::Builder::from(sdk)
             .protocol(aws_smithy_json::protocol::aws_json_rpc::AwsJsonRpcProtocol::aws_json_1_1())
+            .retry_config(retry)
             .build();
         AwsTranslator { client: aws_sdk_translate::Client::from_conf(config) }
+    }
+
+    /// As `new`, with the SDK's configuration loaded from the environment.
+    pub async fn from_env() -> Self {
+        Self::new(&aws_config::load_from_env().await)
     }
 }
 
@@ -179,11 +192,15 @@ mod tests {
 
     const SECOND: Duration = Duration::from_secs(1);
 
+    fn detect(target: &str) -> Plan {
+        Plan { source: None, target: target.into() }
+    }
+
     #[tokio::test]
     async fn a_long_text_goes_in_parts_from_the_language_the_first_was_found_in() {
         let fake = Fake::default();
         let text = "您好，您的订单已经发货。".repeat(600); // 21,600 bytes
-        let out = translate(&fake, &text, None, "en", SECOND).await.unwrap();
+        let out = translate(&fake, &text, &detect("en"), SECOND).await;
         let calls = fake.calls.lock().unwrap().clone();
         assert_eq!(calls.len(), 3);
         assert!(calls.iter().all(|(len, _)| *len <= MAX_REQUEST_BYTES));
@@ -191,20 +208,39 @@ mod tests {
             calls.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>(),
             [None, Some("zh".into()), Some("zh".into())]
         );
-        assert_eq!(out, Translated { text: "[en][en][en]".into(), source: "zh".into() });
+        assert_eq!(
+            out,
+            Translation {
+                source: Some("zh".into()),
+                target: "en".into(),
+                text: Some("[en][en][en]".into()),
+                error: None
+            }
+        );
     }
 
     #[tokio::test]
     async fn refused_pairs_cost_no_request_and_slow_answers_time_out() {
         let fake = Fake::default();
-        let err = translate(&fake, "嗨", Some("zh-TW"), "en", SECOND).await.unwrap_err();
-        assert!(matches!(err, TranslateError::UnsupportedPair(_)));
+        let from_zh_tw = Plan { source: Some("zh-TW".into()), target: "en".into() };
+        let out = translate(&fake, "嗨", &from_zh_tw, SECOND).await;
+        assert!(matches!(out.error, Some(TranslateError::UnsupportedPair(_))) && out.text.is_none());
         assert!(fake.calls.lock().unwrap().is_empty());
-        // Detected as a language that does not pair with the target.
-        let err = translate(&fake, "bonjour", None, "mn", SECOND).await.unwrap_err();
-        assert!(matches!(err, TranslateError::UnsupportedPair(_)), "{err:?}");
+        // Detected as a language that does not pair with the target: the
+        // detected language is kept.
+        let out = translate(&fake, "bonjour", &detect("mn"), SECOND).await;
+        assert!(matches!(out.error, Some(TranslateError::UnsupportedPair(_))), "{out:?}");
+        assert_eq!(out.source.as_deref(), Some("fr"));
         let slow = Fake { delay: Some(Duration::from_millis(200)), ..Fake::default() };
-        let err = translate(&slow, "bonjour", None, "en", Duration::from_millis(50)).await.unwrap_err();
-        assert!(matches!(err, TranslateError::Unavailable(_)));
+        let out = translate(&slow, "bonjour", &detect("en"), Duration::from_millis(50)).await;
+        assert!(matches!(out.error, Some(TranslateError::Unavailable(_))));
+    }
+
+    #[tokio::test]
+    async fn a_text_already_in_the_target_language_is_left_as_it_is() {
+        let fake = Fake::default();
+        let out = translate(&fake, "您好", &detect("zh"), SECOND).await;
+        assert!(out.is_same_language() && out.text.is_none(), "{out:?}");
+        assert_eq!(fake.calls.lock().unwrap().len(), 1, "detecting it took the one request");
     }
 }

@@ -136,6 +136,11 @@ impl AgentStore for DynamoStore {
         if let Some(v) = change.removed {
             u = u.set(attrs::agent::REMOVED, value(&v)?);
         }
+        match &change.language {
+            Some(Some(v)) => u = u.set(attrs::agent::LANGUAGE, s(v)),
+            Some(None) => u = u.remove(attrs::agent::LANGUAGE),
+            None => {}
+        }
         if change.bump_token_version {
             u = u.count(attrs::agent::TOKEN_VERSION, 1);
         }

@@ -13,17 +13,18 @@ use crate::domain::agent::HARD_CAP;
 use crate::domain::session::Marker;
 use crate::domain::stats::{AgentDay, StatsDay, Tally};
 use crate::domain::timers::{Timer, TimerKind};
+use crate::domain::translation::Outgoing;
 use crate::domain::{
-    Agent, AgentStatus, CloseReason, Content, Evaluation, Invitation, Message, Sender, SenderKind, Session,
-    SessionState, Transfer,
+    Agent, AgentStatus, CloseReason, Evaluation, Invitation, Message, Sender, SenderKind, Session, SessionState,
+    Transfer,
 };
 use crate::error::{Error, Result};
-use crate::store::Guard;
 use crate::store::{attrs, keys};
 use crate::store::{
     Appended, AssignMode, Assigned, HistoryIndex, HistoryQuery, MessageStore, Opened, Page, QueueEntry, Scope,
     SessionQuery, SessionStore, StatsStore, TagUsage,
 };
+use crate::store::{Guard, NewMessage};
 
 /// Optimistic rounds before a write gives up with `try_again` (the client
 /// resends; a `clientMsgId` keeps that safe). Every round commits at least
@@ -527,6 +528,12 @@ impl SessionStore for DynamoStore {
         }
         Ok(matches!(self.transact(items).await?, Tx::Committed))
     }
+
+    async fn set_outgoing_translation(&self, tenant: &str, id: &str, mode: &Outgoing) -> Result<bool> {
+        let set = Update::new().set(attrs::session::OUTGOING_TRANSLATION, value(mode)?);
+        let open = Cond::exists(keys::PK).and(Cond::ne(attrs::session::STATE, value(&SessionState::Closed)?));
+        self.update_if(keys::session(tenant, id), set, open).await
+    }
 }
 
 /// How a message is stored: content as JSON text, so any custom payload
@@ -542,6 +549,8 @@ struct MessageRecord {
     created_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     recalled_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    translation: Option<crate::domain::translation::Translation>,
 }
 
 impl MessageRecord {
@@ -554,6 +563,7 @@ impl MessageRecord {
             content: serde_json::from_str(&self.content)?,
             created_at: self.created_at,
             recalled_at: self.recalled_at,
+            translation: self.translation,
         })
     }
 }
@@ -591,15 +601,8 @@ impl DynamoStore {
 
     /// C3's append, or (`kept`) B5's: the message takes the next sequence
     /// number, atomically with the session's counter.
-    async fn append(
-        &self,
-        session: &Session,
-        sender: Sender,
-        client_msg_id: &str,
-        content: Content,
-        now_ms: i64,
-        mode: AppendMode<'_>,
-    ) -> Result<Appended> {
+    async fn append(&self, session: &Session, new: NewMessage, now_ms: i64, mode: AppendMode<'_>) -> Result<Appended> {
+        let (sender, client_msg_id, content) = (&new.sender, new.client_msg_id.as_str(), &new.content);
         let (kept, settings) = match mode {
             AppendMode::Live(settings) => (false, Some(settings)),
             AppendMode::Kept => (true, None),
@@ -615,21 +618,13 @@ impl DynamoStore {
             if let Err(refused) = allowed {
                 // A resend of a message stored before the session closed (or
                 // changed hands) still gets its original back.
-                return match self.message_by_client_id(&current, &sender, client_msg_id).await? {
+                return match self.message_by_client_id(&current, sender, client_msg_id).await? {
                     Some(m) => Ok(Appended::Duplicate(m)),
                     None => Err(refused),
                 };
             }
             let seq = current.last_seq + 1;
-            let message = Message {
-                session_id: sid.clone(),
-                seq,
-                client_msg_id: client_msg_id.to_string(),
-                sender: sender.clone(),
-                content: content.clone(),
-                created_at: now_ms,
-                recalled_at: None,
-            };
+            let message = new.at(sid, seq, now_ms);
 
             // The session's counter moves from exactly the value we read, so
             // message n+1 can only commit after message n: a reader who sees
@@ -658,6 +653,9 @@ impl DynamoStore {
                     SenderKind::Agent => bump = bump.set(attrs::session::LAST_AGENT_MESSAGE_AT, n(now_ms)),
                     SenderKind::System => {}
                 }
+                if let Some(language) = new.visitor_language() {
+                    bump = bump.set(attrs::session::VISITOR_LANGUAGE, s(language));
+                }
                 // The counter, and the sender's right to post (check_sender) as of this very write.
                 let mut cond = Cond::eq(attrs::session::LAST_SEQ, n(current.last_seq))
                     .and(Cond::ne(attrs::session::STATE, value(&SessionState::Closed)?));
@@ -673,9 +671,10 @@ impl DynamoStore {
                 seq,
                 client_msg_id: client_msg_id.to_string(),
                 sender: sender.clone(),
-                content: serde_json::to_string(&content)?,
+                content: serde_json::to_string(content)?,
                 created_at: now_ms,
                 recalled_at: None,
+                translation: new.translation.clone(),
             };
             let mut item = to_item(&record, keys::message(t, sid, seq))?;
             // C4: the visitor's messages across its sessions, by time.
@@ -700,7 +699,7 @@ impl DynamoStore {
             // A resend: this client id is taken (read only then, so a new
             // message costs no read for it).
             if tx.failed_at(2) {
-                if let Some(m) = self.message_by_client_id(&current, &sender, client_msg_id).await? {
+                if let Some(m) = self.message_by_client_id(&current, sender, client_msg_id).await? {
                     return Ok(Appended::Duplicate(m));
                 }
             } else {
@@ -719,24 +718,19 @@ impl MessageStore for DynamoStore {
     async fn append_message(
         &self,
         session: &Session,
-        sender: Sender,
-        client_msg_id: &str,
-        content: Content,
+        message: NewMessage,
         now_ms: i64,
         settings: &crate::domain::Settings,
     ) -> Result<Appended> {
-        self.append(session, sender, client_msg_id, content, now_ms, AppendMode::Live(settings)).await
+        self.append(session, message, now_ms, AppendMode::Live(settings)).await
     }
 
-    async fn keep_message(
-        &self,
-        session: &Session,
-        sender: Sender,
-        client_msg_id: &str,
-        content: Content,
-        now_ms: i64,
-    ) -> Result<Appended> {
-        self.append(session, sender, client_msg_id, content, now_ms, AppendMode::Kept).await
+    async fn keep_message(&self, session: &Session, message: NewMessage, now_ms: i64) -> Result<Appended> {
+        self.append(session, message, now_ms, AppendMode::Kept).await
+    }
+
+    async fn sent_message(&self, session: &Session, sender: &Sender, client_msg_id: &str) -> Result<Option<Message>> {
+        self.message_by_client_id(session, sender, client_msg_id).await
     }
 
     async fn visitor_history(
