@@ -755,3 +755,21 @@ async fn with_translation_off_nothing_is_translated() {
     assert!(fake.calls.lock().unwrap().is_empty());
     assert_eq!(w.session(&sid).await.visitor_language, None);
 }
+
+#[tokio::test]
+async fn a_catch_up_batch_fits_one_websocket_message_and_says_more_follow() {
+    let w = world().await;
+    w.agent("ann", 5, &[]).await;
+    let v = w.visitor("v").await;
+    let sid = w.start(&v, None).await["id"].as_str().unwrap().to_string();
+    let long = "请".repeat(5_000); // 15,000 bytes
+    for _ in 0..10 {
+        w.send(&v, &sid, &long).await.unwrap();
+    }
+    let batch = messages::after(&w.app, &v, &sid, 0, 50).await.unwrap();
+    let bytes = serde_json::to_vec(&batch).unwrap().len();
+    assert!(bytes < 128 * 1024, "{bytes} bytes");
+    assert!(batch.has_more && batch.messages.len() == 6, "{}", batch.messages.len());
+    let next = messages::after(&w.app, &v, &sid, 6, 50).await.unwrap();
+    assert_eq!((next.messages.len(), next.has_more), (4, false), "the rest, after the last one received");
+}

@@ -196,11 +196,27 @@ pub async fn after(app: &App, who: &Principal, session_id: &str, after: u64, lim
     } else {
         app.store.messages_after(&s.tenant, &s.id, after, limit + 1).await?
     };
-    let has_more = messages.len() > limit as usize;
+    let mut has_more = messages.len() > limit as usize;
     messages.truncate(limit as usize);
-    let messages = views(app, who, &s.tenant, &messages).await?;
+    let mut messages = views(app, who, &s.tenant, &messages).await?;
+    // A batch fits one WebSocket message (API Gateway's 128 KB): messages
+    // with long texts and their translations go in more batches.
+    let mut bytes = 0;
+    if let Some(fit) = messages.iter().position(|m| {
+        bytes += serde_json::to_vec(m).map_or(0, |v| v.len());
+        bytes > MAX_BATCH_BYTES
+    }) {
+        let keep = fit.max(1);
+        if keep < messages.len() {
+            messages.truncate(keep);
+            has_more = true;
+        }
+    }
     Ok(Batch { session_id: s.id, messages, has_more, last_seq: s.last_seq })
 }
+
+/// What one batch of messages holds at most (one always goes).
+pub const MAX_BATCH_BYTES: usize = 96 * 1024;
 
 /// Messages as the caller may see them: a visitor sees agents by
 /// nickname and no recalled content; agents no recalled content; admins all.
