@@ -314,4 +314,69 @@ mod tests {
         assert_eq!(body["requestId"], "r9");
         assert_eq!(body["error"]["code"], "session_not_found");
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::app::messages::{SendRequest, SyncRequest};
+
+        /// Any JSON value, nested a few levels.
+        fn json() -> impl Strategy<Value = serde_json::Value> {
+            let leaf = prop_oneof![
+                Just(serde_json::Value::Null),
+                any::<bool>().prop_map(serde_json::Value::from),
+                any::<i64>().prop_map(serde_json::Value::from),
+                any::<f64>().prop_map(serde_json::Value::from),
+                "\\PC{0,12}".prop_map(serde_json::Value::from),
+                prop_oneof![Just("sendMessage"), Just("sync"), Just("text"), Just("s_1"), Just("type")]
+                    .prop_map(serde_json::Value::from),
+            ];
+            leaf.prop_recursive(4, 32, 6, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::Array),
+                    prop::collection::btree_map(
+                        prop_oneof![
+                            Just("action".to_string()),
+                            Just("requestId".to_string()),
+                            Just("sessionId".to_string()),
+                            Just("clientMsgId".to_string()),
+                            Just("message".to_string()),
+                            Just("afterSeq".to_string()),
+                            Just("type".to_string()),
+                            Just("text".to_string()),
+                            "[a-z]{1,6}",
+                        ],
+                        inner,
+                        0..6
+                    )
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        const FRAME_CODES: [&str; 3] = ["invalid_json", "invalid_field", "missing_field"];
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Whatever arrives as a frame, parsing never panics: the frame
+            /// parses, or the error is one of the documented codes; the
+            /// request id is echoed only from a JSON object.
+            #[test]
+            fn any_frame_parses_or_gets_a_clear_error(body in prop_oneof!["\\PC{0,64}", json().prop_map(|v| v.to_string())]) {
+                let e = event(&body);
+                for result in [frame::<SendRequest>(&e).map(|_| ()), frame::<SyncRequest>(&e).map(|_| ())] {
+                    if let Err(err) = result {
+                        prop_assert!(FRAME_CODES.contains(&err.code()), "{} for {body:?}", err.code());
+                    }
+                }
+                if let Err(err) = default_route(&e) {
+                    prop_assert!(FRAME_CODES.contains(&err.code()) || err.code() == "unknown_action", "{}", err.code());
+                }
+                let is_object = serde_json::from_str::<serde_json::Value>(&body).is_ok_and(|v| v.is_object());
+                prop_assert!(request_id(&e).is_none() || is_object);
+            }
+        }
+    }
 }

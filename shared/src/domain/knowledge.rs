@@ -191,7 +191,7 @@ mod tests {
             mime_type: "Application/PDF".into(),
         };
         let mut n = 0;
-        let got = clean_attachments(&[ok.clone()], || {
+        let got = clean_attachments(std::slice::from_ref(&ok), || {
             n += 1;
             format!("at_{n}")
         })

@@ -389,4 +389,88 @@ mod tests {
         assert_eq!(c.preview().chars().count(), 80);
         assert_eq!(content(json!({"type": "image", "url": "https://x"})).preview(), "[image]");
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn field() -> impl Strategy<Value = serde_json::Value> {
+            prop_oneof![
+                Just(serde_json::Value::Null),
+                any::<i64>().prop_map(serde_json::Value::from),
+                any::<f64>().prop_map(serde_json::Value::from),
+                "\\PC{0,40}".prop_map(serde_json::Value::from),
+                prop_oneof![Just("https://x.test/a.png"), Just("http://x"), Just("https://"), Just("")]
+                    .prop_map(serde_json::Value::from),
+                Just(serde_json::json!({"nested": [1, 2]})),
+            ]
+        }
+
+        /// Content as a client might send it: a known or unknown type with
+        /// known and stray fields of any JSON type.
+        fn content() -> impl Strategy<Value = serde_json::Value> {
+            let types = prop_oneof![
+                Just("text"),
+                Just("image"),
+                Just("voice"),
+                Just("video"),
+                Just("file"),
+                Just("location"),
+                Just("rich"),
+                Just("custom"),
+                Just("recalled"),
+                Just("canned"),
+                Just("nope"),
+            ];
+            let names = prop_oneof![
+                Just("text"),
+                Just("url"),
+                Just("duration"),
+                Just("name"),
+                Just("size"),
+                Just("latitude"),
+                Just("longitude"),
+                Just("title"),
+                Just("description"),
+                Just("payload"),
+                Just("width"),
+                Just("extra"),
+            ];
+            (types, prop::collection::btree_map(names, field(), 0..5)).prop_map(|(t, fields)| {
+                let mut m: serde_json::Map<String, serde_json::Value> =
+                    fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+                m.insert("type".into(), t.into());
+                serde_json::Value::Object(m)
+            })
+        }
+
+        const CODES: [&str; 6] = [
+            "invalid_message",
+            "text_too_long",
+            "unsupported_message_type",
+            "voice_not_supported",
+            "voice_too_long",
+            "message_too_large",
+        ];
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1024))]
+
+            /// Parsing and validating any content never panics; what is
+            /// refused gets one of the documented codes, for either sender
+            /// and any channel.
+            #[test]
+            fn any_content_is_accepted_or_refused_clearly(v in content(), channel in prop_oneof![Just("web"), Just("app"), Just("")]) {
+                if let Ok(c) = serde_json::from_value::<Content>(v) {
+                    for kind in [SenderKind::Visitor, SenderKind::Agent] {
+                        if let Err(e) = c.validate(kind, channel) {
+                            prop_assert!(CODES.contains(&e.code()), "{}", e.code());
+                        }
+                    }
+                    let _ = c.preview();
+                }
+            }
+        }
+    }
 }

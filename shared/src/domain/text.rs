@@ -62,4 +62,33 @@ mod tests {
         assert_eq!(search_query(None).unwrap(), None);
         assert_eq!(search_query(Some("x".repeat(65))).unwrap_err().code(), "invalid_field");
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1024))]
+
+            /// A name is stored clean or refused: no control character or
+            /// bidirectional override survives, it is trimmed and 1-64
+            /// characters; nothing panics.
+            #[test]
+            fn names_are_stored_clean_or_refused(raw in "(\\PC|[\\x00-\\x1f\\u{202a}-\\u{202e}\\u{2066}-\\u{2069}]){0,80}") {
+                match clean_name("nickname", &raw) {
+                    Ok(name) => {
+                        prop_assert!(!name.chars().any(|c| c.is_control() || is_bidi_control(c)));
+                        prop_assert_eq!(name.trim(), name.as_str());
+                        prop_assert!((1..=64).contains(&name.chars().count()));
+                    }
+                    Err(e) => prop_assert_eq!(e.code(), "invalid_field"),
+                }
+                if let Ok(Some(text)) = clean_text("note", &raw, 40) {
+                    prop_assert!(text.chars().count() <= 40 && !text.is_empty());
+                    prop_assert!(!text.chars().any(|c| c.is_control() && c != '\n'));
+                }
+            }
+        }
+    }
 }

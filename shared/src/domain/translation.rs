@@ -396,4 +396,25 @@ mod tests {
         assert_eq!(split("short", 10), ["short"]);
         assert_eq!(split("", 10), [""]);
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Any text, any limit from one 4-byte character up: the parts
+            /// join back to the text exactly, none is empty, none is over
+            /// the limit.
+            #[test]
+            fn a_text_splits_into_parts_that_join_back_exactly(text in "(\\PC|[。！？.!? \\n]){0,300}", max in 4usize..64) {
+                let parts = split(&text, max);
+                prop_assert_eq!(parts.concat(), text.clone());
+                prop_assert!(parts.iter().all(|p| p.len() <= max));
+                prop_assert!(text.is_empty() || parts.iter().all(|p| !p.is_empty()));
+            }
+        }
+    }
 }

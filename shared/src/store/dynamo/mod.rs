@@ -457,4 +457,29 @@ mod tests {
         assert_eq!(decode_cursor(&c, "gsi1pk", "T#t#A#a2#closed").unwrap_err().code(), "invalid_cursor");
         assert!(decode_cursor("garbage!", "gsi1pk", "x").is_err());
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// A cursor continues only its own list: anything else a client
+            /// sends is `invalid_cursor`, never a panic and never another
+            /// list's page; a cursor Kefu made round-trips.
+            #[test]
+            fn cursors_decode_or_are_refused(raw in "[A-Za-z0-9_=+/-]{0,80}|\\PC{0,40}", sk in "\\PC{0,30}") {
+                if let Err(e) = decode_cursor(&raw, "gsi1pk", "T#t#A#a1#closed") {
+                    prop_assert_eq!(e.code(), "invalid_cursor");
+                }
+                let key: Item =
+                    HashMap::from([("gsi1pk".to_string(), s("T#t#A#a1#closed")), ("gsi1sk".to_string(), s(sk))]);
+                let c = encode_cursor(&key);
+                prop_assert_eq!(decode_cursor(&c, "gsi1pk", "T#t#A#a1#closed").unwrap(), key);
+                prop_assert!(decode_cursor(&c, "gsi1pk", "T#t#A#a2#closed").is_err());
+            }
+        }
+    }
 }
