@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import random
+import socket
 import sys
 import threading
 import time
@@ -166,8 +167,20 @@ class Faults:
       (Only the first sending of a token is lost, as a network would rarely
       lose a retry too.)
 
-    Set with `POST /_kefu/faults {"conflict": 0.1, "lost": 0.2}` (counters
-    reset); `GET /_kefu/faults` reports what was injected and seen.
+    And what a busy or flaky DynamoDB does to any request of a function
+    (never to the tests' or the operator's own), before it is served:
+
+    - `throttle`: refused with ProvisionedThroughputExceededException or
+      ThrottlingException (400), half each;
+    - `error`: refused with InternalServerError (500);
+    - `drop`: the connection is cut with no answer at all.
+
+    Nothing is written by any of these; the SDK retries them (and gives up
+    after its attempts, which the function must turn into a clear error).
+
+    Set with `POST /_kefu/faults {"conflict": 0.1, "lost": 0.2, "throttle":
+    0.04}` (counters reset); `GET /_kefu/faults` reports what was injected
+    and seen.
     """
 
     def __init__(self):
@@ -176,11 +189,45 @@ class Faults:
     def set(self, rates):
         self.conflict = float(rates.get("conflict", 0))
         self.lost = float(rates.get("lost", 0))
+        self.throttle = float(rates.get("throttle", 0))
+        self.error = float(rates.get("error", 0))
+        self.drop = float(rates.get("drop", 0))
         self.random = random.Random(rates.get("seed"))
-        self.counts = {"conflicts": 0, "lost": 0, "replayed": 0, "transactions": 0, "without_token": 0}
+        self.counts = {"conflicts": 0, "lost": 0, "replayed": 0, "transactions": 0, "without_token": 0,
+                       "throttled": 0, "errors": 0, "dropped": 0}
 
     def report(self):
-        return {"rates": {"conflict": self.conflict, "lost": self.lost}, **self.counts}
+        rates = {"conflict": self.conflict, "lost": self.lost, "throttle": self.throttle, "error": self.error,
+                 "drop": self.drop}
+        return {"rates": rates, **self.counts}
+
+    def before(self, environ, start_response):
+        """A fault for a function's request before it is served, or None."""
+        roll = self.random.random()
+        if roll < self.throttle:
+            self.counts["throttled"] += 1
+            kind = ("com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException"
+                    if self.random.random() < 0.5 else "com.amazon.coral.availability#ThrottlingException")
+            return respond(start_response, "400 Bad Request", {
+                "__type": kind, "message": "Rate exceeded (the local DynamoDB throttles this request on purpose)"})
+        roll -= self.throttle
+        if roll < self.error:
+            self.counts["errors"] += 1
+            return respond(start_response, "500 Internal Server Error", {
+                "__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
+                "message": "Internal server error (the local DynamoDB fails this request on purpose)"})
+        roll -= self.error
+        if roll < self.drop:
+            self.counts["dropped"] += 1
+            sock = environ.get("werkzeug.socket")
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            start_response("500 Internal Server Error", [("Content-Length", "0")])
+            return []
+        return None
 
     def hit(self, rate):
         return rate > 0 and self.random.random() < rate
@@ -249,6 +296,9 @@ class Serialized:
             })
         with self.lock:
             self.requests[(who or "operator", action)] += 1
+            fault = self.faults.before(environ, start_response) if who else None
+            if fault is not None:
+                return fault
             if action == "TransactWriteItems":
                 return self.transact(environ, start_response, body, raw)
             if action in ("PutItem", "UpdateItem", "DeleteItem") and self.faults.hit(self.faults.conflict):

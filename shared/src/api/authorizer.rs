@@ -76,21 +76,26 @@ pub fn allow_policy(a: &Authorized, method_arn: &str) -> Value {
     })
 }
 
-pub async fn authorize_http(app: &App, event: &HttpAuthorizerEvent) -> HttpAuthorizerResponse {
+/// `Err` only when the answer could not be found (the table failed): the
+/// invocation fails and API Gateway answers 500, which a client retries —
+/// a storage fault never passes for a refused token.
+pub async fn authorize_http(app: &App, event: &HttpAuthorizerEvent) -> Result<HttpAuthorizerResponse> {
     let token = header(&event.headers, "authorization")
         .or_else(|| event.identity_source.as_ref().and_then(|v| v.first()).map(String::as_str))
         .unwrap_or("");
     match access::authorize(app, token).await {
-        Ok(a) => HttpAuthorizerResponse { is_authorized: true, context: context(&a) },
+        Ok(a) => Ok(HttpAuthorizerResponse { is_authorized: true, context: context(&a) }),
+        Err(e) if e.status() >= 500 => Err(e),
         Err(e) => {
             tracing::info!(error = %e, "http request not authorized");
-            HttpAuthorizerResponse { is_authorized: false, context: HashMap::new() }
+            Ok(HttpAuthorizerResponse { is_authorized: false, context: HashMap::new() })
         }
     }
 }
 
 /// The WebSocket authorizer function. A bad token fails the invocation with
-/// `Unauthorized`, which API Gateway answers with 401.
+/// `Unauthorized`, which API Gateway answers with 401; a storage failure
+/// with anything else, which it answers with 500 (try again).
 pub async fn run_ws() -> std::result::Result<(), lambda_runtime::Error> {
     crate::telemetry::init();
     let app = App::for_authorizer().await?;
@@ -98,6 +103,10 @@ pub async fn run_ws() -> std::result::Result<(), lambda_runtime::Error> {
         let app: Arc<App> = app.clone();
         async move {
             authorize_ws(&app, &event.payload).await.map_err(|e| {
+                if e.status() >= 500 {
+                    tracing::warn!(error = %e, "websocket connect not decided");
+                    return lambda_runtime::Error::from(format!("authorizer failed: {e}"));
+                }
                 tracing::info!(error = %e, "websocket connect not authorized");
                 lambda_runtime::Error::from("Unauthorized")
             })
@@ -112,7 +121,12 @@ pub async fn run_http() -> std::result::Result<(), lambda_runtime::Error> {
     let app = App::for_authorizer().await?;
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<HttpAuthorizerEvent>| {
         let app: Arc<App> = app.clone();
-        async move { Ok::<_, std::convert::Infallible>(authorize_http(&app, &event.payload).await) }
+        async move {
+            authorize_http(&app, &event.payload).await.map_err(|e| {
+                tracing::warn!(error = %e, "http request not decided");
+                lambda_runtime::Error::from(format!("authorizer failed: {e}"))
+            })
+        }
     }))
     .await
 }

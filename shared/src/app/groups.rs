@@ -85,7 +85,10 @@ pub async fn set_member(app: &App, who: &Principal, group_id: &str, agent_id: &s
 /// Applies `edit` to the agent's groups as stored, again on a fresh read
 /// if another change came first.
 async fn change_groups(app: &App, tenant: &str, agent_id: &str, edit: impl Fn(&mut Vec<String>)) -> Result<Agent> {
-    for _ in 0..5 {
+    for attempt in 0..super::RACE_ATTEMPTS {
+        if attempt > 0 {
+            super::after_lost_race(attempt - 1).await;
+        }
         let agent = app.store.get_agent(tenant, agent_id).await?.ok_or_else(|| Error::not_found("agent"))?;
         let mut groups = agent.groups.clone();
         edit(&mut groups);

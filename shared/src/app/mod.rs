@@ -39,6 +39,17 @@ use crate::push::{ApiGateway, Gateway, NoGateway, Notifier};
 use crate::store::{DynamoStore, Store};
 use crate::translate::{AwsTranslator, Translator};
 
+/// How often a use case re-reads and re-applies a change that lost a race
+/// to a concurrent one (an optimistic write): at least as many as the
+/// writers that may meet on one record, each retry a little later than the
+/// last so they fall out of step.
+pub(crate) const RACE_ATTEMPTS: u32 = 8;
+
+/// The pause before retry `attempt` of a change that lost a race.
+pub(crate) async fn after_lost_race(attempt: u32) {
+    crate::store::backoff(attempt).await
+}
+
 /// What every function holds for its lifetime: built once per cold start,
 /// borrowed by every invocation.
 pub struct App {

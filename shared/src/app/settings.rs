@@ -22,7 +22,10 @@ pub async fn update(app: &App, who: &Principal, change: SettingsChange) -> Resul
     change.validate()?;
     // Checked as they will be, and written only over what was checked.
     let mut changed = None;
-    for _ in 0..3 {
+    for attempt in 0..super::RACE_ATTEMPTS {
+        if attempt > 0 {
+            super::after_lost_race(attempt - 1).await;
+        }
         let tenant = app.store.get_tenant(&who.tenant).await?.ok_or_else(|| Error::not_found("tenant"))?;
         change.apply(&tenant.settings).check_order()?;
         if let Some(t) = app.store.update_settings(&who.tenant, &change, tenant.settings_version).await? {

@@ -20,6 +20,7 @@ use crate::domain::{
 };
 use crate::error::Result;
 
+pub(crate) use dynamo::backoff;
 pub use dynamo::DynamoStore;
 pub use memory::MemoryStore;
 

@@ -306,7 +306,7 @@ fn is_conflict<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
     matches!(err.code(), Some("TransactionConflictException" | "TransactionInProgressException"))
 }
 
-async fn backoff(attempt: u32) {
+pub(crate) async fn backoff(attempt: u32) {
     // Jitter from the clock's low bits: enough to de-synchronise retries.
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
