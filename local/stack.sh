@@ -56,7 +56,9 @@ ours() { # name [port]
   local inode
   for inode in $(awk -v port="$(printf ':%04X' "$2")" 'substr($2, length($2) - 4) == port && $4 == "0A" { print $10 }' \
                    /proc/net/tcp /proc/net/tcp6 2>/dev/null); do
-    ls -l "/proc/$pid/fd" 2>/dev/null | grep -q "socket:\[$inode\]" && return 0
+    # Not `ls | grep -q`: grep quits at its match, and under pipefail the
+    # listing's SIGPIPE (a process with many sockets) would fail the check.
+    [[ $(ls -l "/proc/$pid/fd" 2>/dev/null) == *"socket:[$inode]"* ]] && return 0
   done
   return 1
 }
