@@ -16,7 +16,7 @@ WITH_ENV := $(STACK) run
 FUNCTIONS := $(notdir $(wildcard functions/*))
 ARM64 := aarch64-unknown-linux-gnu
 
-.PHONY: dev test tools build lint stack stop status logs tenant token package clean
+.PHONY: dev test bench tools build lint stack stop status logs tenant token package clean
 
 ## dev: start the local stack with hot reload, seed the demo tenant, print
 ## URLs and tokens, then show the logs until Ctrl-C stops everything. Run
@@ -35,6 +35,14 @@ test: lint build
 	@$(STACK) start
 	$(WITH_ENV) cargo test --workspace -- --include-ignored
 	$(WITH_ENV) $(BIN)/python -m pytest tests -q
+
+## bench: the figures of BENCHMARKS.md, each script against the local stack
+## (none of them is a timed test; they print tables to paste, with medians).
+bench: build
+	@$(STACK) start
+	$(WITH_ENV) $(BIN)/python tests/bench_requests.py
+	$(WITH_ENV) $(BIN)/python tests/bench_canned.py
+	$(WITH_ENV) $(BIN)/python tests/bench_translate.py
 
 tools: $(VENV)/.installed
 

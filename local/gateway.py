@@ -8,7 +8,8 @@ Schedules run every LOCAL_SCHEDULE_SECS when that is set (tests run on
 seconds, not minutes); TTL deletes every LOCAL_TTL_SECS and the stream is
 read every LOCAL_STREAM_POLL_SECS. `GET /_kefu/timers` on the WebSocket port
 reports them; `POST /_kefu/timers {"schedules": false, "ttl": true,
-"stream": true}` switches each off or on.
+"stream": true}` switches each off or on. `GET /_kefu/connections` reports,
+per connection id, how many `@connections` posts were answered 410 Gone.
 
     python local/gateway.py [--http-port 3000] [--ws-port 3001] [--lambda-url http://127.0.0.1:9000]
 
@@ -26,6 +27,7 @@ Behaviour follows API Gateway where a client can tell:
 import argparse
 import asyncio
 import base64
+import collections
 import json
 import logging
 import os
@@ -115,6 +117,10 @@ class WebSocketApi:
         self.invoker = invoker
         self.stage = stage
         self.connections = {}
+        # `@connections` posts answered 410 Gone, per connection id (the
+        # newest 10,000 ids): a connection cleaned up on its first Gone is
+        # posted to once, never again.
+        self.gone_posts = collections.OrderedDict()
 
     def context(self, conn_id, route_key, event_type, request, connected_at):
         t = now_ms()
@@ -267,6 +273,10 @@ class WebSocketApi:
     async def post_to_connection(self, request):
         conn = self.connections.get(request.match_info["id"])
         if conn is None or conn.ws.closed:
+            conn_id = request.match_info["id"]
+            self.gone_posts[conn_id] = self.gone_posts.pop(conn_id, 0) + 1
+            while len(self.gone_posts) > 10_000:
+                self.gone_posts.popitem(last=False)
             return self.gone()
         data = await request.read()
         if len(data) > MAX_WS_MESSAGE:
@@ -475,6 +485,11 @@ async def serve(args):
 
     ws_app.router.add_get("/_kefu/timers", timers)
     ws_app.router.add_post("/_kefu/timers", timers)
+
+    async def gone_posts(request):
+        return json_response(200, {"gone": dict(ws_api.gone_posts)})
+
+    ws_app.router.add_get("/_kefu/connections", gone_posts)
 
     runners = []
     for app, port in ((http_app, args.http_port), (ws_app, args.ws_port)):

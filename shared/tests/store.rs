@@ -199,7 +199,7 @@ async fn concurrent_messages_get_distinct_increasing_sequence_numbers_and_resend
                         )
                         .await
                     {
-                        Ok(Appended::New(m)) => return m.seq,
+                        Ok(Appended::New(m, _)) => return m.seq,
                         Ok(Appended::Duplicate(_)) => panic!("distinct ids are never duplicates"),
                         Err(e) if e.code() == "try_again" => continue,
                         Err(e) => panic!("{e}"),
@@ -233,7 +233,7 @@ async fn concurrent_messages_get_distinct_increasing_sequence_numbers_and_resend
     let (mut new, mut seqs) = (0, HashSet::new());
     for task in tasks {
         match task.await.unwrap() {
-            Appended::New(m) => {
+            Appended::New(m, _) => {
                 new += 1;
                 seqs.insert(m.seq);
             }
@@ -353,7 +353,7 @@ async fn an_agent_who_lost_a_session_cannot_post_in_it() {
         db.append_message(&seen_by_a, NewMessage::new(a.clone(), "m1", text("hi")), 3, &Settings::default())
             .await
             .unwrap(),
-        Appended::New(_)
+        Appended::New(..)
     ));
 
     // Before a's next message commits, the session goes back and b takes it.
@@ -373,7 +373,7 @@ async fn an_agent_who_lost_a_session_cannot_post_in_it() {
     let seen_by_b = db.get_session(&t, &s.id).await.unwrap().unwrap();
     assert!(matches!(
         db.append_message(&seen_by_b, NewMessage::new(b, "m3", text("I'm b")), 7, &Settings::default()).await.unwrap(),
-        Appended::New(_)
+        Appended::New(..)
     ));
     let texts: Vec<_> = db.messages_after(&t, &s.id, 0, 10).await.unwrap().into_iter().map(|m| m.content).collect();
     assert_eq!(texts, vec![text("hi"), text("I'm b")]);
@@ -466,6 +466,41 @@ async fn marking_read_clears_only_what_the_agent_saw() {
 
 #[tokio::test]
 #[ignore = "needs DynamoDB: run `make test`"]
+async fn an_append_reports_the_session_as_it_left_it_even_after_a_mark_read_or_a_hand_over_meanwhile() {
+    let db = store().await;
+    let t = tenant();
+    agent(&db, &t, "a", 5).await;
+    agent(&db, &t, "b", 5).await;
+    let s = session_of(&db, &t, "a").await;
+    let visitor = Sender { kind: SenderKind::Visitor, id: s.visitor_id.clone() };
+    let Appended::New(_, left) = db
+        .append_message(&s, NewMessage::new(visitor.clone(), "m1", text("one")), 3, &Settings::default())
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(left.unread, 1);
+    // The sender read the session (unread 1, held by a); then the agent
+    // marked it read and handed it to b before the next append.
+    let seen = *left;
+    assert!(db.mark_read(&seen).await.unwrap());
+    let read = db.get_session(&t, &s.id).await.unwrap().unwrap();
+    let b =
+        kefu::domain::Transfer { from: "a".into(), to_agent: Some("b".into()), to_group: None, by: "a".into(), at: 4 };
+    assert_eq!(db.transfer_session(&read, "a", &b, 4, &any_timer(), &day()).await.unwrap(), Assigned::Assigned);
+    let Appended::New(m, left) =
+        db.append_message(&seen, NewMessage::new(visitor, "m2", text("two")), 5, &Settings::default()).await.unwrap()
+    else {
+        panic!()
+    };
+    let stored = db.get_session(&t, &s.id).await.unwrap().unwrap();
+    assert_eq!((m.seq, left.unread, left.agent_id.as_deref()), (2, 1, Some("b")));
+    assert_eq!(*left, stored, "exactly what is stored, not the stale read plus one");
+}
+
+#[tokio::test]
+#[ignore = "needs DynamoDB: run `make test`"]
 async fn concurrent_transfers_hand_a_session_over_once_under_the_hard_cap() {
     use kefu::domain::Transfer;
     let db = store().await;
@@ -525,10 +560,11 @@ async fn a_translation_is_stored_with_its_message_and_the_visitor_s_language_wit
     let translation =
         Translation { source: Some("fr".into()), target: "zh".into(), text: Some("[zh] bonjour".into()), error: None };
     let new = NewMessage { translation: Some(translation.clone()), ..NewMessage::new(visitor, "m1", text("bonjour")) };
-    let Appended::New(m) = db.append_message(&s, new, 3, &Settings::default()).await.unwrap() else { panic!() };
+    let Appended::New(m, left) = db.append_message(&s, new, 3, &Settings::default()).await.unwrap() else { panic!() };
     assert_eq!(db.get_message(&t, &s.id, m.seq).await.unwrap().unwrap().translation, Some(translation));
     let after = db.get_session(&t, &s.id).await.unwrap().unwrap();
     assert_eq!(after.visitor_language.as_deref(), Some("fr"));
+    assert_eq!(*left, after, "the append says what it left: no read-back needed");
 
     // An agent's message, its translation failed: the error is kept; the
     // visitor's language is not the agent's to set.

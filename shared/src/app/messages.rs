@@ -99,7 +99,7 @@ pub async fn send(app: &App, who: &Principal, req: SendRequest) -> Result<Sent> 
     let mut new = NewMessage::new(Sender { kind, id: who.id.clone() }, &req.client_msg_id, content);
     if kept {
         return Ok(match app.store.keep_message(&s, new, app.now()).await? {
-            Appended::New(m) => {
+            Appended::New(m, _) => {
                 tracing::info!(session = %s.id, "a blacklisted visitor's message kept");
                 Sent { message: m, duplicate: false }
             }
@@ -126,16 +126,17 @@ pub async fn send(app: &App, who: &Principal, req: SendRequest) -> Result<Sent> 
         }
     }
     // D8: the message sets the session's next timer in the same write.
-    let message = match app.store.append_message(&s, new, app.now(), &settings).await? {
+    let (message, fresh) = match app.store.append_message(&s, new, app.now(), &settings).await? {
         Appended::Duplicate(m) => return Ok(Sent { message: m, duplicate: true }),
-        Appended::New(m) => m,
+        Appended::New(m, after) => (m, after),
     };
 
     // Both parties, on every connection they have (the sender's other tabs
-    // too; clients de-duplicate by `seq`).
-    let fresh = app.store.get_session(&s.tenant, &s.id).await?.unwrap_or(s.clone());
+    // too; clients de-duplicate by `seq`), from the session as the append
+    // left it.
     if fresh.agent_id != s.agent_id {
-        // Assigned or handed on meanwhile: the agent who holds it now.
+        // Assigned or handed on before the append (it retried on a fresh
+        // read): the agent who holds it now.
         agent = match &fresh.agent_id {
             Some(id) => app.notify.agent(&fresh.tenant, id).await,
             None => None,

@@ -260,6 +260,20 @@ impl Session {
         after
     }
 
+    /// The session as appending `m` (its own next message) leaves it: what
+    /// the append writes, so the sender need not read it back.
+    pub fn after_message(&self, m: &super::Message) -> Session {
+        let mut after = self.with_message(m.sender.kind, m.seq, m.created_at);
+        after.last_message = Some(m.content.preview());
+        if m.sender.kind == SenderKind::Visitor {
+            after.unread += 1;
+            if let Some(language) = m.translation.as_ref().and_then(|t| t.source.clone()) {
+                after.visitor_language = Some(language);
+            }
+        }
+        after
+    }
+
     /// H3: agents see sessions they handle; admins every session of their
     /// tenant; a visitor only its own. Anything else looks like it does not
     /// exist, so ids of other tenants' sessions leak nothing.

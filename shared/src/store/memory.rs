@@ -1190,13 +1190,14 @@ impl MemoryStore {
                 crate::domain::SenderKind::System => {}
             }
             let message = new.at(sid, seq, now_ms);
+            let after = x.clone();
             let timer = settings.and_then(|settings| Timer::for_session(x, settings));
             s.messages.insert((t.clone(), sid.clone(), seq), message.clone());
             s.client_ids.insert(client_key, seq);
             if let Some(timer) = timer {
                 s.set_timer(&timer);
             }
-            Ok(Appended::New(message))
+            Ok(Appended::New(message, Box::new(after)))
         })
     }
 }

@@ -470,7 +470,9 @@ impl NewMessage {
 
 #[derive(Debug)]
 pub enum Appended {
-    New(Message),
+    /// Stored, and the session exactly as this append left it (no re-read
+    /// needed to push it).
+    New(Message, Box<Session>),
     /// The client message id was used before: here is that message.
     Duplicate(Message),
 }

@@ -656,12 +656,19 @@ impl DynamoStore {
                 if let Some(language) = new.visitor_language() {
                     bump = bump.set(attrs::session::VISITOR_LANGUAGE, s(language));
                 }
-                // The counter, and the sender's right to post (check_sender) as of this very write.
+                // The counter, and the sender's right to post (check_sender)
+                // as of this very write; and its holder and unread count as
+                // read, so the session this leaves is `current` plus this
+                // message exactly (the sender pushes it without reading it
+                // back; a mark-read or a hand-over meanwhile costs a retry).
                 let mut cond = Cond::eq(attrs::session::LAST_SEQ, n(current.last_seq))
-                    .and(Cond::ne(attrs::session::STATE, value(&SessionState::Closed)?));
-                if sender.kind == SenderKind::Agent {
-                    cond = cond.and(held_by(&sender.id)?);
-                }
+                    .and(Cond::ne(attrs::session::STATE, value(&SessionState::Closed)?))
+                    .and(Cond::eq(attrs::session::UNREAD, n(current.unread)));
+                cond = match (&current.agent_id, sender.kind) {
+                    (_, SenderKind::Agent) => cond.and(held_by(&sender.id)?),
+                    (Some(holder), _) => cond.and(Cond::eq(attrs::session::AGENT_ID, s(holder))),
+                    (None, _) => cond.and(Cond::unset(attrs::session::AGENT_ID)),
+                };
                 (bump, cond)
             };
             let bump = update(&self.table, keys::session(t, sid), bump, Some(cond))?;
@@ -688,13 +695,19 @@ impl DynamoStore {
 
             let mut items = vec![bump, put_message, put_client_id];
             // D8: the session's next timer, as this message leaves it.
-            let after = current.with_message(sender.kind, seq, now_ms);
-            if let Some(timer) = settings.and_then(|settings| Timer::for_session(&after, settings)) {
+            if let Some(timer) =
+                settings.and_then(|settings| Timer::for_session(&current.after_message(&message), settings))
+            {
                 items.push(put_timer(&self.table, &timer)?);
             }
             let tx = self.transact(items).await?;
             if matches!(tx, Tx::Committed) {
-                return Ok(Appended::New(message));
+                let after = if kept {
+                    Session { last_seq: seq, last_visitor_message_at: Some(now_ms), ..current }
+                } else {
+                    current.after_message(&message)
+                };
+                return Ok(Appended::New(message, Box::new(after)));
             }
             // A resend: this client id is taken (read only then, so a new
             // message costs no read for it).
