@@ -723,7 +723,8 @@ impl SessionStore for MemoryStore {
             if slot.0 < window {
                 *slot = (window, 0);
             }
-            if slot.1 >= limit {
+            // As the DynamoDB store: a preview late for a newer window is dropped.
+            if slot.0 > window || slot.1 >= limit {
                 return Ok(false);
             }
             slot.1 += 1;

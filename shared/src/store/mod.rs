@@ -323,7 +323,8 @@ pub trait SessionStore: Send + Sync {
     /// if that invitation is no longer open (answered meanwhile).
     async fn record_evaluation(&self, session: &Session, evaluation: &Evaluation) -> Result<bool>;
     /// C6: counts one typing preview of the session in the one-second
-    /// `window`; `false` (nothing counted) when it had `limit` already.
+    /// `window`; `false` (nothing counted) when it had `limit` already, or
+    /// a newer window has opened (so no second delivers more than `limit`).
     async fn count_typing(&self, tenant: &str, session_id: &str, window: i64, limit: u32) -> Result<bool>;
     /// D3: locks or unlocks an open session, setting `timer` (an unlocked
     /// session's timers run again) in the same write; `false` if it is closed.

@@ -509,7 +509,13 @@ impl SessionStore for DynamoStore {
     }
 
     async fn count_typing(&self, tenant: &str, session_id: &str, window: i64, limit: u32) -> Result<bool> {
-        for (change, cond) in window_counter(attrs::typing::WINDOW, attrs::typing::COUNT, window, limit) {
+        let [open, mut same] = window_counter(attrs::typing::WINDOW, attrs::typing::COUNT, window, limit);
+        // Only in its own second: a preview stamped before a newer window
+        // opened is dropped (the next keystroke sends a newer draft), so no
+        // second ever shows the agent more than `limit` (unlike an action,
+        // which must never be refused for that and counts in the newer one).
+        same.1 = Cond::eq(attrs::typing::WINDOW, n(window)).and(Cond::lt(attrs::typing::COUNT, n(limit)));
+        for (change, cond) in [open, same] {
             // Gone by TTL a minute after the last preview.
             let change = change.set(keys::EXPIRES_AT, n(window + 60));
             if self.update_if(keys::typing(tenant, session_id), change, cond).await? {
