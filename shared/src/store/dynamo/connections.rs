@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use super::expr::{window_counter, Cond, Path, Update};
+use super::expr::{window_counter, Cond, Late, Path, Update};
 use super::{delete_if, from_item, n, storage, to_item, update, write, DynamoStore, Tx};
 use crate::auth::Role;
 use crate::domain::timers::Timer;
@@ -64,8 +64,13 @@ impl ConnectionStore for DynamoStore {
         // Usually one write: the first action of a new second (clients send
         // far less than one a second), and otherwise one more in this one.
         // Either returns the connection, so a frame costs no read.
-        let [(start, fresh), more] =
-            window_counter(attrs::connection::RATE_WINDOW, attrs::connection::RATE_COUNT, window, limit);
+        let [(start, fresh), more] = window_counter(
+            attrs::connection::RATE_WINDOW,
+            attrs::connection::RATE_COUNT,
+            window,
+            limit,
+            Late::CountsInNewer,
+        );
         let first = (start, Cond::exists(keys::PK).and(fresh));
         let mut seen = None;
         for (change, cond) in [first, more] {

@@ -281,16 +281,37 @@ impl Update {
     }
 }
 
+/// What a fixed-window counter does with an event stamped just before a
+/// concurrent one opened the next window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Late {
+    /// It counts in that newer window: never refused for being late (an
+    /// action).
+    CountsInNewer,
+    /// It is not counted: no window ever admits more than `limit` events
+    /// stamped within it (a typing preview, which the next one replaces).
+    Dropped,
+}
+
 /// A fixed-window counter in attributes `window` and `count`, as two
 /// conditional writes tried in turn: the first event of a newer window
 /// (starts the count at 1), or one more in the stored window while under
-/// `limit`. An event stamped just before a concurrent one opened the next
-/// window counts in that window, never refused for being late. Neither
-/// holding means the window's limit is reached.
-pub(super) fn window_counter(window: &'static str, count: &'static str, now: i64, limit: u32) -> [(Update, Cond); 2] {
+/// `limit` (for a late event, as `late` says). Neither holding means the
+/// window's limit is reached, or the event was late and dropped.
+pub(super) fn window_counter(
+    window: &'static str,
+    count: &'static str,
+    now: i64,
+    limit: u32,
+    late: Late,
+) -> [(Update, Cond); 2] {
+    let stored = match late {
+        Late::CountsInNewer => Cond::ge(window, n(now)),
+        Late::Dropped => Cond::eq(window, n(now)),
+    };
     [
         (Update::new().set(window, n(now)).set(count, n(1)), Cond::missing(window).or(Cond::lt(window, n(now)))),
-        (Update::new().increment(count, 1), Cond::ge(window, n(now)).and(Cond::lt(count, n(limit)))),
+        (Update::new().increment(count, 1), stored.and(Cond::lt(count, n(limit)))),
     ]
 }
 

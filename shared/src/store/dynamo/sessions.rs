@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::expr::{window_counter, Cond, Path, Update};
+use super::expr::{window_counter, Cond, Late, Path, Update};
 use super::timers::{delete_timer, put_timer, put_waiting};
 use super::{
     decode_cursor, delete, encode_cursor, from_item, n, put_new, s, storage, to_item, update, value, DynamoStore, Tx,
@@ -509,13 +509,10 @@ impl SessionStore for DynamoStore {
     }
 
     async fn count_typing(&self, tenant: &str, session_id: &str, window: i64, limit: u32) -> Result<bool> {
-        let [open, mut same] = window_counter(attrs::typing::WINDOW, attrs::typing::COUNT, window, limit);
-        // Only in its own second: a preview stamped before a newer window
-        // opened is dropped (the next keystroke sends a newer draft), so no
-        // second ever shows the agent more than `limit` (unlike an action,
-        // which must never be refused for that and counts in the newer one).
-        same.1 = Cond::eq(attrs::typing::WINDOW, n(window)).and(Cond::lt(attrs::typing::COUNT, n(limit)));
-        for (change, cond) in [open, same] {
+        // A preview late for a newer second is dropped (the next keystroke
+        // sends a newer draft): no second shows the agent more than `limit`.
+        let counter = window_counter(attrs::typing::WINDOW, attrs::typing::COUNT, window, limit, Late::Dropped);
+        for (change, cond) in counter {
             // Gone by TTL a minute after the last preview.
             let change = change.set(keys::EXPIRES_AT, n(window + 60));
             if self.update_if(keys::typing(tenant, session_id), change, cond).await? {
@@ -699,20 +696,19 @@ impl DynamoStore {
                 to_item(&ClientMsgRecord { seq }, keys::client_msg(t, sid, &sender.id, client_msg_id))?,
             )?;
 
+            // The session as this append leaves it: its next timer (D8),
+            // and what the sender is told.
+            let after = if kept {
+                Session { last_seq: seq, last_visitor_message_at: Some(now_ms), ..current.clone() }
+            } else {
+                current.after_message(&message)
+            };
             let mut items = vec![bump, put_message, put_client_id];
-            // D8: the session's next timer, as this message leaves it.
-            if let Some(timer) =
-                settings.and_then(|settings| Timer::for_session(&current.after_message(&message), settings))
-            {
+            if let Some(timer) = settings.and_then(|settings| Timer::for_session(&after, settings)) {
                 items.push(put_timer(&self.table, &timer)?);
             }
             let tx = self.transact(items).await?;
             if matches!(tx, Tx::Committed) {
-                let after = if kept {
-                    Session { last_seq: seq, last_visitor_message_at: Some(now_ms), ..current }
-                } else {
-                    current.after_message(&message)
-                };
                 return Ok(Appended::New(message, Box::new(after)));
             }
             // A resend: this client id is taken (read only then, so a new
