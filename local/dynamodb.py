@@ -23,6 +23,7 @@ import argparse
 import collections
 import copy
 import hashlib
+import inspect
 import io
 import json
 import logging
@@ -44,6 +45,7 @@ from moto.dynamodb.exceptions import (
 )
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
+from moto.dynamodb.models.table import Table
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import run_simple
 
@@ -122,6 +124,44 @@ def transact_write_items(self, transact_items):
 
 
 DynamoDBBackend.transact_write_items = transact_write_items
+
+
+# moto answers every Query by listing and sorting the whole table (every
+# item of every partition), then keeping the partition asked for: a Query's
+# time grows with the table, so a long-running local stack (or a benchmark
+# of a thousand sessions) slows down with everything it ever stored. Here a
+# base-table Query lists its own partition only, and an index Query skips
+# the table-wide sort (moto sorts what it keeps by the index's keys anyway).
+# The answers are the same; requests are serialised, so a per-table marker
+# is safe.
+_moto_query = Table.query
+_moto_all_items = Table.all_items
+_query_signature = inspect.signature(_moto_query)
+
+
+def query(self, *args, **kwargs):
+    asked = _query_signature.bind(self, *args, **kwargs).arguments
+    base = asked.get("index_name") is None and self.range_key_attr
+    self._kefu_query = ("partition", asked["hash_key"]) if base else ("index", None)
+    try:
+        return _moto_query(self, *args, **kwargs)
+    finally:
+        self._kefu_query = None
+
+
+def all_items(self):
+    kind, partition = getattr(self, "_kefu_query", None) or (None, None)
+    if kind == "partition":
+        return list(self.items[partition].values()) if partition in self.items else []
+    if kind == "index":
+        if self.range_key_attr:
+            return [item for hash_set in self.items.values() for item in hash_set.values()]
+        return list(self.items.values())
+    return _moto_all_items(self)
+
+
+Table.query = query
+Table.all_items = all_items
 
 
 # How DynamoDB Streams marks a deletion by TTL (the Streams API's shape).
@@ -248,6 +288,9 @@ class Serialized:
         self.faults = Faults()
         self.tokens = {}  # ClientRequestToken -> (payload digest, committed at)
         self.requests = collections.Counter()
+        # Seconds spent serving, per action: how busy the one-at-a-time
+        # DynamoDB was (the benchmarks' floor: GET /_kefu/busy).
+        self.busy = collections.Counter()
         self.lock = threading.Lock()
 
     def __call__(self, environ, start_response):
@@ -263,6 +306,12 @@ class Serialized:
                 for (who, action), n in sorted(self.requests.items()):
                     out.setdefault(who, {})[action] = n
                 return respond(start_response, "200 OK", out)
+        if path == "/_kefu/busy":
+            # Milliseconds spent serving functions' requests, per action (POST resets).
+            with self.lock:
+                if environ.get("REQUEST_METHOD") == "POST":
+                    self.busy.clear()
+                return respond(start_response, "200 OK", {a: round(s * 1000, 1) for a, s in sorted(self.busy.items())})
         if path == "/_kefu/ttl":
             with self.lock:
                 deleted = play_ttl(time.time()) if environ.get("REQUEST_METHOD") == "POST" else 0
@@ -295,21 +344,30 @@ class Serialized:
                            f"on resource: {resource} because no identity-based policy allows the dynamodb:{name} action",
             })
         with self.lock:
-            self.requests[(who or "operator", action)] += 1
-            fault = self.faults.before(environ, start_response) if who else None
-            if fault is not None:
-                return fault
-            if action == "TransactWriteItems":
-                return self.transact(environ, start_response, body, raw)
-            if action in ("PutItem", "UpdateItem", "DeleteItem") and self.faults.hit(self.faults.conflict):
-                self.faults.counts["conflicts"] += 1
-                return respond(start_response, "400 Bad Request", {
-                    "__type": "com.amazonaws.dynamodb.v20120810#TransactionConflictException",
-                    "message": "Transaction is ongoing for the item",
-                })
-            # Consume the whole response inside the lock: the work happens
-            # while the body is produced.
-            return list(self.app(environ, start_response))
+            start = time.perf_counter()
+            try:
+                return self.serve(environ, start_response, who, action, body, raw)
+            finally:
+                if who:
+                    self.busy[action] += time.perf_counter() - start
+
+    def serve(self, environ, start_response, who, action, body, raw):
+        """One request, inside the lock."""
+        self.requests[(who or "operator", action)] += 1
+        fault = self.faults.before(environ, start_response) if who else None
+        if fault is not None:
+            return fault
+        if action == "TransactWriteItems":
+            return self.transact(environ, start_response, body, raw)
+        if action in ("PutItem", "UpdateItem", "DeleteItem") and self.faults.hit(self.faults.conflict):
+            self.faults.counts["conflicts"] += 1
+            return respond(start_response, "400 Bad Request", {
+                "__type": "com.amazonaws.dynamodb.v20120810#TransactionConflictException",
+                "message": "Transaction is ongoing for the item",
+            })
+        # Consume the whole response inside the lock: the work happens
+        # while the body is produced.
+        return list(self.app(environ, start_response))
 
     def transact(self, environ, start_response, body, raw):
         f = self.faults
