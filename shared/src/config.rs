@@ -107,6 +107,20 @@ impl std::fmt::Debug for TokenKeys {
     }
 }
 
+/// The AWS SDK's configuration (region, credentials, `AWS_ENDPOINT_URL_*`),
+/// as the SDK reads it from the environment, loaded the same way for every
+/// client of every function and tool.
+///
+/// HTTPS is rustls over *ring*, not the SDK's default aws-lc-rs, whose C
+/// library adds megabytes to every binary; and `aws-config` is built
+/// without its SSO and credential-process providers (a Lambda function's
+/// credentials are in its environment). BENCHMARKS.md has the sizes.
+pub async fn sdk() -> aws_config::SdkConfig {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    let https = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https).load().await
+}
+
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }

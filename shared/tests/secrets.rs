@@ -17,7 +17,7 @@ async fn client() -> Option<aws_sdk_secretsmanager::Client> {
         eprintln!("no AWS_ENDPOINT_URL_SECRETS_MANAGER (run through `make test`): skipped");
         return None;
     }
-    Some(aws_sdk_secretsmanager::Client::new(&aws_config::load_from_env().await))
+    Some(aws_sdk_secretsmanager::Client::new(&kefu::config::sdk().await))
 }
 
 async fn keyring(client: &aws_sdk_secretsmanager::Client, arn: &str) -> Keyring {

@@ -84,7 +84,7 @@ impl App {
 
     async fn build(pushes: bool) -> Result<Arc<App>> {
         let config = Config::from_env()?;
-        let sdk = aws_config::load_from_env().await;
+        let sdk = crate::config::sdk().await;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table.clone());
         let gateway: Arc<dyn Gateway> = match &config.ws_endpoint {

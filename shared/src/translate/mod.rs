@@ -117,7 +117,7 @@ impl AwsTranslator {
 
     /// As `new`, with the SDK's configuration loaded from the environment.
     pub async fn from_env() -> Self {
-        Self::new(&aws_config::load_from_env().await)
+        Self::new(&crate::config::sdk().await)
     }
 }
 

@@ -50,7 +50,7 @@ impl DynamoStore {
     /// A client configured from the environment: region, credentials and
     /// `AWS_ENDPOINT_URL_DYNAMODB` as the SDK reads them.
     pub async fn from_env(table: impl Into<String>) -> Self {
-        let config = aws_config::load_from_env().await;
+        let config = crate::config::sdk().await;
         DynamoStore::new(Client::new(&config), table)
     }
 
