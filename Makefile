@@ -38,11 +38,18 @@ test: lint build
 
 ## bench: the figures of BENCHMARKS.md, each script against the local stack
 ## (none of them is a timed test; they print tables to paste, with medians).
+## The dispatch burst takes about half an hour at the issue's 1,000 visitors
+## (DISPATCH_VISITORS=200 for a quick try); cold starts need release builds.
+DISPATCH_VISITORS ?= 1000
 bench: build
 	@$(STACK) start
 	$(WITH_ENV) $(BIN)/python tests/bench_requests.py
 	$(WITH_ENV) $(BIN)/python tests/bench_canned.py
 	$(WITH_ENV) $(BIN)/python tests/bench_translate.py
+	$(WITH_ENV) $(BIN)/python tests/bench_latency.py
+	$(WITH_ENV) $(BIN)/python tests/bench_dispatch.py $(DISPATCH_VISITORS)
+	cargo build --release --workspace
+	$(WITH_ENV) $(BIN)/python tests/bench_coldstart.py
 
 tools: $(VENV)/.installed
 
