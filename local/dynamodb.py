@@ -45,6 +45,7 @@ from moto.dynamodb.exceptions import (
 )
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
+from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import run_simple
@@ -130,10 +131,72 @@ DynamoDBBackend.transact_write_items = transact_write_items
 # item of every partition), then keeping the partition asked for: a Query's
 # time grows with the table, so a long-running local stack (or a benchmark
 # of a thousand sessions) slows down with everything it ever stored. Here a
-# base-table Query lists its own partition only, and an index Query skips
-# the table-wide sort (moto sorts what it keeps by the index's keys anyway).
-# The answers are the same; requests are serialised, so a per-table marker
-# is safe.
+# base-table Query lists its own partition only, and an index Query lists
+# the items with the index key asked for, from buckets kept up to date by
+# every write (built on an index's first Query; the sweeper's 64 timer-shard
+# Queries each read one bucket). moto still checks, sorts and pages what it
+# is given, so the answers are the same; requests are serialised, so a
+# per-table marker is safe.
+
+
+class Buckets:
+    """One index's items by their value of its hash key: `of[key]` is the
+    bucket a table key is in, `items[value][key]` the item."""
+
+    def __init__(self, table, attr):
+        self.attr = attr
+        self.items = collections.defaultdict(dict)
+        self.of = {}
+        for item in every_item(table):
+            self.place(table_key(table, item), item)
+
+    def place(self, key, item):
+        old = self.of.pop(key, None)
+        if old is not None:
+            self.items[old].pop(key, None)
+        value = item.attrs.get(self.attr) if item is not None else None
+        if value is not None:
+            self.items[value][key] = item
+            self.of[key] = value
+
+
+def table_key(table, item):
+    return (item.hash_key, item.range_key if table.range_key_attr else None)
+
+
+def resync(table, hash_key, range_key):
+    """After a write of one item: its place in each index's buckets."""
+    for buckets in table.__dict__.get("_kefu_buckets", {}).values():
+        try:
+            item = table.get_item(hash_key, range_key)
+        except KeyError:
+            item = None
+        buckets.place((hash_key, range_key), item)
+
+
+def keys_of(table, attrs):
+    hash_key = DynamoType(attrs[table.hash_key_attr])
+    return hash_key, DynamoType(attrs[table.range_key_attr]) if table.range_key_attr else None
+
+
+def keeping_buckets(write):
+    """Wraps a DynamoDBBackend write so each index's buckets follow it."""
+    def wrapped(self, table_name, attrs, *args, **kwargs):
+        try:
+            return write(self, table_name, attrs, *args, **kwargs)
+        finally:  # written or refused: the buckets follow the item as it is now
+            table = self.tables.get(table_name)
+            keyed = table is not None and table.hash_key_attr in attrs and (
+                not table.range_key_attr or table.range_key_attr in attrs)
+            if keyed and table.__dict__.get("_kefu_buckets"):
+                resync(table, *keys_of(table, attrs))
+    return wrapped
+
+
+DynamoDBBackend.put_item = keeping_buckets(DynamoDBBackend.put_item)
+DynamoDBBackend.update_item = keeping_buckets(DynamoDBBackend.update_item)
+DynamoDBBackend.delete_item = keeping_buckets(DynamoDBBackend.delete_item)
+
 _moto_query = Table.query
 _moto_all_items = Table.all_items
 _query_signature = inspect.signature(_moto_query)
@@ -141,22 +204,41 @@ _query_signature = inspect.signature(_moto_query)
 
 def query(self, *args, **kwargs):
     asked = _query_signature.bind(self, *args, **kwargs).arguments
-    base = asked.get("index_name") is None and self.range_key_attr
-    self._kefu_query = ("partition", asked["hash_key"]) if base else ("index", None)
+    name = asked.get("index_name")
+    if name is None:
+        self._kefu_query = ("partition", asked["hash_key"]) if self.range_key_attr else None
+    else:
+        index = next((i for i in self.indexes + self.global_indexes if i.name == name), None)
+        hashes = [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"] if index else []
+        asked_for = dict(asked.get("hash_key_conditions") or [])
+        if len(hashes) == 1 and (hashes[0] in asked_for or asked.get("hash_key") is not None):
+            self._kefu_query = ("index", (name, hashes[0], asked_for.get(hashes[0], asked.get("hash_key"))))
+        else:
+            self._kefu_query = ("index", None)
     try:
         return _moto_query(self, *args, **kwargs)
     finally:
         self._kefu_query = None
 
 
+def every_item(table):
+    if table.range_key_attr:
+        return [item for hash_set in table.items.values() for item in hash_set.values()]
+    return list(table.items.values())
+
+
 def all_items(self):
-    kind, partition = getattr(self, "_kefu_query", None) or (None, None)
+    kind, asked = getattr(self, "_kefu_query", None) or (None, None)
     if kind == "partition":
-        return list(self.items[partition].values()) if partition in self.items else []
+        return list(self.items[asked].values()) if asked in self.items else []
     if kind == "index":
-        if self.range_key_attr:
-            return [item for hash_set in self.items.values() for item in hash_set.values()]
-        return list(self.items.values())
+        if asked is None:
+            return every_item(self)
+        name, attr, value = asked
+        cache = self.__dict__.setdefault("_kefu_buckets", {})
+        if name not in cache:
+            cache[name] = Buckets(self, attr)
+        return list(cache[name].items.get(value, {}).values())
     return _moto_all_items(self)
 
 
@@ -187,6 +269,7 @@ def play_ttl(now):
                 if ttl is None or ttl.type != "N" or float(ttl.value) > now:
                     continue
                 table.delete_item(hash_key, range_key)
+                resync(table, hash_key, range_key)
                 if table.stream_shard is not None and table.stream_shard.items:
                     table.stream_shard.items[-1].record["userIdentity"] = dict(TTL_IDENTITY)
                 deleted += 1

@@ -185,7 +185,7 @@ pub struct Swept {
 pub async fn sweep(app: &App) -> Result<Swept> {
     let started = app.now();
     let mut swept = Swept::default();
-    for shard in 0..keys::SHARDS {
+    for shard in 0..keys::TIMER_SHARDS {
         let mut cursor = None;
         for _ in 0..SWEEP_PAGES {
             if app.now() - started > SWEEP_BUDGET_MS {

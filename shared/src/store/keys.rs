@@ -31,8 +31,8 @@
 //! `TIMER`, in the subject's partition (`T#t#S#s`, `T#t#A#a`, `T#t#V#v`):
 //! `expires_at` is the deadline (DynamoDB TTL deletes it, the stream
 //! delivers the `REMOVE`), and a fifth GSI, `gsi5`, holds it by due time
-//! (`TIMERS#shard`, `due#kind#tenant#subject`) for the sweeper: a few
-//! fixed shards, never one partition per tenant. The record of tenants
+//! (`TIMERS#shard`, `due#kind#tenant#subject`) for the sweeper: 64
+//! fixed shards (`TIMER_SHARDS`), never one partition per tenant. The record of tenants
 //! with waiting sessions (the sweeper's safety-net drain) is `WAITING#shard`
 //! / tenant id in the base table.
 //!
@@ -245,9 +245,18 @@ pub fn connection(c: &str) -> Key {
 
 /// A timer's sort key; the stream's filter selects TTL deletions of it.
 pub const TIMER_SK: &str = "TIMER";
-/// How many gsi5 partitions timers spread over (and waiting records): the
-/// sweeper reads each once a run, whatever the number of tenants.
+/// How many partitions the records of tenants with waiting sessions spread
+/// over: the sweeper reads each once a run, whatever the number of tenants.
 pub const SHARDS: u32 = 8;
+
+/// How many gsi5 partitions timers spread over. Every message re-arms its
+/// session's timer (a delete and a put in the index), across all tenants:
+/// at 20,000 messages a second, 64 shards keep each under 1,000 writes a
+/// second, DynamoDB's per-partition limit (BENCHMARKS.md, "Scale, on
+/// paper"). The sweeper reads each once a run. Raising it is safe: a timer
+/// moves to its new shard on its next write, and the sweeper reads every
+/// shard below the count, old ones included.
+pub const TIMER_SHARDS: u32 = 64;
 
 /// The timer of `subject` (`domain::timers::TimerKind`).
 pub fn timer(t: &str, kind: crate::domain::timers::TimerKind, subject: &str) -> Key {
@@ -269,14 +278,22 @@ pub fn timer_due(due_ms: i64, kind: crate::domain::timers::TimerKind, t: &str, s
     format!("{due_ms:015}#{}#{t}#{subject}", kind.as_str())
 }
 
-/// The shard of a tenant's (or one of its subjects') items: FNV-1a, stable
-/// across builds.
+/// The shard of a tenant's waiting record: FNV-1a, stable across builds.
 pub fn shard(parts: &[&str]) -> u32 {
+    fnv(parts) % SHARDS
+}
+
+/// The gsi5 shard of a subject's timer.
+pub fn timer_shard(t: &str, subject: &str) -> u32 {
+    fnv(&[t, subject]) % TIMER_SHARDS
+}
+
+fn fnv(parts: &[&str]) -> u32 {
     let mut h: u32 = 0x811c_9dc5;
     for b in parts.iter().flat_map(|p| p.bytes().chain(std::iter::once(0))) {
         h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
     }
-    h % SHARDS
+    h
 }
 
 /// The sweeper's safety net: tenants that have (or recently had) waiting
@@ -348,5 +365,8 @@ mod tests {
         let used: std::collections::BTreeSet<u32> = (0..200).map(|i| shard(&["t", &i.to_string()])).collect();
         assert_eq!(used.len() as u32, SHARDS, "200 subjects use every shard");
         assert!(used.iter().all(|s| *s < SHARDS));
+        let timers: std::collections::BTreeSet<u32> = (0..2000).map(|i| timer_shard("t", &i.to_string())).collect();
+        assert_eq!(timers.len() as u32, TIMER_SHARDS, "2,000 subjects use every timer shard");
+        assert!(timers.iter().all(|s| *s < TIMER_SHARDS));
     }
 }

@@ -1069,7 +1069,7 @@ impl TimerStore for MemoryStore {
             let mut due: Vec<Timer> = s
                 .timers
                 .values()
-                .filter(|x| super::keys::shard(&[&x.tenant, &x.subject]) == shard && x.due_at <= now_ms)
+                .filter(|x| super::keys::timer_shard(&x.tenant, &x.subject) == shard && x.due_at <= now_ms)
                 .cloned()
                 .collect();
             due.sort_by_key(|x| x.due_at);

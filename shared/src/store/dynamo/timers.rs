@@ -18,7 +18,7 @@ fn timer_item(timer: &Timer) -> Result<Item> {
     let (t, subject) = (&timer.tenant, &timer.subject);
     let mut item = to_item(timer, keys::timer(t, timer.kind, subject))?;
     item.insert(keys::EXPIRES_AT.into(), n((timer.due_at + 999).div_euclid(1000)));
-    item.insert(keys::GSI5PK.into(), s(keys::timers(keys::shard(&[t, subject]))));
+    item.insert(keys::GSI5PK.into(), s(keys::timers(keys::timer_shard(t, subject))));
     item.insert(keys::GSI5SK.into(), s(keys::timer_due(timer.due_at, timer.kind, t, subject)));
     Ok(item)
 }
