@@ -83,24 +83,23 @@ async def agent_counts(tenant, agents):
     return active
 
 
-async def open_sessions(tenant):
+async def every_page(http, path):
+    """All items of a paged list (`path` has its query already)."""
     items, cursor = [], None
     while True:
-        page = await tenant.admin.ok("GET", "/sessions?scope=all&limit=100" + (f"&cursor={cursor}" if cursor else ""))
+        page = await http.ok("GET", path + (f"&cursor={cursor}" if cursor else ""))
         items += page["items"]
         cursor = page.get("nextCursor")
         if not cursor:
             return items
 
 
+async def open_sessions(tenant):
+    return await every_page(tenant.admin, "/sessions?scope=all&limit=100")
+
+
 async def queue(tenant):
-    items, cursor = [], None
-    while True:
-        page = await tenant.admin.ok("GET", "/queue?limit=100" + (f"&cursor={cursor}" if cursor else ""))
-        items += page["items"]
-        cursor = page.get("nextCursor")
-        if not cursor:
-            return [q["sessionId"] for q in items]
+    return [q["sessionId"] for q in await every_page(tenant.admin, "/queue?limit=100")]
 
 
 async def invariants(tenant, agents, ids):
