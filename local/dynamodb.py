@@ -166,11 +166,11 @@ def table_key(table, item):
 
 def resync(table, hash_key, range_key):
     """After a write of one item: its place in each index's buckets."""
+    try:
+        item = table.get_item(hash_key, range_key)
+    except KeyError:
+        item = None
     for buckets in table.__dict__.get("_kefu_buckets", {}).values():
-        try:
-            item = table.get_item(hash_key, range_key)
-        except KeyError:
-            item = None
         buckets.place((hash_key, range_key), item)
 
 

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from bench_requests import counts, timer_paths
+from bench_requests import counts, run_without_timers
 from kefu import TABLE, Tenant, dynamodb
 
 CALLS = 40
@@ -101,8 +101,4 @@ async def main():
 
 
 if __name__ == "__main__":
-    timer_paths(False)
-    try:
-        asyncio.run(main())
-    finally:
-        timer_paths(True)
+    run_without_timers(main())

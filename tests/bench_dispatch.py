@@ -20,16 +20,14 @@ of the same DynamoDB endpoint (no Lambda, no gateway), and the ratio.
 
 import asyncio
 import concurrent.futures
-import json
 import sys
 import time
-import urllib.request
 import uuid
 from collections import Counter
 
 import aiohttp
 
-from bench_requests import counts, timer_paths
+from bench_requests import counts, local_report, run_without_timers
 from kefu import LOCAL_ENV, TABLE, Tenant, Ws, dynamodb, eventually
 
 MAX = 20
@@ -137,9 +135,7 @@ BUSY = LOCAL_ENV["AWS_ENDPOINT_URL_DYNAMODB"] + "/_kefu/busy"
 
 def busy(reset=False):
     """Seconds the one-at-a-time local DynamoDB spent serving functions, per action."""
-    req = urllib.request.Request(BUSY, data=b"" if reset else None, method="POST" if reset else "GET")
-    with urllib.request.urlopen(req, timeout=5) as r:
-        return {a: ms / 1000 for a, ms in json.load(r).items()}
+    return {a: ms / 1000 for a, ms in local_report(BUSY, reset).items()}
 
 
 def requests_per(n):
@@ -247,7 +243,7 @@ async def main(n):
         first, per_start, db_busy = await burst(session, n)
         second, drained, waves, per_close = await overflow(session, n)
     raw = raw_conditional_writes(2 * n)
-    print(f"| phase | visitors at once | time | sessions a second | DynamoDB requests per session |")
+    print("| phase | visitors at once | time | sessions a second | DynamoDB requests per session |")
     print("|---|---:|---:|---:|---:|")
     print(f"| all assigned ({n // MAX} agents × {MAX}) | {n} | {first:.1f} s | {n / first:.0f} | {per_start:.1f} |")
     print(f"| {n} assigned, {n} queued | {2 * n} | {second:.1f} s | {2 * n / second:.0f} | |")
@@ -259,9 +255,4 @@ async def main(n):
 
 
 if __name__ == "__main__":
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
-    timer_paths(False)
-    try:
-        asyncio.run(main(n))
-    finally:
-        timer_paths(True)
+    run_without_timers(main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000))

@@ -23,7 +23,7 @@ import uuid
 
 import aiohttp
 
-from bench_requests import timer_paths
+from bench_requests import run_without_timers
 from kefu import TABLE, Tenant, Ws, dynamodb
 
 LEVELS = [(1, 20), (50, 6), (200, 3)]  # (conversations, rounds)
@@ -126,8 +126,4 @@ async def main():
 
 
 if __name__ == "__main__":
-    timer_paths(False)
-    try:
-        asyncio.run(main())
-    finally:
-        timer_paths(True)
+    run_without_timers(main())

@@ -23,10 +23,15 @@ TIMERS = f"http://127.0.0.1:{LOCAL_ENV['KEFU_WS_PORT']}/_kefu/timers"
 QUEUE = 50
 
 
-def counts(reset=False):
-    req = urllib.request.Request(REQUESTS, data=b"" if reset else None, method="POST" if reset else "GET")
+def local_report(url, reset=False):
+    """One of the local DynamoDB's reports (`GET`; `POST` resets it after)."""
+    req = urllib.request.Request(url, data=b"" if reset else None, method="POST" if reset else "GET")
     with urllib.request.urlopen(req, timeout=5) as r:
         return json.load(r)
+
+
+def counts(reset=False):
+    return local_report(REQUESTS, reset)
 
 
 async def step(name, action):
@@ -158,9 +163,15 @@ def timer_paths(on):
     set_timers(schedules=on, ttl=on, stream=on)
 
 
-if __name__ == "__main__":
+def run_without_timers(coro):
+    """Runs a benchmark with the timer paths off (their requests are no
+    step's), and switches them back on however it ends."""
     timer_paths(False)
     try:
-        asyncio.run(main())
+        asyncio.run(coro)
     finally:
         timer_paths(True)
+
+
+if __name__ == "__main__":
+    run_without_timers(main())

@@ -11,7 +11,6 @@ Each figure is the median (and p90) of ROUNDS messages; the ratio of the
 medians is the figure to quote (the machine is shared and noisy).
 """
 
-import asyncio
 import json
 import statistics
 import time
@@ -20,7 +19,7 @@ import urllib.request
 import aiohttp
 import boto3
 
-from bench_requests import timer_paths
+from bench_requests import run_without_timers
 from kefu import LOCAL_ENV, Tenant, Ws
 from test_session_ops import assigned
 
@@ -110,8 +109,4 @@ async def main():
 
 
 if __name__ == "__main__":
-    timer_paths(False)
-    try:
-        asyncio.run(main())
-    finally:
-        timer_paths(True)
+    run_without_timers(main())
