@@ -37,7 +37,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-from aiohttp import ClientSession, ClientTimeout, WSMsgType, web
+from aiohttp import ClientError, ClientSession, ClientTimeout, WSMsgType, web
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import iam  # noqa: E402
@@ -76,8 +76,17 @@ class Invoker:
         self.session = ClientSession(timeout=ClientTimeout(total=900))
 
     async def invoke(self, binary, event):
-        """(ok, payload): ok is False when the function failed."""
+        """(ok, payload): ok is False when the function failed, or could not
+        be reached or was cut off mid-invocation (its instance killed):
+        Lambda answers those as failures too."""
         url = f"{self.base_url}/2015-03-31/functions/{binary}/invocations"
+        try:
+            return await self._invoke(url, binary, event)
+        except ClientError as e:
+            log.warning("function %s unreachable: %r", binary, e)
+            return False, None
+
+    async def _invoke(self, url, binary, event):
         async with self.session.post(url, json=event) as r:
             text = await r.text()
             try:

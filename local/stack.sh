@@ -6,6 +6,10 @@
 #   local/stack.sh start [reload]   reload: functions rebuild when their code
 #                                   changes (make dev); without it they never
 #                                   do, so tests never race a rebuild (make test)
+#   local/stack.sh restart-functions
+#                                   kill every function instance, in flight
+#                                   or not, and start the watcher again (in
+#                                   the mode the stack was started in)
 #   local/stack.sh follow           show the logs until Ctrl-C, then stop
 #   local/stack.sh stop | status
 #   local/stack.sh env              the stack's environment, KEY=VALUE
@@ -104,16 +108,24 @@ start() {
   "$BIN/python" local/tables.py
   # Restart our watcher in the mode asked for (a stable one would not pick up
   # binaries rebuilt since it started).
-  local reload=--ignore-changes
-  [ "${1:-}" = reload ] && reload=
-  stop_one lambda "$KEFU_LAMBDA_PORT"
-  launch lambda "$KEFU_LAMBDA_PORT" env PATH="$BIN:$PATH" "$BIN/cargo-lambda" lambda watch $reload \
-    --concurrency "$CONCURRENCY" --invoke-address 127.0.0.1 --invoke-port "$KEFU_LAMBDA_PORT"
+  functions "${1:-}"
   # The gateway reads template.yaml and its own code at start: restart ours too.
   stop_one gateway "$KEFU_HTTP_PORT"
   launch gateway "$KEFU_HTTP_PORT" "$BIN/python" local/gateway.py --http-port "$KEFU_HTTP_PORT" \
     --ws-port "$KEFU_WS_PORT" --lambda-url "http://127.0.0.1:$KEFU_LAMBDA_PORT"
   wait_for "$KEFU_WS_PORT" gateway
+}
+
+# (Re)starts `cargo lambda watch`: every function instance is killed, in
+# flight or not, as when Lambda replaces them all, and new ones start on the
+# next invocations. reload: functions rebuild when their code changes.
+functions() { # [reload]
+  local reload=--ignore-changes
+  [ "${1:-}" = reload ] && reload=
+  echo "${1:-}" >"$RUN/lambda.mode"
+  stop_one lambda "$KEFU_LAMBDA_PORT"
+  launch lambda "$KEFU_LAMBDA_PORT" env PATH="$BIN:$PATH" "$BIN/cargo-lambda" lambda watch $reload \
+    --concurrency "$CONCURRENCY" --invoke-address 127.0.0.1 --invoke-port "$KEFU_LAMBDA_PORT"
 }
 
 stop_one() { # name [port]
@@ -161,10 +173,14 @@ env_() {
 
 case "${1:-}" in
   start) start "${2:-}" ;;
+  # In the mode the stack was started in.
+  restart-functions)
+    ours lambda "$KEFU_LAMBDA_PORT" || { echo "the functions are not running here: $0 start" >&2; exit 1; }
+    functions "$(cat "$RUN/lambda.mode" 2>/dev/null || true)" ;;
   follow) follow ;;
   stop) stop ;;
   status) status ;;
   env) env_ ;;
   run) shift; exec "$@" ;;
-  *) echo "usage: $0 start [reload] | follow | stop | status | env | run CMD..." >&2; exit 2 ;;
+  *) echo "usage: $0 start [reload] | restart-functions | follow | stop | status | env | run CMD..." >&2; exit 2 ;;
 esac

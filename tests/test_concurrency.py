@@ -6,7 +6,10 @@ poll, until every session has been handled exactly once.
 Run twice: as is, and with the local DynamoDB injecting what real DynamoDB
 does and moto never does: writes refused for a transaction in flight on
 their item, and transactions whose commit's response is lost and which the
-SDK resends (local/dynamodb.py, `Faults`)."""
+SDK resends (local/dynamodb.py, `Faults`).
+
+Then a burst through throttling, 500s and dropped connections, and a burst
+during which every function instance is killed and new ones start."""
 
 import asyncio
 import contextlib
@@ -218,7 +221,10 @@ async def send_until_stored(ws, sid, cid, text):
             await asyncio.sleep(0.05)
         out = ws.replies.pop(rid, None)
         if out is None:
-            continue  # no answer (the function failed: API Gateway's own error frame carries no requestId): resend
+            # No answer (the function failed: API Gateway's own error frame
+            # carries no requestId of ours): resend.
+            told_to_retry["no answer"] += 1
+            continue
         if out["type"] == "message.sent":
             return out["message"]
         assert out["type"] == "error" and out["error"]["code"] in RETRY + ("rate_limited",), out
@@ -239,54 +245,95 @@ def test_a_burst_through_throttling_errors_and_dropped_connections_keeps_every_p
     told_to_retry.clear()
 
     async def body(session):
-        tenant = Tenant(session)
-        agents = {a: await tenant.agent(a, max_concurrent=MAX) for a in AGENTS}
-        sockets = [await Ws.connect(session, h.token) for h in agents.values()]
-        visitors = [await tenant.visitor(name=f"v{i}") for i in range(FLAKY_VISITORS)]
-        vsockets = [await Ws.connect(session, v.token) for v, _ in visitors]
-
-        async def visit(i):
-            v, vid = visitors[i]
-            status, out = await retrying(lambda: v.call("POST", "/sessions", {}))
-            # 200 `created: false`: a start whose answer failed after it
-            # committed, resent: the session it made.
-            assert (status, out["created"]) in ((201, True), (200, False)), (status, out)
-            sid = out["session"]["id"]
-            acked = [await send_until_stored(vsockets[i], sid, f"m{k}", f"message {k} of {vid}") for k in range(3)]
-            return vid, sid, acked
-
         with injected(rates) as faults:
-            visited = await asyncio.gather(*(visit(i) for i in range(FLAKY_VISITORS)))
+            await burst_keeps_every_promise(session)
         report.update(faults)
-
-        # Nothing lost, nothing twice: each visitor has one session, holding
-        # exactly its acknowledged messages, each once, numbered 1, 2, 3.
-        sids = [sid for _, sid, _ in visited]
-        assert len(set(sids)) == FLAKY_VISITORS
-        for vid, sid, acked in visited:
-            stored = (await tenant.admin.ok("GET", f"/sessions/{sid}/messages"))["messages"]
-            assert [(m["seq"], m["clientMsgId"]) for m in stored] == [(1, "m0"), (2, "m1"), (3, "m2")], (sid, stored)
-            assert [m["seq"] for m in acked] == [1, 2, 3], acked
-
-        async def dispatched():
-            listed = await tenant.admin.ok("GET", "/agents")
-            active = {a["id"]: a["active"] for a in listed if a["id"] in AGENTS}
-            assert all(n <= MAX for n in active.values()), active
-            open_ = (await tenant.admin.ok("GET", "/sessions?scope=all&limit=100"))["items"]
-            holders = Counter(s["agentId"] for s in open_ if s["state"] == "active")
-            assert holders == Counter({a: n for a, n in active.items() if n}), (holders, active)
-            queued = [q["sessionId"] for q in (await tenant.admin.ok("GET", "/queue?limit=100"))["items"]]
-            assigned = {s["id"] for s in open_ if s["state"] == "active"}
-            assert len(queued) == len(set(queued)) and not assigned & set(queued)
-            assert assigned | set(queued) == set(sids), "every session is assigned or queued"
-            # A drain that failed under the faults left capacity idle: the sweeper fills it.
-            assert sum(active.values()) == len(AGENTS) * MAX, active
-            assert all(len(s["handlers"]) == 1 for s in open_ if s["state"] == "active")
-        await eventually(dispatched, timeout=40)
-        for ws in sockets + vsockets:
-            await ws.close()
 
     run(body)
     assert report["throttled"] > 0 and report["errors"] > 0 and report["dropped"] > 0, report
     if rates is FLAKIER:
         assert sum(told_to_retry.values()) > 0, "some failures outlasted the SDK's retries and reached a client"
+
+
+def test_functions_killed_and_restarted_in_the_middle_of_a_burst_lose_nothing_acknowledged():
+    """Every function instance is killed once a third of the burst's
+    messages are acknowledged, in flight or not (`local/stack.sh
+    restart-functions`), and new ones start: the clients see API Gateway's
+    errors or no answer, and resend. Nothing acknowledged is lost, nothing
+    is stored twice, and the sweeper assigns what a killed drain left
+    waiting."""
+    told_to_retry.clear()
+
+    async def restart(third):
+        await third.wait()
+        proc = await asyncio.create_subprocess_exec(os.path.join(ROOT, "local", "stack.sh"), "restart-functions",
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        out, _ = await proc.communicate()
+        assert proc.returncode == 0, out.decode()
+
+    run(lambda session: burst_keeps_every_promise(session, beside=restart))
+    # The kill landed on work in flight: some clients were told to retry, or
+    # got no answer and resent.
+    assert told_to_retry["gateway"] + told_to_retry["no answer"] > 0, told_to_retry
+
+
+async def burst_keeps_every_promise(session, beside=None):
+    """FLAKY_VISITORS start sessions at once and send 3 messages each, every
+    client resending until it is answered; `beside(third)` runs alongside,
+    `third` set once a third of the messages are acknowledged. Then checks
+    that every promise was kept."""
+    tenant = Tenant(session)
+    agents = {a: await tenant.agent(a, max_concurrent=MAX) for a in AGENTS}
+    sockets = [await Ws.connect(session, h.token) for h in agents.values()]
+    visitors = [await tenant.visitor(name=f"v{i}") for i in range(FLAKY_VISITORS)]
+    vsockets = [await Ws.connect(session, v.token) for v, _ in visitors]
+    acked_so_far = Counter()
+    third = asyncio.Event()
+
+    async def visit(i):
+        v, vid = visitors[i]
+        status, out = await retrying(lambda: v.call("POST", "/sessions", {}))
+        # 200 `created: false`: a start whose answer failed after it
+        # committed, resent: the session it made.
+        assert (status, out["created"]) in ((201, True), (200, False)), (status, out)
+        sid = out["session"]["id"]
+        acked = []
+        for k in range(3):
+            acked.append(await send_until_stored(vsockets[i], sid, f"m{k}", f"message {k} of {vid}"))
+            acked_so_far["messages"] += 1
+            if acked_so_far["messages"] >= FLAKY_VISITORS:
+                third.set()
+        return vid, sid, acked
+
+    visits = asyncio.gather(*(visit(i) for i in range(FLAKY_VISITORS)))
+    if beside is None:
+        visited = await visits
+    else:
+        visited, _ = await asyncio.gather(visits, beside(third))
+
+    # Nothing lost, nothing twice: each visitor has one session, holding
+    # exactly its acknowledged messages, each once, numbered 1, 2, 3.
+    sids = [sid for _, sid, _ in visited]
+    assert len(set(sids)) == FLAKY_VISITORS
+    for vid, sid, acked in visited:
+        stored = (await tenant.admin.ok("GET", f"/sessions/{sid}/messages"))["messages"]
+        assert [(m["seq"], m["clientMsgId"]) for m in stored] == [(1, "m0"), (2, "m1"), (3, "m2")], (sid, stored)
+        assert [m["seq"] for m in acked] == [1, 2, 3], acked
+
+    async def dispatched():
+        listed = await tenant.admin.ok("GET", "/agents")
+        active = {a["id"]: a["active"] for a in listed if a["id"] in AGENTS}
+        assert all(n <= MAX for n in active.values()), active
+        open_ = (await tenant.admin.ok("GET", "/sessions?scope=all&limit=100"))["items"]
+        holders = Counter(s["agentId"] for s in open_ if s["state"] == "active")
+        assert holders == Counter({a: n for a, n in active.items() if n}), (holders, active)
+        queued = [q["sessionId"] for q in (await tenant.admin.ok("GET", "/queue?limit=100"))["items"]]
+        assigned = {s["id"] for s in open_ if s["state"] == "active"}
+        assert len(queued) == len(set(queued)) and not assigned & set(queued)
+        assert assigned | set(queued) == set(sids), "every session is assigned or queued"
+        # A drain that failed (or was killed) left capacity idle: the sweeper fills it.
+        assert sum(active.values()) == len(AGENTS) * MAX, active
+        assert all(len(s["handlers"]) == 1 for s in open_ if s["state"] == "active")
+    await eventually(dispatched, timeout=40)
+    for ws in sockets + vsockets:
+        await ws.close()
