@@ -22,6 +22,7 @@ responses real DynamoDB has (`Faults` below); and TTL (`POST /_kefu/ttl`:
 import argparse
 import collections
 import copy
+import functools
 import hashlib
 import inspect
 import io
@@ -43,6 +44,7 @@ from moto.dynamodb.exceptions import (
     TransactionCanceledException,
     TransactWriteSingleOpException,
 )
+import moto.core.responses
 from moto.core.common_models import BaseModel
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
@@ -246,6 +248,18 @@ def all_items(self):
 
 Table.query = query
 Table.all_items = all_items
+
+
+# moto works out, for every request, which of its services it is for: it
+# lists its own package directory (a stat of each of some 200 entries) and
+# tries every service's URL patterns against the Host header; then it lists
+# the handler class's methods. A third of each request's time here, always
+# with the same answer for the same host and class: worked out once.
+DomainDispatcherApplication.get_backend_for_host = functools.lru_cache(maxsize=64)(
+    DomainDispatcherApplication.get_backend_for_host)
+_moto_method_names = moto.core.responses.method_names_from_class
+moto.core.responses.method_names_from_class = functools.lru_cache(maxsize=64)(
+    lambda cls: frozenset(_moto_method_names(cls)))
 
 
 # A running local stack grew by about 5 KB with every write it served
@@ -520,7 +534,12 @@ class Serialized:
         f.counts["transactions"] += 1
         token = body.get("ClientRequestToken")
         now = time.time()
-        self.tokens = {t: v for t, v in self.tokens.items() if now - v[1] < TOKEN_WINDOW_SECS}
+        # Oldest first (a dict keeps insertion order): drop the expired.
+        while self.tokens:
+            oldest = next(iter(self.tokens))
+            if now - self.tokens[oldest][1] < TOKEN_WINDOW_SECS:
+                break
+            del self.tokens[oldest]
         payload = hashlib.sha256(json.dumps(body.get("TransactItems"), sort_keys=True).encode()).hexdigest()
         if token is None:
             f.counts["without_token"] += 1
