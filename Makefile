@@ -39,8 +39,10 @@ test: lint build
 ## bench: the figures of BENCHMARKS.md, each script against the local stack
 ## (none of them is a timed test; they print tables to paste, with medians).
 ## The dispatch burst takes about half an hour at the issue's 1,000 visitors
-## (DISPATCH_VISITORS=200 for a quick try); cold starts need release builds.
+## (DISPATCH_VISITORS=200 for a quick try), the soak 10 minutes
+## (SOAK_MINUTES=2 for a quick try); cold starts need release builds.
 DISPATCH_VISITORS ?= 1000
+SOAK_MINUTES ?= 10
 bench: build
 	@$(STACK) start
 	$(WITH_ENV) $(BIN)/python tests/bench_requests.py
@@ -48,6 +50,7 @@ bench: build
 	$(WITH_ENV) $(BIN)/python tests/bench_translate.py
 	$(WITH_ENV) $(BIN)/python tests/bench_latency.py
 	$(WITH_ENV) $(BIN)/python tests/bench_dispatch.py $(DISPATCH_VISITORS)
+	$(WITH_ENV) $(BIN)/python tests/bench_soak.py $(SOAK_MINUTES)
 	cargo build --release --workspace
 	$(WITH_ENV) $(BIN)/python tests/bench_coldstart.py
 
