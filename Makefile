@@ -16,7 +16,7 @@ WITH_ENV := $(STACK) run
 FUNCTIONS := $(notdir $(wildcard functions/*))
 ARM64 := aarch64-unknown-linux-gnu
 
-.PHONY: dev test bench tools build lint stack stop status logs tenant token package clean
+.PHONY: dev test bench tools build lint stack stop status logs tenant token package lambda-rustflags clean
 
 ## dev: start the local stack with hot reload, seed the demo tenant, print
 ## URLs and tokens, then show the logs until Ctrl-C stops everything. Run
@@ -94,14 +94,26 @@ token: build
 
 ## package: the arm64 release build of every function, as Lambda runs it
 ## (cargo-lambda, cross-linked with zig from PyPI): target/lambda/<name>/bootstrap.zip.
+## LAMBDA_RUSTFLAGS apply to the Lambda target only, never to the native
+## builds the tests and `cargo lambda watch` run (tests unwind; a build
+## script or proc macro cannot be built non-PIC): no unwind tables (panics
+## abort) and a non-position-independent executable (no relocations to
+## carry); cargo-lambda's own target CPU is kept. `sam build` takes them
+## from the environment (README, "Deploying with SAM").
+LAMBDA_RUSTFLAGS := -C target-cpu=neoverse-n1 -C force-unwind-tables=no -C relocation-model=static
 package: $(VENV)/.package-tools
 	rustup target add $(ARM64)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/cargo-lambda lambda build --release --arm64 --output-format zip \
+	CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="$(LAMBDA_RUSTFLAGS)" PATH="$(CURDIR)/$(BIN):$$PATH" \
+		$(BIN)/cargo-lambda lambda build --release --arm64 --output-format zip \
 		$(foreach f,$(FUNCTIONS),--package $(f))
 	@for f in $(FUNCTIONS); do \
 		printf '%-24s %8s bytes zipped, %9s bytes unzipped\n' $$f \
 			$$(stat -c %s target/lambda/$$f/bootstrap.zip) \
 			$$(unzip -Zt target/lambda/$$f/bootstrap.zip | awk '{print $$3}'); done
+
+## lambda-rustflags: LAMBDA_RUSTFLAGS, for `sam build` (README).
+lambda-rustflags:
+	@echo "$(LAMBDA_RUSTFLAGS)"
 
 $(VENV)/.package-tools: $(VENV)/.installed
 	$(BIN)/pip install -q "ziglang==0.13.0.post1"

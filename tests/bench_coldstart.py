@@ -4,8 +4,8 @@ invocation, served by a minimal Lambda Runtime API (the one `cargo lambda
 watch` and Lambda itself speak: GET …/invocation/next, POST …/response).
 
     make stack
-    cargo build --release --workspace        # or: make package (arm64, zipped)
-    local/stack.sh run .venv/bin/python tests/bench_coldstart.py [runs]
+    cargo build --release --workspace        # (or arm64 builds, under emulation: BINARY below)
+    local/stack.sh run .venv/bin/python tests/bench_coldstart.py [runs [function ...]]
 
 Two figures per function, medians over `runs` fresh processes (default 5):
 - init: process start → its first `GET …/invocation/next` (the runtime and
@@ -32,7 +32,18 @@ import uuid
 
 from kefu import LOCAL_ENV, ROOT, admin_cli
 
-RELEASE = os.path.join(ROOT, "target", "release")
+# Where each function's binary is ({name}: the function), and what runs it:
+# by default the native release build; for arm64 builds (`cargo lambda
+# build --release --arm64`), under emulation (their answers: emulated
+# timings mean nothing):
+#   COLDSTART_BINARY=target/lambda/{name}/bootstrap \
+#   COLDSTART_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu" local/stack.sh run ...
+BINARY = os.path.join(ROOT, os.environ.get("COLDSTART_BINARY", os.path.join("target", "release", "{name}")))
+RUNNER = os.environ.get("COLDSTART_RUNNER", "").split()
+
+
+def binary(name):
+    return BINARY.format(name=name)
 
 
 class Runtime(http.server.ThreadingHTTPServer):
@@ -140,7 +151,7 @@ def measure(name, event, runs):
         threading.Thread(target=rt.serve_forever, daemon=True).start()
         env["AWS_LAMBDA_RUNTIME_API"] = f"127.0.0.1:{rt.server_address[1]}"
         rt.started = time.perf_counter()
-        proc = subprocess.Popen([os.path.join(RELEASE, name)], env=env, stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen(RUNNER + [binary(name)], env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         try:
             if not rt.done.wait(30):
@@ -167,20 +178,20 @@ def summary(kind, body):
     return "answered"
 
 
-def main(runs):
-    functions = sorted(os.listdir(os.path.join(ROOT, "functions")))
-    missing = [f for f in functions if not os.path.exists(os.path.join(RELEASE, f))]
+def main(runs, only=None):
+    functions = only or sorted(os.listdir(os.path.join(ROOT, "functions")))
+    missing = [f for f in functions if not os.path.exists(binary(f))]
     if missing:
-        raise SystemExit(f"no release build of {', '.join(missing)}: cargo build --release --workspace")
+        raise SystemExit(f"no build of {', '.join(missing)} at {BINARY}: cargo build --release --workspace")
     known = events()
     print("| function | binary (stripped) | init p50 | first answer p50 | its answer |")
     print("|---|---:|---:|---:|---|")
     for name in functions:
-        size = os.path.getsize(os.path.join(RELEASE, name)) / 1e6
+        size = os.path.getsize(binary(name)) / 1e6
         init, first, status = measure(name, known.get(name, {}), runs)
         mark = "" if name in known else " *"
         print(f"| `{name}` | {size:.1f} MB | {init:.0f} ms | {first:.0f} ms{mark} | {status} |")
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 5)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 5, sys.argv[2:])
