@@ -27,8 +27,8 @@ from collections import Counter
 
 import aiohttp
 
-from bench_requests import counts, local_report, run_without_timers
-from kefu import LOCAL_ENV, TABLE, Tenant, Ws, dynamodb, eventually
+from bench_requests import busy, counts, run_without_timers
+from kefu import TABLE, Tenant, Ws, dynamodb, eventually
 
 MAX = 20
 HARD_CAP = 200
@@ -128,14 +128,6 @@ async def pushed_once(agents, active, already=Counter()):
         await eventually(all_told, timeout=60)
         told = [e["session"]["id"] for e in ws.seen("session.assigned")]
         assert len(told) == len(set(told)) == want, (a, len(told), want)
-
-
-BUSY = LOCAL_ENV["AWS_ENDPOINT_URL_DYNAMODB"] + "/_kefu/busy"
-
-
-def busy(reset=False):
-    """Seconds the one-at-a-time local DynamoDB spent serving functions, per action."""
-    return {a: ms / 1000 for a, ms in local_report(BUSY, reset).items()}
 
 
 def requests_per(n):

@@ -18,6 +18,7 @@ import aiohttp
 from kefu import LOCAL_ENV, TABLE, Tenant, Ws, dynamodb, eventually
 
 REQUESTS = LOCAL_ENV["AWS_ENDPOINT_URL_DYNAMODB"] + "/_kefu/requests"
+BUSY = LOCAL_ENV["AWS_ENDPOINT_URL_DYNAMODB"] + "/_kefu/busy"
 # The timer paths run on their own clock; their requests are not a step's.
 TIMERS = f"http://127.0.0.1:{LOCAL_ENV['KEFU_WS_PORT']}/_kefu/timers"
 QUEUE = 50
@@ -32,6 +33,11 @@ def local_report(url, reset=False):
 
 def counts(reset=False):
     return local_report(REQUESTS, reset)
+
+
+def busy(reset=False):
+    """Seconds the one-at-a-time local DynamoDB spent serving functions, per action."""
+    return {a: ms / 1000 for a, ms in local_report(BUSY, reset).items()}
 
 
 async def step(name, action):

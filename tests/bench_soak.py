@@ -28,10 +28,8 @@ from collections import Counter, defaultdict
 
 import aiohttp
 
-from bench_requests import local_report
-from kefu import LOCAL_ENV, ROOT, WS, Http, Tenant
-
-BUSY = LOCAL_ENV["AWS_ENDPOINT_URL_DYNAMODB"] + "/_kefu/busy"
+from bench_requests import busy
+from kefu import ROOT, WS, Http, Tenant
 
 MINUTES = float(sys.argv[1]) if len(sys.argv) > 1 else 10
 CONVERSATIONS = int(sys.argv[2]) if len(sys.argv) > 2 else 200
@@ -262,25 +260,20 @@ def cpu_secs(pid):
         return 0.0
 
 
-def busy_secs():
-    """Seconds the one-at-a-time local DynamoDB has spent serving functions."""
-    return sum(local_report(BUSY).values()) / 1000
-
-
 async def sample(stats, end):
     db = own_pid("dynamodb")
-    busy, cpu, at = busy_secs(), cpu_secs(db), time.monotonic()
+    served, cpu, at = sum(busy().values()), cpu_secs(db), time.monotonic()
     while time.monotonic() < end + 5:
         await asyncio.sleep(10)
         m = memory()
         minute = stats.minute()
         for k, v in m.items():
             stats.memory[minute][k] = max(stats.memory[minute].get(k, 0), v)
-        now_busy, now_cpu, now = busy_secs(), cpu_secs(db), time.monotonic()
-        stats.busy[minute] += now_busy - busy
+        now_served, now_cpu, now = sum(busy().values()), cpu_secs(db), time.monotonic()
+        stats.busy[minute] += now_served - served
         stats.cpu[minute] += now_cpu - cpu
         stats.span[minute] += now - at
-        busy, cpu, at = now_busy, now_cpu, now
+        served, cpu, at = now_served, now_cpu, now
 
 
 async def main():
