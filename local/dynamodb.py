@@ -10,6 +10,9 @@ Local, AWS) works with Kefu unchanged; this is just the default.
 It also plays IAM for the functions (local/iam.py): a function's request is
 refused unless that function's role in template.yaml
 grants it; `GET /_kefu/iam` reports the grants the functions used.
+`GET /_kefu/requests` counts the requests each function made, per action,
+and `GET /_kefu/read` the items its Queries returned, per table or index
+(what a read costs grows with those, not with the requests).
 
 And it plays what moto does not: transactions idempotent by their
 ClientRequestToken, as in DynamoDB; on demand, the conflicts and lost
@@ -448,6 +451,8 @@ class Serialized:
         self.faults = Faults()
         self.tokens = {}  # ClientRequestToken -> (payload digest, committed at)
         self.requests = collections.Counter()
+        # Items returned by Queries, per function and table or index.
+        self.read = collections.Counter()
         # Seconds spent serving, per action: how busy the one-at-a-time
         # DynamoDB was (the benchmarks' floor: GET /_kefu/busy).
         self.busy = collections.Counter()
@@ -465,6 +470,15 @@ class Serialized:
                 out = {}
                 for (who, action), n in sorted(self.requests.items()):
                     out.setdefault(who, {})[action] = n
+                return respond(start_response, "200 OK", out)
+        if path == "/_kefu/read":
+            # Items Queries returned, per function and table or index (POST resets).
+            with self.lock:
+                if environ.get("REQUEST_METHOD") == "POST":
+                    self.read.clear()
+                out = {}
+                for (who, source), n in sorted(self.read.items()):
+                    out.setdefault(who, {})[source] = n
                 return respond(start_response, "200 OK", out)
         if path == "/_kefu/busy":
             # Milliseconds spent serving functions' requests, per action (POST resets).
@@ -527,7 +541,14 @@ class Serialized:
             })
         # Consume the whole response inside the lock: the work happens
         # while the body is produced.
-        return list(self.app(environ, start_response))
+        out = list(self.app(environ, start_response))
+        if action == "Query":
+            try:
+                returned = json.loads(b"".join(out)).get("Count", 0)
+            except ValueError:
+                returned = 0
+            self.read[(who or "operator", body.get("IndexName") or "table")] += returned
+        return out
 
     def transact(self, environ, start_response, body, raw):
         f = self.faults

@@ -3,8 +3,11 @@ queue at once: an agent connecting, turning idle, raising its maximum, a
 session closing, a new group member."""
 
 import asyncio
+import collections
+import json
+import urllib.request
 
-from kefu import TABLE, Tenant, Ws, assert_connection_removed, dynamodb, eventually, plant_stale_connection, run
+from kefu import LOCAL_ENV, TABLE, Tenant, Ws, assert_connection_removed, dynamodb, eventually, plant_stale_connection, run
 
 GRACE_SECS = 3  # PRESENCE_GRACE_SECS of the local stack (Cargo.toml)
 
@@ -203,6 +206,45 @@ def test_a_push_racing_a_connect_does_not_unregister_the_new_connection():
         await visitor_ws.send_message(sid, {"type": "text", "text": "after"})
         await second.wait_event("message.new", lambda e: e["message"]["content"].get("text") == "after")
         for ws in (first, second, visitor_ws):
+            await ws.close()
+
+    run(body)
+
+
+def items_read(who):
+    """Items the local DynamoDB's Queries have returned to function `who`, per table or index."""
+    with urllib.request.urlopen(LOCAL_ENV["AWS_ENDPOINT_URL_DYNAMODB"] + "/_kefu/read", timeout=5) as r:
+        return collections.Counter(json.load(r).get(who, {}))
+
+
+def test_a_drain_reads_a_few_candidates_whatever_the_staff_and_still_the_least_loaded_first():
+    """Issue 12: a drain reads the best few of the ready list (4 a shard,
+    8 shards), never every agent of the tenant; and the least loaded still
+    come first, across every shard and past the first few."""
+    async def body(session):
+        tenant = Tenant(session)
+        staff = 80
+        agents = []
+        for i in range(0, staff, 10):
+            agents += await asyncio.gather(*(tenant.agent(f"a{j:02}", max_concurrent=2) for j in range(i, i + 10)))
+        sockets = []
+        for i in range(0, staff, 10):
+            sockets += await asyncio.gather(*(Ws.connect(session, a.token) for a in agents[i:i + 10]))
+
+        before = items_read("http-session-start")
+        first = await start(tenant)
+        read = items_read("http-session-start") - before
+        assert first["state"] == "active"
+        assert read["gsi6"] <= 32, f"{dict(read)}: the ready list's first few, not {staff} agents"
+        assert read["table"] <= 1, f"{dict(read)}: the queue's head, and no agent record"
+
+        # Every start goes to an agent with nothing yet, until all have one.
+        loads = collections.Counter([first["agent"]["nickname"]])
+        for _ in range(staff - 1):
+            s = await start(tenant)
+            loads[s["agent"]["nickname"]] += 1
+        assert len(loads) == staff and set(loads.values()) == {1}, loads
+        for ws in sockets:
             await ws.close()
 
     run(body)

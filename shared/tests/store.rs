@@ -72,9 +72,20 @@ async fn concurrent_auto_assignment_never_exceeds_the_maximum() {
         .iter()
         .map(|s| {
             let (db, t, e) = (db.clone(), t.clone(), QueueEntry::of(s));
-            tokio::spawn(
-                async move { db.assign(&t, &e, "a", AssignMode::Auto, 5_000, &any_timer(), &day()).await.unwrap() },
-            )
+            tokio::spawn(async move {
+                // As a drain does: the agent as read, and again when refused.
+                loop {
+                    let seen = db.get_agent(&t, "a").await.unwrap().unwrap();
+                    if seen.active >= seen.max_concurrent {
+                        return Assigned::AgentUnavailable;
+                    }
+                    let auto = AssignMode::Auto { rev: seen.rev, rank_after: None };
+                    match db.assign(&t, &e, "a", auto, 5_000, &any_timer(), &day()).await.unwrap() {
+                        Assigned::AgentUnavailable => continue,
+                        done => return done,
+                    }
+                }
+            })
         })
         .collect();
     let mut assigned = 0;
@@ -104,7 +115,8 @@ async fn a_session_is_assigned_exactly_once() {
         .into_iter()
         .map(|a| {
             let (db, t, e) = (db.clone(), t.clone(), QueueEntry::of(&s));
-            tokio::spawn(async move { db.assign(&t, &e, a, AssignMode::Auto, 2, &any_timer(), &day()).await.unwrap() })
+            let auto = AssignMode::Auto { rev: 0, rank_after: None };
+            tokio::spawn(async move { db.assign(&t, &e, a, auto, 2, &any_timer(), &day()).await.unwrap() })
         })
         .collect();
     let mut outcomes = Vec::new();
@@ -127,9 +139,10 @@ async fn busy_agents_and_the_hard_cap_refuse_assignment() {
     agent(&db, &t, "a", 100).await;
     let s = waiting_session(&db, &t, 1).await;
     let busy = AgentChange { status: Some(AgentStatus::Busy), ..Default::default() };
-    db.update_agent(&t, "a", &busy).await.unwrap();
+    let seen = db.update_agent(&t, "a", &busy).await.unwrap();
+    let auto = AssignMode::Auto { rev: seen.rev, rank_after: None };
     assert_eq!(
-        db.assign(&t, &QueueEntry::of(&s), "a", AssignMode::Auto, 2, &any_timer(), &day()).await.unwrap(),
+        db.assign(&t, &QueueEntry::of(&s), "a", auto, 2, &any_timer(), &day()).await.unwrap(),
         Assigned::AgentUnavailable
     );
     // Manual pickup ignores status and the agent's own maximum...
@@ -140,6 +153,60 @@ async fn busy_agents_and_the_hard_cap_refuse_assignment() {
         Assigned::AgentUnavailable
     );
     assert_eq!(db.get_session(&t, &s.id).await.unwrap().unwrap().state, SessionState::Waiting);
+}
+
+#[tokio::test]
+#[ignore = "needs DynamoDB: run `make test`"]
+async fn the_ready_list_holds_who_could_take_a_session_least_loaded_first() {
+    use kefu::domain::dispatch::ready_rank;
+    let db = store().await;
+    let t = tenant();
+    let ids: Vec<String> = (0..12).map(|i| format!("a{i:02}")).collect();
+    for id in &ids {
+        let a = agent(&db, &t, id, 3).await;
+        assert!(db.list_ready(&a, ready_rank(&a, 1, 0).as_deref()).await.unwrap());
+    }
+    let listed = |ready: kefu::store::Ready| ready.agents.into_iter().map(|a| a.id).collect::<Vec<_>>();
+    assert_eq!(listed(db.ready_agents(&t, 20).await.unwrap()), ids, "over every shard, merged in rank order");
+
+    // An auto-assignment moves its agent in the same write: a00 now has the
+    // most load, and goes last.
+    let s = waiting_session(&db, &t, 1).await;
+    let seen = db.get_agent(&t, "a00").await.unwrap().unwrap();
+    let after = Agent { active: 1, last_assigned_at: 2, ..seen.clone() };
+    let rank = ready_rank(&after, 2, 0);
+    let auto = AssignMode::Auto { rev: seen.rev, rank_after: rank };
+    assert_eq!(
+        db.assign(&t, &QueueEntry::of(&s), "a00", auto, 2, &any_timer(), &day()).await.unwrap(),
+        Assigned::Assigned
+    );
+    let ready = db.ready_agents(&t, 20).await.unwrap();
+    assert!(!ready.more);
+    assert_eq!(ready.agents.last().map(|a| (a.id.as_str(), a.active)), Some(("a00", 1)));
+
+    // Whatever was read before that write is refused: the assignment, and
+    // a listing that would put a00 back where it stood.
+    let s2 = waiting_session(&db, &t, 3).await;
+    let old_place = ready_rank(&seen, 3, 0);
+    let stale = AssignMode::Auto { rev: seen.rev, rank_after: old_place.clone() };
+    assert_eq!(
+        db.assign(&t, &QueueEntry::of(&s2), "a00", stale, 3, &any_timer(), &day()).await.unwrap(),
+        Assigned::AgentUnavailable
+    );
+    assert!(!db.list_ready(&seen, old_place.as_deref()).await.unwrap());
+    assert_eq!(db.ready_agents(&t, 20).await.unwrap().agents.last().unwrap().id, "a00");
+
+    // Off the list: an agent taken off (busy, say) is read by no drain.
+    let busy = db.update_agent(&t, "a05", &AgentChange { status: Some(AgentStatus::Busy), ..Default::default() }).await;
+    let busy = busy.unwrap();
+    assert_eq!(ready_rank(&busy, 3, 0), None);
+    assert!(db.list_ready(&busy, None).await.unwrap());
+    let ready = listed(db.ready_agents(&t, 20).await.unwrap());
+    assert_eq!(ready.len(), 11);
+    assert!(!ready.contains(&"a05".to_string()));
+    // A few a shard: the best of each, and word that there is more.
+    let few = db.ready_agents(&t, 1).await.unwrap();
+    assert!(few.more && few.agents.len() <= kefu::store::keys::READY_SHARDS as usize);
 }
 
 /// Sets an agent's in-progress count behind the store's back (to reach the
@@ -161,13 +228,17 @@ async fn set_active(db: &DynamoStore, t: &str, agent: &str, n: u32) {
     }
 }
 
+/// An auto-assignment as a drain makes it: to the agent as read now.
+async fn auto_assign(db: &DynamoStore, t: &str, s: &Session, agent: &str, now: i64) -> Assigned {
+    let seen = db.get_agent(t, agent).await.unwrap().unwrap();
+    let auto = AssignMode::Auto { rev: seen.rev, rank_after: None };
+    db.assign(t, &QueueEntry::of(s), agent, auto, now, &any_timer(), &day()).await.unwrap()
+}
+
 /// A session assigned to `agent` (which must exist), as read after.
 async fn session_of(db: &DynamoStore, t: &str, agent: &str) -> Session {
     let s = waiting_session(db, t, 1).await;
-    assert_eq!(
-        db.assign(t, &QueueEntry::of(&s), agent, AssignMode::Auto, 2, &any_timer(), &day()).await.unwrap(),
-        Assigned::Assigned
-    );
+    assert_eq!(auto_assign(db, t, &s, agent, 2).await, Assigned::Assigned);
     db.get_session(t, &s.id).await.unwrap().unwrap()
 }
 
@@ -253,10 +324,7 @@ async fn close_is_idempotent_and_frees_capacity_exactly_once() {
     let t = tenant();
     agent(&db, &t, "a", 5).await;
     let s = waiting_session(&db, &t, 1).await;
-    assert_eq!(
-        db.assign(&t, &QueueEntry::of(&s), "a", AssignMode::Auto, 2, &any_timer(), &day()).await.unwrap(),
-        Assigned::Assigned
-    );
+    assert_eq!(auto_assign(&db, &t, &s, "a", 2).await, Assigned::Assigned);
     let active = db.get_session(&t, &s.id).await.unwrap().unwrap();
     let tasks: Vec<_> = (0..5)
         .map(|_| {
@@ -327,10 +395,7 @@ async fn concurrent_requeues_put_a_session_back_once_and_free_capacity_once() {
     );
     // Waiting again: another agent takes it, and a stale requeue for the
     // first agent changes nothing.
-    assert_eq!(
-        db.assign(&t, &QueueEntry::of(&s), "b", AssignMode::Auto, 4, &any_timer(), &day()).await.unwrap(),
-        Assigned::Assigned
-    );
+    assert_eq!(auto_assign(&db, &t, &s, "b", 4).await, Assigned::Assigned);
     assert!(!db.requeue_session(&active, "a", None, 5).await.unwrap());
     let taken = db.get_session(&t, &s.id).await.unwrap().unwrap();
     assert_eq!(taken.agent_id.as_deref(), Some("b"));
@@ -358,10 +423,7 @@ async fn an_agent_who_lost_a_session_cannot_post_in_it() {
 
     // Before a's next message commits, the session goes back and b takes it.
     assert!(db.requeue_session(&seen_by_a, "a", None, 4).await.unwrap());
-    assert_eq!(
-        db.assign(&t, &QueueEntry::of(&s), "b", AssignMode::Auto, 5, &any_timer(), &day()).await.unwrap(),
-        Assigned::Assigned
-    );
+    assert_eq!(auto_assign(&db, &t, &s, "b", 5).await, Assigned::Assigned);
     let err = db
         .append_message(&seen_by_a, NewMessage::new(a, "m2", text("still here?")), 6, &Settings::default())
         .await

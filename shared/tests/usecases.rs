@@ -330,7 +330,7 @@ async fn a_transfer_to_a_group_waits_there_at_its_old_place_and_dispatch_marks_i
     assert!(queue.items.is_empty(), "another group's session is hidden from ann");
 
     w.agent("vic", 1, &["vip"]).await;
-    kefu::app::dispatch::drain(&w.app, T, None).await.unwrap();
+    kefu::app::dispatch::drain(&w.app, T, None, kefu::app::dispatch::Roster::Everyone).await.unwrap();
     let got = &w.pushes.events("conn-vic")[0];
     assert_eq!(
         (got["session"]["marker"].as_str(), got["notify"]["kind"].as_str()),

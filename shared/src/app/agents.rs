@@ -4,9 +4,10 @@
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
+use super::dispatch::{self, Roster};
 use super::notices::Notice;
 use super::views::AgentView;
-use super::{approvals, audit, dispatch};
+use super::{approvals, audit};
 use crate::auth::{Principal, Role};
 use crate::domain::agent::{check_max_concurrent, needs_approval};
 use crate::domain::text::clean_name;
@@ -147,7 +148,8 @@ pub async fn update(app: &App, who: &Principal, id: &str, req: UpdateAgent) -> R
         audit::record(app, &who.tenant, &who.id, AuditAction::RoleChanged, id, Some(detail)).await?;
     }
     if after.max_concurrent > before.max_concurrent {
-        dispatch::drain_after(app, &who.tenant, None).await; // B3: a raised maximum
+        // B3: a raised maximum.
+        dispatch::drain_after(app, &who.tenant, None, Roster::Freed(std::slice::from_ref(&after))).await;
     }
     Ok(AgentView::new(&after, app.now()))
 }
@@ -187,7 +189,7 @@ pub async fn set_status(app: &App, who: &Principal, req: SetStatus) -> Result<St
     super::stats::sync_online(app, &who.tenant, &who.id).await; // A5: offline or back
     changed(app, &agent).await;
     if req.status == AgentStatus::Idle {
-        dispatch::drain_after(app, &who.tenant, None).await;
+        dispatch::drain_after(app, &who.tenant, None, Roster::Freed(std::slice::from_ref(&agent))).await;
     }
     Ok(StatusChange::Applied(AgentView::new(&agent, app.now())))
 }
@@ -278,7 +280,7 @@ pub async fn remove(app: &App, who: &Principal, id: &str) -> Result<AgentView> {
     tracing::info!(agent = %id, requeued, "agent removed");
     let detail = format!("{requeued} sessions back in the queue");
     audit::record(app, &who.tenant, &who.id, AuditAction::Removed, id, Some(detail)).await?;
-    dispatch::drain_after(app, &who.tenant, None).await;
+    dispatch::drain_after(app, &who.tenant, None, Roster::Queued).await;
     let agent = app.store.get_agent(&who.tenant, id).await?.ok_or_else(|| Error::not_found("agent"))?;
     Ok(AgentView::new(&agent, app.now()))
 }

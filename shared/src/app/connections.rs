@@ -3,7 +3,7 @@
 
 use tracing::instrument;
 
-use super::dispatch;
+use super::dispatch::{self, Roster};
 use crate::auth::Principal;
 use crate::domain::timers::{self, Timer, TimerKind};
 use crate::domain::AgentStatus;
@@ -36,7 +36,8 @@ pub async fn connect(app: &App, id: &str, who: &Principal, token_expiry_ms: Opti
         // B3: an idle agent coming online takes waiting sessions.
         if let Some(agent) = app.store.get_agent(&who.tenant, &who.id).await? {
             if agent.status == AgentStatus::Idle {
-                dispatch::drain_after(app, &who.tenant, Some(&conn.id)).await;
+                dispatch::drain_after(app, &who.tenant, Some(&conn.id), Roster::Freed(std::slice::from_ref(&agent)))
+                    .await;
             }
         }
     }

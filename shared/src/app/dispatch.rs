@@ -6,10 +6,32 @@
 //! Correctness does not depend on this code's view of the world: each
 //! assignment is one transaction that re-checks the agent's capacity and
 //! status and the session's state. Concurrent drains may propose the same
-//! pair; exactly one commits. And because the queue and the agents are read
-//! strongly consistently *after* the triggering write committed, of any two
-//! racing triggers (a session arriving, capacity freeing) at least one sees
-//! the other: no session is left waiting beside a free agent.
+//! pair; exactly one commits.
+//!
+//! A drain reads the queue strongly consistently, and its candidates from
+//! the ready list (`keys::GSI6`): the few least-loaded agents who could
+//! take a session, never the tenant's whole staff. The list is an index,
+//! eventually consistent, kept by three rules:
+//! - an auto-assignment moves its agent in the list in the same write, and
+//!   holds only if the agent is still exactly as the drain saw it (its
+//!   `rev`), so the place it writes is right;
+//! - every event that frees an agent (a close, a transfer out, turning
+//!   idle, connecting, a raised maximum) names the agent to its drain,
+//!   which reads its record and lists it where it belongs before anything
+//!   else: a freed agent is never missing from the list;
+//! - any other change (a pickup, going busy, a grace that ran out) leaves
+//!   the agent listed too well, and the first drain that reads it there
+//!   sees the record beside its place (the index copies it whole) and
+//!   lists it again.
+//!
+//! Of a session arriving and an agent freed at the same moment, at least
+//! one drain sees the other, as both read the queue after their own write:
+//! the agent's drain finds the session in the queue, or the session's
+//! drain finds the agent in the list, unless the list has not caught up
+//! with the agent's new place yet (DynamoDB's index lag, well under a
+//! second). For that window and for a drain killed half-way, the sweeper's
+//! safety net drains each tenant with waiting sessions from every agent's
+//! record and lists again whatever drifted.
 
 use tracing::instrument;
 
@@ -26,12 +48,44 @@ const QUEUE_PAGE: u32 = 25;
 /// …and at most this many pages: a queue of thousands costs a drain no more
 /// than one of a hundred. Sessions further back wait for the next trigger.
 const MAX_QUEUE_PAGES: usize = 4;
+/// The ready list is read this many agents a shard at first (32 in all:
+/// a drain usually assigns one session)…
+const FIRST_READ: u32 = 4;
+/// …and again, four times as many each time, while those read cannot take
+/// what waits (full, or not of its group) and the list holds more, up to
+/// this many a shard.
+const LAST_READ: u32 = 64;
+/// A request's drain lists again at most this many agents it found out of
+/// place (the rest, the next drains); the sweeper's, this many.
+const REPAIRS: usize = 8;
+const SWEEP_REPAIRS: usize = 100;
+/// Tries to assign one session, fresh reads of refused agents included.
+const OFFER_ATTEMPTS: usize = 6;
+
+/// What made a drain worth running, and so whom it offers sessions to:
+/// the ready list's best, with the agents named here as read after the
+/// change (newer than the list), or (the sweeper) every agent.
+#[derive(Clone, Copy)]
+pub enum Roster<'a> {
+    /// Sessions joined the queue (a start, sessions given back).
+    Queued,
+    /// These agents may have room now (a close, turning idle, connecting,
+    /// a raised maximum, a new group): if none of them can take a
+    /// session, nothing that waits has a new taker, and the queue is not
+    /// read at all.
+    Freed(&'a [Agent]),
+    /// Both (a transfer to a group: its sender freed, the session queued).
+    FreedAndQueued(&'a [Agent]),
+    /// The sweeper's safety net: every agent of the tenant, from the
+    /// records, each listed again where its place drifted.
+    Everyone,
+}
 
 /// Drains after a triggering write has committed. The write's own result
 /// stands whatever happens here: a failed drain is logged, and the next
-/// trigger drains again.
-pub async fn drain_after(app: &App, tenant: &str, connecting: Option<&str>) {
-    if let Err(e) = drain(app, tenant, connecting).await {
+/// trigger (or the sweeper) drains again.
+pub async fn drain_after(app: &App, tenant: &str, connecting: Option<&str>, roster: Roster<'_>) {
+    if let Err(e) = drain(app, tenant, connecting, roster).await {
         tracing::error!(tenant, error = %e, "queue drain failed; the next trigger retries");
     }
 }
@@ -40,42 +94,56 @@ pub async fn drain_after(app: &App, tenant: &str, connecting: Option<&str>) {
 /// Pushes nothing to `connecting` (a connection inside its own `$connect`:
 /// API Gateway refuses pushes to it until the handshake is done).
 ///
-/// The agents are read first: when nobody can take a session, the queue is
-/// not read at all. Then the queue, oldest first, a page at a time, until
-/// nobody has capacity left (usually within the first page) or the pages
-/// run out: later pages only while sessions ahead wait for agents of other
-/// skill groups.
-#[instrument(skip(app))]
-pub async fn drain(app: &App, tenant: &str, connecting: Option<&str>) -> Result<usize> {
-    let grace = app.config.presence_grace_ms;
-    let mut agents = app.store.list_agents(tenant).await?;
-    let free = |agents: &[Agent]| {
-        let now = app.now();
-        agents.iter().any(|a| a.has_auto_capacity(now, grace))
-    };
+/// The freed agents are listed first, wherever the queue stands. Then the
+/// queue, oldest first, a page at a time; the candidates are read only
+/// once a session waits, and until nobody has capacity left (usually
+/// within the first page) or the pages run out: later pages only while
+/// sessions ahead wait for agents of other skill groups.
+#[instrument(skip(app, roster))]
+pub async fn drain(app: &App, tenant: &str, connecting: Option<&str>, roster: Roster<'_>) -> Result<usize> {
+    let mut view = View { tenant, agents: Vec::new(), read: 0, more: false, repairs: REPAIRS };
+    match roster {
+        Roster::Queued => {}
+        Roster::Freed(freed) | Roster::FreedAndQueued(freed) => {
+            for agent in freed {
+                let mut agent = agent.clone();
+                view.relist(app, &mut agent).await?;
+                view.agents.push(agent);
+            }
+            let (now, grace) = (app.now(), app.config.presence_grace_ms);
+            if matches!(roster, Roster::Freed(_)) && !view.agents.iter().any(|a| a.has_auto_capacity(now, grace)) {
+                return Ok(0);
+            }
+        }
+        Roster::Everyone => {
+            view.repairs = SWEEP_REPAIRS;
+            for mut agent in app.store.list_agents(tenant).await? {
+                view.relist(app, &mut agent).await?;
+                view.agents.push(agent);
+            }
+            view.read = LAST_READ;
+        }
+    }
     let mut assigned = 0;
     let mut cursor = None;
     let mut settings = None;
     for _ in 0..MAX_QUEUE_PAGES {
-        if !free(&agents) {
-            break;
-        }
         let page = app.store.queue_page(tenant, QUEUE_PAGE, cursor.as_deref()).await?;
         for entry in &page.items {
-            if !free(&agents) {
+            if !view.free(app, None).await? {
                 break;
             }
             let settings = match &settings {
                 Some(s) => s,
                 None => settings.insert(app.settings(tenant).await?),
             };
-            if offer(app, tenant, entry, &mut agents, settings, connecting).await? {
+            if offer(app, entry, &mut view, settings, connecting).await? {
                 assigned += 1;
             }
         }
         match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => break,
+            Some(next) if view.free(app, None).await? => cursor = Some(next),
+            _ => break,
         }
     }
     if assigned > 0 {
@@ -84,42 +152,112 @@ pub async fn drain(app: &App, tenant: &str, connecting: Option<&str>) -> Result<
     Ok(assigned)
 }
 
-/// Offers one waiting session to the best candidates in turn.
+/// The agents a drain has read, as it has changed them.
+struct View<'a> {
+    tenant: &'a str,
+    agents: Vec<Agent>,
+    /// How many a shard of the ready list were read (0: not yet).
+    read: u32,
+    /// The ready list holds more than were read.
+    more: bool,
+    /// How many more agents out of place this drain may list again.
+    repairs: usize,
+}
+
+impl View<'_> {
+    /// Can anyone read take a session (of `group`, if given)? Reads the
+    /// ready list, and more of it, until someone can or it is exhausted.
+    async fn free(&mut self, app: &App, group: Option<Option<&str>>) -> Result<bool> {
+        loop {
+            let (now, grace) = (app.now(), app.config.presence_grace_ms);
+            let free = self.agents.iter().any(|a| match group {
+                Some(g) => a.can_auto_take(g, now, grace),
+                None => a.has_auto_capacity(now, grace),
+            });
+            // The list is read at least once: a freed agent alone is not
+            // known to be the least loaded.
+            if self.read > 0 && (free || !self.more || self.read >= LAST_READ) {
+                return Ok(free);
+            }
+            self.read = if self.read == 0 { FIRST_READ } else { self.read * 4 };
+            let ready = app.store.ready_agents(self.tenant, self.read).await?;
+            self.more = ready.more;
+            for mut agent in ready.agents {
+                // The drain's own copy (a freed agent's record, or one it
+                // assigned to) is newer than the index's.
+                if self.agents.iter().any(|a| a.id == agent.id) {
+                    continue;
+                }
+                self.relist(app, &mut agent).await?;
+                self.agents.push(agent);
+            }
+        }
+    }
+
+    /// Lists `agent` where its record says it belongs, if it stands
+    /// elsewhere: its place is written only if the record is still as read.
+    async fn relist(&mut self, app: &App, agent: &mut Agent) -> Result<()> {
+        let rank = dispatch::ready_rank(agent, app.now(), app.config.presence_grace_ms);
+        if rank == agent.ready_rank || self.repairs == 0 {
+            return Ok(());
+        }
+        self.repairs -= 1;
+        if app.store.list_ready(agent, rank.as_deref()).await? {
+            tracing::debug!(agent = %agent.id, ?rank, "listed again");
+            agent.ready_rank = rank;
+        }
+        Ok(())
+    }
+
+    /// Replaces a refused agent with its record as it is now.
+    async fn refresh(&mut self, app: &App, id: &str) -> Result<()> {
+        let fresh = app.store.get_agent(self.tenant, id).await?;
+        self.agents.retain(|a| a.id != id);
+        if let Some(mut fresh) = fresh {
+            self.relist(app, &mut fresh).await?;
+            self.agents.push(fresh);
+        }
+        Ok(())
+    }
+}
+
+/// Offers one waiting session to the best candidate, and on to the next
+/// best while they refuse.
 async fn offer(
     app: &App,
-    tenant: &str,
     entry: &QueueEntry,
-    agents: &mut [Agent],
+    view: &mut View<'_>,
     settings: &Settings,
     connecting: Option<&str>,
 ) -> Result<bool> {
+    let tenant = view.tenant;
     let now = app.now();
+    let grace = app.config.presence_grace_ms;
     // D8: T3 runs from the assignment.
     let timer = timers::after_assign(tenant, &entry.session_id, settings, now);
     let day = StatsDay::at(now, settings.utc_offset_minutes);
-    let ranked: Vec<String> = dispatch::candidates(agents, entry.group.as_deref(), now, app.config.presence_grace_ms)
-        .into_iter()
-        .map(|a| a.id.clone())
-        .collect();
-    for agent_id in ranked {
-        match app.store.assign(tenant, entry, &agent_id, AssignMode::Auto, now, &timer, &day).await? {
+    for _ in 0..OFFER_ATTEMPTS {
+        if !view.free(app, Some(entry.group.as_deref())).await? {
+            return Ok(false);
+        }
+        let Some(best) = dispatch::candidates(&view.agents, entry.group.as_deref(), now, grace).first().copied() else {
+            return Ok(false);
+        };
+        let after = Agent { active: best.active + 1, last_assigned_at: now, rev: best.rev + 1, ..best.clone() };
+        let rank_after = dispatch::ready_rank(&after, now, grace);
+        let mode = AssignMode::Auto { rev: best.rev, rank_after: rank_after.clone() };
+        match app.store.assign(tenant, entry, &after.id, mode, now, &timer, &day).await? {
             Assigned::Assigned => {
-                if let Some(a) = agents.iter_mut().find(|a| a.id == agent_id) {
-                    a.active += 1;
-                    a.last_assigned_at = now;
-                    announce(app, &entry.session_id, a, alert_for(entry), connecting).await;
-                }
+                let after = Agent { ready_rank: rank_after, ..after };
+                announce(app, &entry.session_id, &after, alert_for(entry), connecting).await;
+                view.agents.retain(|a| a.id != after.id);
+                view.agents.push(after);
                 return Ok(true);
             }
             Assigned::SessionTaken => return Ok(false),
-            Assigned::AgentUnavailable => {
-                // Someone else filled it (or its status changed): refresh our view.
-                if let (Some(fresh), Some(slot)) =
-                    (app.store.get_agent(tenant, &agent_id).await?, agents.iter_mut().find(|a| a.id == agent_id))
-                {
-                    *slot = fresh;
-                }
-            }
+            // Changed since it was read (filled by someone else, busy now,
+            // or only newer): its record decides.
+            Assigned::AgentUnavailable => view.refresh(app, &after.id).await?,
         }
     }
     Ok(false)

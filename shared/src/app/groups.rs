@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::dispatch;
+use super::dispatch::{self, Roster};
 use super::views::AgentView;
 use crate::auth::Principal;
 use crate::domain::text::clean_name;
@@ -77,7 +77,7 @@ pub async fn set_member(app: &App, who: &Principal, group_id: &str, agent_id: &s
     })
     .await?;
     if member {
-        dispatch::drain_after(app, &who.tenant, None).await;
+        dispatch::drain_after(app, &who.tenant, None, Roster::Freed(std::slice::from_ref(&agent))).await;
     }
     Ok(AgentView::new(&agent, app.now()))
 }
@@ -162,7 +162,7 @@ pub async fn delete(app: &App, who: &Principal, group_id: &str) -> Result<Delete
     }
     tracing::info!(group = group_id, members = members.len(), ungrouped, "skill group deleted");
     if ungrouped > 0 {
-        dispatch::drain_after(app, &who.tenant, None).await;
+        dispatch::drain_after(app, &who.tenant, None, Roster::Queued).await;
     }
     Ok(Deleted {
         id: group_id.to_string(),

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
-use super::dispatch;
+use super::dispatch::{self, Roster};
 use super::notices::{Notice, NotifyKind};
 use super::views::{SessionView, VisitorSession};
 use crate::auth::{Principal, Role};
@@ -68,7 +68,7 @@ pub async fn start(app: &App, who: &Principal, req: StartRequest) -> Result<Star
     };
     if created {
         tracing::info!(session = %id, group = ?session.group, "session queued");
-        dispatch::drain_after(app, t, None).await;
+        dispatch::drain_after(app, t, None, Roster::Queued).await;
     }
     let s = get_visible(app, who, &id).await?;
     Ok(Started { session: view(app, who, &s).await?, created })
@@ -251,16 +251,18 @@ pub async fn close_as(app: &App, s: &Session, reason: CloseReason, guard: Guard)
     if closed {
         tracing::info!(tenant = %s.tenant, session = %s.id, ?reason, "session closed");
         let notice = Notice::Closed { session_id: s.id.clone(), reason };
-        if let Some(agent) = match &fresh.agent_id {
+        let agent = match &fresh.agent_id {
             Some(a) => app.notify.agent(&s.tenant, a).await,
             None => None,
-        } {
-            app.notify.to_agent_record(&agent, &notice, None).await;
-            super::stats::push(app, &agent, None).await; // A5: one ended
+        };
+        if let Some(agent) = &agent {
+            app.notify.to_agent_record(agent, &notice, None).await;
+            super::stats::push(app, agent, None).await; // A5: one ended
         }
         app.notify.to_visitor(&s.tenant, &s.visitor_id, &notice).await;
         if fresh.agent_id.is_some() {
-            dispatch::drain_after(app, &s.tenant, None).await;
+            // B3: the agent's freed capacity; its record as read after.
+            dispatch::drain_after(app, &s.tenant, None, Roster::Freed(agent.as_slice())).await;
         }
     }
     Ok((closed, fresh))

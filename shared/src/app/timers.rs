@@ -74,7 +74,7 @@ async fn apply_agent(app: &App, fired: &Timer) -> Result<Applied> {
     let requeued = super::sessions::requeue_all(app, &agent).await?;
     tracing::info!(tenant = %agent.tenant, agent = %agent.id, requeued, "offline agent's sessions requeued");
     settle(app, fired, None).await?;
-    super::dispatch::drain_after(app, &agent.tenant, None).await;
+    super::dispatch::drain_after(app, &agent.tenant, None, super::dispatch::Roster::Queued).await;
     Ok(Applied::Requeued(requeued))
 }
 
@@ -235,7 +235,7 @@ async fn drain_waiting(app: &App, started: i64) -> Result<u32> {
                     // Just queued: the drain its own event runs is under way.
                     continue;
                 }
-                match super::dispatch::drain(app, &seen.tenant, None).await {
+                match super::dispatch::drain(app, &seen.tenant, None, super::dispatch::Roster::Everyone).await {
                     Ok(n) => assigned += n as u32,
                     Err(e) => tracing::error!(tenant = %seen.tenant, error = %e, "safety-net drain failed"),
                 }

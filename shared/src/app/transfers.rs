@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use tracing::instrument;
 
-use super::dispatch;
+use super::dispatch::{self, Roster};
 use super::notices::{Notice, NotifyKind};
 use super::sessions::{get, get_visible};
 use super::views::{SessionView, VisitorSession};
@@ -88,13 +88,18 @@ pub async fn transfer(app: &App, who: &Principal, id: &str, req: TransferRequest
         }
     }
     // The sender's tabs drop it from the in-progress list.
+    let requeued = record.to_group.is_some();
     let gone =
         Notice::TransferredAway { session_id: id.to_string(), to_agent: record.to_agent, to_group: record.to_group };
-    app.notify.to_agent(t, &from, &gone).await;
-    super::stats::push_to(app, t, &from).await; // A5: one transferred out
-                                                // B3: the sender's freed capacity (and, for a group, the session itself)
-                                                // drains the queue.
-    dispatch::drain_after(app, t, None).await;
+    let sender = app.notify.agent(t, &from).await;
+    if let Some(sender) = &sender {
+        app.notify.to_agent_record(sender, &gone, None).await;
+        super::stats::push(app, sender, None).await; // A5: one transferred out
+    }
+    // B3: the sender's freed capacity (and, for a group, the session
+    // itself) drains the queue.
+    let roster = if requeued { Roster::FreedAndQueued(sender.as_slice()) } else { Roster::Freed(sender.as_slice()) };
+    dispatch::drain_after(app, t, None, roster).await;
     get(app, who, id).await
 }
 

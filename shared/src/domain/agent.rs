@@ -85,6 +85,15 @@ pub struct Agent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
     pub created_at: i64,
+    /// Counts the writes that can change whether and where the agent stands
+    /// in the ready list (capacity, status, groups, connections): an index
+    /// write is conditional on it, so a stale one never overwrites a newer.
+    #[serde(default)]
+    pub rev: u64,
+    /// Its rank in the ready list as stored (`dispatch::ready_rank`), read
+    /// back from the record's index key; never written from here.
+    #[serde(default, rename = "gsi6sk", skip_serializing)]
+    pub ready_rank: Option<String>,
 }
 
 impl Agent {
@@ -108,6 +117,8 @@ impl Agent {
             online_since: None,
             language: None,
             created_at: now_ms,
+            rev: 0,
+            ready_rank: None,
         }
     }
 

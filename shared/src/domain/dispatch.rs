@@ -14,6 +14,19 @@ pub fn candidates<'a>(agents: &'a [Agent], group: Option<&str>, now_ms: i64, gra
     v
 }
 
+/// Where an agent stands in the ready list a drain reads (`keys::GSI6`),
+/// or `None` when it could take no auto-dispatched session now: the list
+/// holds exactly the agents `has_auto_capacity` admits, in `candidates`'
+/// order (load, then time since the last assignment, then id).
+///
+/// Presence is the one input that changes with time alone: an agent whose
+/// grace ran out stays listed until a drain meets it and lists it again
+/// from its record (`app::dispatch`).
+pub fn ready_rank(agent: &Agent, now_ms: i64, grace_ms: i64) -> Option<String> {
+    let ready = agent.has_auto_capacity(now_ms, grace_ms) && !agent.disabled && !agent.removed;
+    ready.then(|| format!("{:03}#{:015}#{}", agent.active, agent.last_assigned_at, agent.id))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -34,6 +47,42 @@ mod tests {
         let agents = vec![agent("a", 1, 10), agent("b", 0, 50), agent("c", 0, 20), agent("d", 3, 0)];
         let ids: Vec<&str> = candidates(&agents, None, 100, 0).iter().map(|a| a.id.as_str()).collect();
         assert_eq!(ids, ["c", "b", "a"], "d is full");
+    }
+
+    #[test]
+    fn the_ready_list_ranks_as_candidates_do() {
+        let mut agents = vec![
+            agent("a", 1, 10),
+            agent("b", 0, 50),
+            agent("c", 0, 20),
+            agent("d", 3, 0),
+            agent("e", 10, 5),
+            agent("f", 0, 20),
+        ];
+        agents[4].max_concurrent = 100;
+        agents[5].status = AgentStatus::Busy;
+        let mut ranked: Vec<(String, &str)> =
+            agents.iter().filter_map(|a| ready_rank(a, 100, 0).map(|r| (r, a.id.as_str()))).collect();
+        ranked.sort();
+        let by_rank: Vec<&str> = ranked.iter().map(|(_, id)| *id).collect();
+        let by_candidates: Vec<&str> = candidates(&agents, None, 100, 0).iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(by_rank, by_candidates);
+        assert_eq!(by_rank, ["c", "b", "a", "e"], "d is full, f is busy; 10 sessions rank after 1");
+    }
+
+    #[test]
+    fn only_agents_who_could_take_a_session_are_ready() {
+        let mut gone = agent("g", 0, 0);
+        gone.conns.clear();
+        gone.last_disconnect_at = Some(90);
+        assert!(ready_rank(&gone, 100, 20).is_some(), "within its grace");
+        assert!(ready_rank(&gone, 200, 20).is_none(), "past it");
+        let mut off = agent("o", 0, 0);
+        off.disabled = true;
+        assert!(ready_rank(&off, 100, 0).is_none());
+        let mut none = agent("z", 0, 0);
+        none.max_concurrent = 0;
+        assert!(ready_rank(&none, 100, 0).is_none(), "maximum 0: auto-dispatch gives it nothing");
     }
 
     #[test]

@@ -119,6 +119,7 @@ pub mod agent {
     pub const REMOVED: &str = "removed";
     pub const ONLINE_SINCE: &str = "onlineSince";
     pub const LANGUAGE: &str = "language";
+    pub const REV: &str = "rev";
 }
 
 /// `domain::Visitor`.

@@ -36,9 +36,18 @@
 //! with waiting sessions (the sweeper's safety-net drain) is `WAITING#shard`
 //! / tenant id in the base table.
 //!
-//! Agents and the queue live in base-table partitions so that dispatch reads
-//! them with strongly consistent queries; GSIs (eventually consistent) only
-//! back list views.
+//! A sixth, sparse GSI, `gsi6`, is the drain's ready list (B2): an agent
+//! record carries `gsi6pk` = `T#t#READY#shard` and `gsi6sk` = its rank
+//! (`domain::dispatch::ready_rank`: load, then time since its last
+//! assignment) only while it could be given a session, so a drain reads the
+//! few best candidates, not the tenant's whole staff. It spreads over
+//! `READY_SHARDS` shards per tenant, as every assignment and close moves
+//! its agent's rank.
+//!
+//! The queue lives in a base-table partition so that dispatch reads it
+//! strongly consistently; the ready list is read eventually consistently
+//! and checked by each assignment's own condition (`dispatch` says why
+//! that is enough).
 
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";
@@ -56,6 +65,9 @@ pub const GSI4PK: &str = "gsi4pk";
 pub const GSI5: &str = "gsi5";
 pub const GSI5PK: &str = "gsi5pk";
 pub const GSI5SK: &str = "gsi5sk";
+pub const GSI6: &str = "gsi6";
+pub const GSI6PK: &str = "gsi6pk";
+pub const GSI6SK: &str = "gsi6sk";
 /// gsi4's sort key: a number, highest first.
 pub const RANK: &str = "rank";
 /// TTL attribute (epoch seconds). Reads treat expired items as absent.
@@ -258,6 +270,24 @@ pub const SHARDS: u32 = 8;
 /// shard below the count, old ones included.
 pub const TIMER_SHARDS: u32 = 64;
 
+/// How many gsi6 partitions a tenant's ready list spreads over. Each
+/// assignment and each close moves its agent's rank (a delete and a put in
+/// the index): at 2,000 a second in one tenant, 8 shards keep each near
+/// 500 writes a second, and a drain's eight small Queries (a few
+/// candidates each, issued together) near 1,000 reads a second per shard
+/// (BENCHMARKS.md, "Scale, on paper"). An agent's shard is fixed by its id.
+pub const READY_SHARDS: u32 = 8;
+
+/// gsi6: the ready agents of tenant `t` in shard `i`.
+pub fn ready(t: &str, i: u32) -> String {
+    format!("T#{t}#READY#{i}")
+}
+
+/// The ready-list shard of agent `a`.
+pub fn ready_shard(t: &str, a: &str) -> u32 {
+    fnv(&[t, a]) % READY_SHARDS
+}
+
 /// The timer of `subject` (`domain::timers::TimerKind`).
 pub fn timer(t: &str, kind: crate::domain::timers::TimerKind, subject: &str) -> Key {
     use crate::domain::timers::TimerKind;
@@ -368,5 +398,7 @@ mod tests {
         let timers: std::collections::BTreeSet<u32> = (0..2000).map(|i| timer_shard("t", &i.to_string())).collect();
         assert_eq!(timers.len() as u32, TIMER_SHARDS, "2,000 subjects use every timer shard");
         assert!(timers.iter().all(|s| *s < TIMER_SHARDS));
+        let ready: std::collections::BTreeSet<u32> = (0..200).map(|i| ready_shard("t", &i.to_string())).collect();
+        assert_eq!(ready.len() as u32, READY_SHARDS, "200 agents use every ready shard");
     }
 }

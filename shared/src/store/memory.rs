@@ -18,7 +18,7 @@ use super::Guard;
 use super::{
     Admission, AgentChange, AgentStore, Appended, AssignMode, Assigned, AuditStore, BlacklistStore, CannedStore,
     Connection, ConnectionStore, GroupStore, HistoryIndex, HistoryQuery, KnowledgeStore, MessageStore, NewMessage,
-    Opened, Owner, Page, QueueEntry, Removal, Scope, SessionQuery, SessionStore, StatsStore, StatusRequestStore,
+    Opened, Owner, Page, QueueEntry, Ready, Removal, Scope, SessionQuery, SessionStore, StatsStore, StatusRequestStore,
     TagChange, TagStore, TagUsage, TenantStore, TicketChange, TicketStore, TimerStore, VisitorResume, VisitorStore,
     WaitingTenant,
 };
@@ -194,6 +194,26 @@ impl AgentStore for MemoryStore {
 
     async fn list_agents(&self, tenant: &str) -> Result<Vec<Agent>> {
         Ok(self.with(|s| s.agents.values().filter(|a| a.tenant == tenant).cloned().collect()))
+    }
+
+    /// Every agent of the tenant, in the ready list's order where it has a
+    /// place: this store's list is always current, and the drain checks
+    /// each agent it reads whatever the store.
+    async fn ready_agents(&self, tenant: &str, _per_shard: u32) -> Result<Ready> {
+        let mut agents = self.list_agents(tenant).await?;
+        agents
+            .sort_by(|a, b| a.ready_rank.is_none().cmp(&b.ready_rank.is_none()).then(a.ready_rank.cmp(&b.ready_rank)));
+        Ok(Ready { agents, more: false })
+    }
+
+    async fn list_ready(&self, agent: &Agent, rank: Option<&str>) -> Result<bool> {
+        Ok(self.with(|s| match s.agents.get_mut(&id(&agent.tenant, &agent.id)) {
+            Some(a) => {
+                a.ready_rank = rank.map(str::to_string);
+                true
+            }
+            None => false,
+        }))
     }
 
     async fn update_agent(&self, tenant: &str, agent: &str, change: &AgentChange) -> Result<Agent> {
@@ -1147,6 +1167,10 @@ fn take_capacity(s: &mut State, t: &str, agent_id: &str, mode: AssignMode, now_m
     if free {
         agent.active += 1;
         agent.last_assigned_at = now_ms;
+        agent.rev += 1;
+        if let AssignMode::Auto { rank_after, .. } = mode {
+            agent.ready_rank = rank_after;
+        }
     }
     free
 }

@@ -61,8 +61,17 @@ pub trait AgentStore: Send + Sync {
     /// Several agents in one request (at most 100 ids; unknown ones are
     /// left out), read eventually consistently: for names, not capacity.
     async fn get_agents(&self, tenant: &str, ids: &[String]) -> Result<Vec<Agent>>;
-    /// All of a tenant's agents, strongly consistent (dispatch reads this).
+    /// All of a tenant's agents, strongly consistent (the sweeper's drain
+    /// reads this; a request's drain reads `ready_agents`).
     async fn list_agents(&self, tenant: &str) -> Result<Vec<Agent>>;
+    /// B2: the first `per_shard` agents of each shard of the ready list
+    /// (`keys::GSI6`), best first. Read eventually consistently: a listed
+    /// agent may have changed since, and each assignment re-checks it.
+    async fn ready_agents(&self, tenant: &str, per_shard: u32) -> Result<Ready>;
+    /// Lists `agent` at `rank` in the ready list, or takes it off (`None`),
+    /// if its record is still at `agent.rev`: `false` if it changed
+    /// meanwhile (and the newer record is for its next reader to list).
+    async fn list_ready(&self, agent: &Agent, rank: Option<&str>) -> Result<bool>;
     /// `agent_not_found` if it does not exist.
     async fn update_agent(&self, tenant: &str, id: &str, change: &AgentChange) -> Result<Agent>;
 }
@@ -183,10 +192,20 @@ pub enum Opened {
     AgentAtCapacity,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What `AgentStore::ready_agents` read.
+#[derive(Clone, Debug, Default)]
+pub struct Ready {
+    pub agents: Vec<Agent>,
+    /// Some shard holds more agents than were read.
+    pub more: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AssignMode {
-    /// B2: only to an idle agent below its own maximum (A3) and the hard cap.
-    Auto,
+    /// B2: only to an idle agent below its own maximum (A3) and the hard
+    /// cap, whose record is still at `rev` (as the drain saw it); the
+    /// assignment moves it to `rank_after` in the ready list.
+    Auto { rev: u64, rank_after: Option<String> },
     /// B4 pickup, callback, transfer-in: only the hard cap (A4) applies.
     Manual,
 }

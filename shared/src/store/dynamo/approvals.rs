@@ -59,7 +59,7 @@ impl StatusRequestStore for DynamoStore {
             update(
                 &self.table,
                 keys::agent(t, &request.agent_id),
-                Update::new().set(attrs::agent::STATUS, value(&status)?),
+                Update::new().set(attrs::agent::STATUS, value(&status)?).count(attrs::agent::REV, 1),
                 Some(agent_as_asked),
             )?,
         ];

@@ -31,6 +31,15 @@ fn owner_key(owner: &Owner) -> Key {
     }
 }
 
+/// An agent's presence is an input of its place in the ready list: a
+/// change of its connections is a new revision (`Agent::rev`).
+fn revised(owner: &Owner, u: Update) -> Update {
+    match owner.role {
+        Role::Visitor => u,
+        Role::Agent | Role::Admin => u.count(attrs::agent::REV, 1),
+    }
+}
+
 #[async_trait]
 impl ConnectionStore for DynamoStore {
     async fn add_connection(&self, conn: &Connection) -> Result<()> {
@@ -45,7 +54,10 @@ impl ConnectionStore for DynamoStore {
         let link = update(
             &self.table,
             owner_key(&conn.owner()),
-            Update::new().set(Path::entry(conns_attr(&conn.owner()), &conn.id), n(conn.expires_at_ms)),
+            revised(
+                &conn.owner(),
+                Update::new().set(Path::entry(conns_attr(&conn.owner()), &conn.id), n(conn.expires_at_ms)),
+            ),
             Some(Cond::exists(keys::PK)),
         )?;
 
@@ -128,7 +140,7 @@ impl ConnectionStore for DynamoStore {
             };
             unlink = unlink.set(last, n(now_ms));
         }
-        let unlink = update(&self.table, owner_key(owner), unlink, Some(Cond::exists(keys::PK)))?;
+        let unlink = update(&self.table, owner_key(owner), revised(owner, unlink), Some(Cond::exists(keys::PK)))?;
         let mut items = vec![drop_item()?, unlink];
         if let Some(timer) = timer {
             items.push(super::timers::put_timer(&self.table, timer)?);

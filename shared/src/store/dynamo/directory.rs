@@ -15,7 +15,31 @@ use crate::domain::{Agent, ProfileChange, SessionState, SettingsChange, SkillGro
 use crate::error::{Error, Result};
 use crate::store::attrs;
 use crate::store::keys::{self, Key};
-use crate::store::{AgentChange, AgentStore, GroupStore, Page, QueueEntry, TenantStore, VisitorResume, VisitorStore};
+use crate::store::{
+    AgentChange, AgentStore, GroupStore, Page, QueueEntry, Ready, TenantStore, VisitorResume, VisitorStore,
+};
+
+/// The agent record's place in the ready list (`keys::GSI6`): `rank`, or
+/// off the list.
+pub(super) fn ready_keys(u: Update, tenant: &str, agent_id: &str, rank: Option<&str>) -> Update {
+    match rank {
+        Some(rank) => {
+            u.set(keys::GSI6PK, s(keys::ready(tenant, keys::ready_shard(tenant, agent_id)))).set(keys::GSI6SK, s(rank))
+        }
+        None => u.remove(keys::GSI6PK).remove(keys::GSI6SK),
+    }
+}
+
+/// The agent record is still at `rev` (records from before revisions count
+/// as 0).
+pub(super) fn at_rev(rev: u64) -> Cond {
+    let at = Cond::eq(attrs::agent::REV, n(rev));
+    if rev == 0 {
+        Cond::missing(attrs::agent::REV).or(at)
+    } else {
+        at
+    }
+}
 
 impl DynamoStore {
     /// An optimistic update of an item that must exist: the item after it,
@@ -110,6 +134,31 @@ impl AgentStore for DynamoStore {
         self.query_partition(&keys::tenant(tenant).0, Some(keys::AGENT_PREFIX)).await
     }
 
+    /// One Query per shard, sent together; their best merged in rank order.
+    async fn ready_agents(&self, tenant: &str, per_shard: u32) -> Result<Ready> {
+        let mut reads = tokio::task::JoinSet::new();
+        for i in 0..keys::READY_SHARDS {
+            let query = self.query(Some(keys::GSI6), Cond::eq(keys::GSI6PK, s(keys::ready(tenant, i))), None);
+            reads.spawn(query.limit(per_shard as i32).send());
+        }
+        let mut ready = Ready::default();
+        while let Some(read) = reads.join_next().await {
+            let out = read.map_err(|e| Error::Internal(e.to_string()))?.map_err(storage)?;
+            ready.more |= out.last_evaluated_key.is_some_and(|k| !k.is_empty());
+            for item in out.items.unwrap_or_default() {
+                ready.agents.push(from_item(item)?);
+            }
+        }
+        ready.agents.sort_by(|a: &Agent, b: &Agent| a.ready_rank.cmp(&b.ready_rank));
+        Ok(ready)
+    }
+
+    async fn list_ready(&self, agent: &Agent, rank: Option<&str>) -> Result<bool> {
+        let u = ready_keys(Update::new(), &agent.tenant, &agent.id, rank);
+        let at = Cond::exists(keys::PK).and(at_rev(agent.rev));
+        self.update_if(keys::agent(&agent.tenant, &agent.id), u, at).await
+    }
+
     async fn update_agent(&self, tenant: &str, id: &str, change: &AgentChange) -> Result<Agent> {
         let mut u = Update::new();
         if let Some(v) = &change.nickname {
@@ -147,6 +196,7 @@ impl AgentStore for DynamoStore {
         if u.is_empty() {
             return self.get_agent(tenant, id).await?.ok_or_else(|| Error::not_found("agent"));
         }
+        let u = u.count(attrs::agent::REV, 1);
         let request = self
             .update_item(keys::agent(tenant, id), &u, Some(&Cond::exists(keys::PK)))
             .return_values(ReturnValue::AllNew);
@@ -200,7 +250,7 @@ impl GroupStore for DynamoStore {
         if before.is_empty() {
             unchanged = unchanged.or(Cond::missing(attrs::agent::GROUPS));
         }
-        let u = Update::new().set(attrs::agent::GROUPS, value(&after)?);
+        let u = Update::new().set(attrs::agent::GROUPS, value(&after)?).count(attrs::agent::REV, 1);
         self.update_as_read(keys::agent(tenant, agent_id), &u, unchanged, "agent").await
     }
 

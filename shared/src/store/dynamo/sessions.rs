@@ -831,17 +831,19 @@ fn take_capacity(
     now_ms: i64,
 ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem> {
     let mut cond = Cond::exists(keys::PK).and(Cond::lt(attrs::agent::ACTIVE, n(HARD_CAP)));
-    if mode == AssignMode::Auto {
+    let mut take = Update::new()
+        .increment(attrs::agent::ACTIVE, 1)
+        .set(attrs::agent::LAST_ASSIGNED_AT, n(now_ms))
+        .count(attrs::agent::REV, 1);
+    if let AssignMode::Auto { rev, rank_after } = mode {
         cond = cond
             .and(Cond::lt_attr(attrs::agent::ACTIVE, attrs::agent::MAX_CONCURRENT))
-            .and(Cond::eq(attrs::agent::STATUS, value(&AgentStatus::Idle)?));
+            .and(Cond::eq(attrs::agent::STATUS, value(&AgentStatus::Idle)?))
+            .and(super::directory::at_rev(rev));
+        // Exactly as the drain saw it, so its rank after is known.
+        take = super::directory::ready_keys(take, tenant, agent_id, rank_after.as_deref());
     }
-    update(
-        table,
-        keys::agent(tenant, agent_id),
-        Update::new().increment(attrs::agent::ACTIVE, 1).set(attrs::agent::LAST_ASSIGNED_AT, n(now_ms)),
-        Some(cond),
-    )
+    update(table, keys::agent(tenant, agent_id), take, Some(cond))
 }
 
 /// One in-progress session fewer for the agent; never below zero.
@@ -867,7 +869,7 @@ fn free_capacity(table: &str, tenant: &str, agent_id: &str) -> Result<aws_sdk_dy
     update(
         table,
         keys::agent(tenant, agent_id),
-        Update::new().increment(attrs::agent::ACTIVE, -1),
+        Update::new().increment(attrs::agent::ACTIVE, -1).count(attrs::agent::REV, 1),
         Some(Cond::gt(attrs::agent::ACTIVE, n(0))),
     )
 }
