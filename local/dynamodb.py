@@ -462,24 +462,12 @@ class Serialized:
         path = environ.get("PATH_INFO")
         if path == "/_kefu/iam":
             return respond(start_response, "200 OK", self.grants.report())
-        if path == "/_kefu/requests":
-            # Requests served, per function and action (POST resets).
+        # Requests served, per function and action; items Queries returned,
+        # per function and table or index (POST resets either).
+        counters = {"/_kefu/requests": self.requests, "/_kefu/read": self.read}
+        if path in counters:
             with self.lock:
-                if environ.get("REQUEST_METHOD") == "POST":
-                    self.requests.clear()
-                out = {}
-                for (who, action), n in sorted(self.requests.items()):
-                    out.setdefault(who, {})[action] = n
-                return respond(start_response, "200 OK", out)
-        if path == "/_kefu/read":
-            # Items Queries returned, per function and table or index (POST resets).
-            with self.lock:
-                if environ.get("REQUEST_METHOD") == "POST":
-                    self.read.clear()
-                out = {}
-                for (who, source), n in sorted(self.read.items()):
-                    out.setdefault(who, {})[source] = n
-                return respond(start_response, "200 OK", out)
+                return respond(start_response, "200 OK", by_function(counters[path], environ))
         if path == "/_kefu/busy":
             # Milliseconds spent serving functions' requests, per action (POST resets).
             with self.lock:
@@ -605,6 +593,16 @@ def read_body(environ):
     raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
     environ["wsgi.input"] = io.BytesIO(raw)
     return raw
+
+
+def by_function(counter, environ):
+    """A counter keyed by (function, what) as {function: {what: n}}; a POST clears it after."""
+    out = {}
+    for (who, what), n in sorted(counter.items()):
+        out.setdefault(who, {})[what] = n
+    if environ.get("REQUEST_METHOD") == "POST":
+        counter.clear()
+    return out
 
 
 def respond(start_response, status, body):

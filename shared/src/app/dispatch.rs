@@ -12,17 +12,19 @@
 //! the ready list (`keys::GSI6`): the few least-loaded agents who could
 //! take a session, never the tenant's whole staff. The list is an index,
 //! eventually consistent, kept by three rules:
-//! - an auto-assignment moves its agent in the list in the same write, and
-//!   holds only if the agent is still exactly as the drain saw it (its
-//!   `rev`), so the place it writes is right;
+//! - an auto-assignment moves its agent in the list in the same write, to
+//!   its place after one more session as the drain saw it (never off the
+//!   list: a concurrent close may have made room the drain did not see);
 //! - every event that frees an agent (a close, a transfer out, turning
 //!   idle, connecting, a raised maximum) names the agent to its drain,
 //!   which reads its record and lists it where it belongs before anything
 //!   else: a freed agent is never missing from the list;
-//! - any other change (a pickup, going busy, a grace that ran out) leaves
-//!   the agent listed too well, and the first drain that reads it there
-//!   sees the record beside its place (the index copies it whole) and
-//!   lists it again.
+//! - any other change (a pickup, going busy, a grace that ran out, an
+//!   assignment that saw an older record) leaves the agent at a stale
+//!   place, and the first drain that reads it there sees the record beside
+//!   its place (the index copies it whole) and lists it again, conditional
+//!   on the record's `rev` (which every write that can move it bumps), so
+//!   a stale relist never overwrites a newer place.
 //!
 //! Of a session arriving and an agent freed at the same moment, at least
 //! one drain sees the other, as both read the queue after their own write:
@@ -244,19 +246,18 @@ async fn offer(
             return Ok(false);
         };
         let after = Agent { active: best.active + 1, last_assigned_at: now, rev: best.rev + 1, ..best.clone() };
-        let rank_after = dispatch::ready_rank(&after, now, grace);
-        let mode = AssignMode::Auto { rev: best.rev, rank_after: rank_after.clone() };
+        let rank_after = dispatch::rank(&after);
+        let mode = AssignMode::Auto { rank_after: rank_after.clone() };
         match app.store.assign(tenant, entry, &after.id, mode, now, &timer, &day).await? {
             Assigned::Assigned => {
-                let after = Agent { ready_rank: rank_after, ..after };
+                let after = Agent { ready_rank: Some(rank_after), ..after };
                 announce(app, &entry.session_id, &after, alert_for(entry), connecting).await;
                 view.agents.retain(|a| a.id != after.id);
                 view.agents.push(after);
                 return Ok(true);
             }
             Assigned::SessionTaken => return Ok(false),
-            // Changed since it was read (filled by someone else, busy now,
-            // or only newer): its record decides.
+            // Filled by someone else, or busy now: its record decides.
             Assigned::AgentUnavailable => view.refresh(app, &after.id).await?,
         }
     }

@@ -24,7 +24,12 @@ pub fn candidates<'a>(agents: &'a [Agent], group: Option<&str>, now_ms: i64, gra
 /// from its record (`app::dispatch`).
 pub fn ready_rank(agent: &Agent, now_ms: i64, grace_ms: i64) -> Option<String> {
     let ready = agent.has_auto_capacity(now_ms, grace_ms) && !agent.disabled && !agent.removed;
-    ready.then(|| format!("{:03}#{:015}#{}", agent.active, agent.last_assigned_at, agent.id))
+    ready.then(|| rank(agent))
+}
+
+/// The ready list's sort key for `agent`, whether or not it belongs there.
+pub fn rank(agent: &Agent) -> String {
+    format!("{:03}#{:015}#{}", agent.active, agent.last_assigned_at, agent.id)
 }
 
 #[cfg(test)]

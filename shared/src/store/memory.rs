@@ -1169,7 +1169,7 @@ fn take_capacity(s: &mut State, t: &str, agent_id: &str, mode: AssignMode, now_m
         agent.last_assigned_at = now_ms;
         agent.rev += 1;
         if let AssignMode::Auto { rank_after, .. } = mode {
-            agent.ready_rank = rank_after;
+            agent.ready_rank = Some(rank_after);
         }
     }
     free

@@ -203,9 +203,11 @@ pub struct Ready {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AssignMode {
     /// B2: only to an idle agent below its own maximum (A3) and the hard
-    /// cap, whose record is still at `rev` (as the drain saw it); the
-    /// assignment moves it to `rank_after` in the ready list.
-    Auto { rev: u64, rank_after: Option<String> },
+    /// cap; the assignment moves it to `rank_after` in the ready list (its
+    /// place after one more session, as the drain saw it: if it saw an
+    /// older record, the first drain to read the agent there lists it
+    /// again).
+    Auto { rank_after: String },
     /// B4 pickup, callback, transfer-in: only the hard cap (A4) applies.
     Manual,
 }
