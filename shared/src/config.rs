@@ -37,6 +37,11 @@ pub struct Config {
     /// (`TRANSLATE_TIMEOUT_MS`, default 2000), all its parts and the SDK's
     /// retries included; past it the message goes untranslated, marked.
     pub translate_timeout_ms: u64,
+    /// At how many agents a tenant's ready list splits into
+    /// `keys::MAX_READY_SHARDS` shards (`READY_SPLIT_AT`, default 500):
+    /// below it, one shard takes every write, and a drain reads it in one
+    /// Query.
+    pub ready_split_at: u64,
 }
 
 impl Config {
@@ -59,6 +64,7 @@ impl Config {
             agent_token_ttl_secs: number("AGENT_TOKEN_TTL_SECS", 12 * 3600)?,
             settings_cache_ms: number("SETTINGS_CACHE_SECS", 10)? * 1000,
             translate_timeout_ms: number("TRANSLATE_TIMEOUT_MS", 2000)?.clamp(1, 60_000) as u64,
+            ready_split_at: number("READY_SPLIT_AT", 500)?.max(1) as u64,
         })
     }
 }
@@ -79,6 +85,7 @@ impl Config {
             agent_token_ttl_secs: 12 * 3600,
             settings_cache_ms: 0,
             translate_timeout_ms: 2000,
+            ready_split_at: 500,
         }
     }
 }

@@ -13,7 +13,7 @@ use kefu::domain::Settings;
 use kefu::domain::{ids, Agent, AgentStatus, CloseReason, Content, Sender, SenderKind, Session, SessionState, Visitor};
 use kefu::store::{
     Admission, AgentChange, AgentStore, Appended, AssignMode, Assigned, Connection, ConnectionStore, DynamoStore,
-    Guard, MessageStore, NewMessage, Opened, QueueEntry, Removal, SessionStore, StatsStore, VisitorStore,
+    Guard, MessageStore, NewMessage, Opened, QueueEntry, Removal, SessionStore, StatsStore, TenantStore, VisitorStore,
 };
 
 async fn store() -> Arc<DynamoStore> {
@@ -43,6 +43,11 @@ fn tenant() -> String {
 }
 
 async fn agent(db: &DynamoStore, t: &str, id: &str, max: u32) -> Agent {
+    // Agents are counted on their tenant: it must exist.
+    match db.create_tenant(&kefu::domain::Tenant::new(t, t, 0)).await {
+        Err(e) if e.code() == "tenant_exists" => {}
+        other => other.unwrap(),
+    }
     let mut a = Agent::new(t, id, id, id, Role::Agent, max, 0);
     a.status = AgentStatus::Idle;
     a.conns = BTreeMap::from([("c".to_string(), i64::MAX)]);
@@ -79,7 +84,7 @@ async fn concurrent_auto_assignment_never_exceeds_the_maximum() {
                     if seen.active >= seen.max_concurrent {
                         return Assigned::AgentUnavailable;
                     }
-                    let auto = AssignMode::Auto { rank_after: kefu::domain::dispatch::rank(&seen) };
+                    let auto = AssignMode::Auto { rank_after: kefu::domain::dispatch::rank(&seen), shards: 1 };
                     match db.assign(&t, &e, "a", auto, 5_000, &any_timer(), &day()).await.unwrap() {
                         Assigned::AgentUnavailable => continue,
                         done => return done,
@@ -115,7 +120,7 @@ async fn a_session_is_assigned_exactly_once() {
         .into_iter()
         .map(|a| {
             let (db, t, e) = (db.clone(), t.clone(), QueueEntry::of(&s));
-            let auto = AssignMode::Auto { rank_after: "000#0#x".into() };
+            let auto = AssignMode::Auto { rank_after: "000#0#x".into(), shards: 1 };
             tokio::spawn(async move { db.assign(&t, &e, a, auto, 2, &any_timer(), &day()).await.unwrap() })
         })
         .collect();
@@ -140,7 +145,7 @@ async fn busy_agents_and_the_hard_cap_refuse_assignment() {
     let s = waiting_session(&db, &t, 1).await;
     let busy = AgentChange { status: Some(AgentStatus::Busy), ..Default::default() };
     let seen = db.update_agent(&t, "a", &busy).await.unwrap();
-    let auto = AssignMode::Auto { rank_after: kefu::domain::dispatch::rank(&seen) };
+    let auto = AssignMode::Auto { rank_after: kefu::domain::dispatch::rank(&seen), shards: 1 };
     assert_eq!(
         db.assign(&t, &QueueEntry::of(&s), "a", auto, 2, &any_timer(), &day()).await.unwrap(),
         Assigned::AgentUnavailable
@@ -161,44 +166,48 @@ async fn the_ready_list_holds_who_could_take_a_session_least_loaded_first() {
     use kefu::domain::dispatch::ready_rank;
     let db = store().await;
     let t = tenant();
+    const S: u32 = kefu::store::keys::MAX_READY_SHARDS;
     let ids: Vec<String> = (0..12).map(|i| format!("a{i:02}")).collect();
-    for id in &ids {
+    for (i, id) in ids.iter().enumerate() {
         let a = agent(&db, &t, id, 3).await;
-        assert!(db.list_ready(&a, ready_rank(&a, 1, 0).as_deref()).await.unwrap());
+        // The first four listed while the tenant had one shard: a split
+        // leaves them in shard 0, which is read still.
+        let shards = if i < 4 { 1 } else { S };
+        assert!(db.list_ready(&a, shards, ready_rank(&a, 1, 0).as_deref()).await.unwrap());
     }
     let listed = |ready: kefu::store::Ready| ready.agents.into_iter().map(|a| a.id).collect::<Vec<_>>();
-    assert_eq!(listed(db.ready_agents(&t, 20).await.unwrap()), ids, "over every shard, merged in rank order");
+    assert_eq!(listed(db.ready_agents(&t, S, 20).await.unwrap()), ids, "over every shard, merged in rank order");
 
     // An auto-assignment moves its agent in the same write: a00 now has the
     // most load, and goes last.
     let s = waiting_session(&db, &t, 1).await;
     let seen = db.get_agent(&t, "a00").await.unwrap().unwrap();
     let after = Agent { active: 1, last_assigned_at: 2, ..seen.clone() };
-    let auto = AssignMode::Auto { rank_after: kefu::domain::dispatch::rank(&after) };
+    let auto = AssignMode::Auto { rank_after: kefu::domain::dispatch::rank(&after), shards: S };
     assert_eq!(
         db.assign(&t, &QueueEntry::of(&s), "a00", auto, 2, &any_timer(), &day()).await.unwrap(),
         Assigned::Assigned
     );
-    let ready = db.ready_agents(&t, 20).await.unwrap();
+    let ready = db.ready_agents(&t, S, 20).await.unwrap();
     assert!(!ready.more);
     assert_eq!(ready.agents.last().map(|a| (a.id.as_str(), a.active)), Some(("a00", 1)));
 
     // A listing from what was read before that write is refused: it would
     // put a00 back where it stood.
-    assert!(!db.list_ready(&seen, ready_rank(&seen, 3, 0).as_deref()).await.unwrap());
-    assert_eq!(db.ready_agents(&t, 20).await.unwrap().agents.last().unwrap().id, "a00");
+    assert!(!db.list_ready(&seen, S, ready_rank(&seen, 3, 0).as_deref()).await.unwrap());
+    assert_eq!(db.ready_agents(&t, S, 20).await.unwrap().agents.last().unwrap().id, "a00");
 
     // Off the list: an agent taken off (busy, say) is read by no drain.
     let busy = db.update_agent(&t, "a05", &AgentChange { status: Some(AgentStatus::Busy), ..Default::default() }).await;
     let busy = busy.unwrap();
     assert_eq!(ready_rank(&busy, 3, 0), None);
-    assert!(db.list_ready(&busy, None).await.unwrap());
-    let ready = listed(db.ready_agents(&t, 20).await.unwrap());
+    assert!(db.list_ready(&busy, S, None).await.unwrap());
+    let ready = listed(db.ready_agents(&t, S, 20).await.unwrap());
     assert_eq!(ready.len(), 11);
     assert!(!ready.contains(&"a05".to_string()));
     // A few a shard: the best of each, and word that there is more.
-    let few = db.ready_agents(&t, 1).await.unwrap();
-    assert!(few.more && few.agents.len() <= kefu::store::keys::READY_SHARDS as usize);
+    let few = db.ready_agents(&t, S, 1).await.unwrap();
+    assert!(few.more && few.agents.len() <= S as usize);
 }
 
 /// Sets an agent's in-progress count behind the store's back (to reach the
@@ -223,7 +232,7 @@ async fn set_active(db: &DynamoStore, t: &str, agent: &str, n: u32) {
 /// An auto-assignment as a drain makes it: to the agent as read now.
 async fn auto_assign(db: &DynamoStore, t: &str, s: &Session, agent: &str, now: i64) -> Assigned {
     let seen = db.get_agent(t, agent).await.unwrap().unwrap();
-    let auto = AssignMode::Auto { rank_after: kefu::domain::dispatch::rank(&seen) };
+    let auto = AssignMode::Auto { rank_after: kefu::domain::dispatch::rank(&seen), shards: 1 };
     db.assign(t, &QueueEntry::of(s), agent, auto, now, &any_timer(), &day()).await.unwrap()
 }
 

@@ -35,16 +35,7 @@ async fn world() -> World {
     let pushes = Arc::new(RecordingGateway::new());
     let clock = Arc::new(ManualClock::at(START));
     let app = App::in_memory(store.clone(), pushes.clone(), clock.clone(), Config::defaults("memory"));
-    store
-        .create_tenant(&Tenant {
-            id: T.into(),
-            name: "Acme".into(),
-            settings: Default::default(),
-            settings_version: 0,
-            created_at: 0,
-        })
-        .await
-        .unwrap();
+    store.create_tenant(&Tenant::new(T, "Acme", 0)).await.unwrap();
     World { app, store, pushes, clock }
 }
 
@@ -772,4 +763,30 @@ async fn a_catch_up_batch_fits_one_websocket_message_and_says_more_follow() {
     assert!(batch.has_more && batch.messages.len() == 6, "{}", batch.messages.len());
     let next = messages::after(&w.app, &v, &sid, 6, 50).await.unwrap();
     assert_eq!((next.messages.len(), next.has_more), (4, false), "the rest, after the last one received");
+}
+
+#[tokio::test]
+async fn a_tenant_s_ready_list_splits_once_it_has_many_agents() {
+    use kefu::app::agents::{new_agent, CreateAgent};
+    use kefu::store::keys::MAX_READY_SHARDS;
+    let store = Arc::new(MemoryStore::new());
+    let mut config = Config::defaults("memory");
+    config.ready_split_at = 3;
+    let app =
+        App::in_memory(store.clone(), Arc::new(RecordingGateway::new()), Arc::new(ManualClock::at(START)), config);
+    store.create_tenant(&Tenant::new(T, "Acme", 0)).await.unwrap();
+    let create = |id: &str| CreateAgent {
+        agent_id: Some(id.into()),
+        nickname: id.into(),
+        real_name: id.into(),
+        role: None,
+        max_concurrent: None,
+        language: None,
+    };
+    for (id, shards) in [("a1", 1), ("a2", 1), ("a3", MAX_READY_SHARDS), ("a4", MAX_READY_SHARDS)] {
+        new_agent(&app, T, create(id)).await.unwrap();
+        let tenant = store.get_tenant(T).await.unwrap().unwrap();
+        assert_eq!((tenant.agent_count, tenant.ready_shards()), (id[1..].parse().unwrap(), shards), "after {id}");
+    }
+    assert_eq!(app.tenant_config(T).await.unwrap().1, MAX_READY_SHARDS);
 }

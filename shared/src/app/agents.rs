@@ -14,7 +14,7 @@ use crate::domain::text::clean_name;
 use crate::domain::translation::check_agent_language;
 use crate::domain::{ids, Agent, AgentStatus, AuditAction, StatusRequest};
 use crate::error::{Error, Result};
-use crate::store::AgentChange;
+use crate::store::{keys, AgentChange};
 use crate::App;
 
 #[derive(Debug, Deserialize)]
@@ -69,7 +69,8 @@ pub async fn new_agent(app: &App, tenant: &str, req: CreateAgent) -> Result<Agen
         }
         None => ids::new_id("a"),
     };
-    let settings = app.store.get_tenant(tenant).await?.ok_or_else(|| Error::not_found("tenant"))?.settings;
+    let before = app.store.get_tenant(tenant).await?.ok_or_else(|| Error::not_found("tenant"))?;
+    let settings = before.settings.clone();
     let max = match req.max_concurrent {
         Some(n) => check_max_concurrent(n)?,
         None => settings.default_max_concurrent,
@@ -82,6 +83,11 @@ pub async fn new_agent(app: &App, tenant: &str, req: CreateAgent) -> Result<Agen
         Agent { language: req.language, ..Agent::new(tenant, &id, &nickname, &real_name, role, max, app.now()) };
     app.store.create_agent(&agent).await?;
     tracing::info!(tenant, agent = %id, role = role.as_str(), "agent created");
+    // B2 at scale: a large tenant's ready list spreads over shards.
+    if before.agent_count + 1 >= app.config.ready_split_at && before.ready_shards() < keys::MAX_READY_SHARDS {
+        app.store.split_ready_list(tenant, keys::MAX_READY_SHARDS).await?;
+        tracing::info!(tenant, shards = keys::MAX_READY_SHARDS, "ready list split");
+    }
     Ok(agent)
 }
 

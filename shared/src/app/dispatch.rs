@@ -50,13 +50,13 @@ const QUEUE_PAGE: u32 = 25;
 /// …and at most this many pages: a queue of thousands costs a drain no more
 /// than one of a hundred. Sessions further back wait for the next trigger.
 const MAX_QUEUE_PAGES: usize = 4;
-/// The ready list is read this many agents a shard at first (32 in all:
-/// a drain usually assigns one session)…
-const FIRST_READ: u32 = 4;
+/// The ready list is read this many agents at first, over its shards (a
+/// drain usually assigns one session)…
+const FIRST_READ: u32 = 32;
 /// …and again, four times as many each time, while those read cannot take
 /// what waits (full, or not of its group) and the list holds more, up to
-/// this many a shard.
-const LAST_READ: u32 = 64;
+/// this many.
+const LAST_READ: u32 = 512;
 /// A request's drain lists again at most this many agents it found out of
 /// place (the rest, the next drains); the sweeper's, this many.
 const REPAIRS: usize = 8;
@@ -103,7 +103,10 @@ pub async fn drain_after(app: &App, tenant: &str, connecting: Option<&str>, rost
 /// sessions ahead wait for agents of other skill groups.
 #[instrument(skip(app, roster))]
 pub async fn drain(app: &App, tenant: &str, connecting: Option<&str>, roster: Roster<'_>) -> Result<usize> {
-    let mut view = View { tenant, agents: Vec::new(), read: 0, more: false, repairs: REPAIRS };
+    // Its timeouts (for the assignments' timers) and its ready list's
+    // shards, in one read.
+    let (settings, shards) = app.tenant_config(tenant).await?;
+    let mut view = View { tenant, shards, agents: Vec::new(), read: 0, more: false, repairs: REPAIRS };
     match roster {
         Roster::Queued => {}
         Roster::Freed(freed) | Roster::FreedAndQueued(freed) => {
@@ -128,18 +131,13 @@ pub async fn drain(app: &App, tenant: &str, connecting: Option<&str>, roster: Ro
     }
     let mut assigned = 0;
     let mut cursor = None;
-    let mut settings = None;
     for _ in 0..MAX_QUEUE_PAGES {
         let page = app.store.queue_page(tenant, QUEUE_PAGE, cursor.as_deref()).await?;
         for entry in &page.items {
             if !view.free(app, None).await? {
                 break;
             }
-            let settings = match &settings {
-                Some(s) => s,
-                None => settings.insert(app.settings(tenant).await?),
-            };
-            if offer(app, entry, &mut view, settings, connecting).await? {
+            if offer(app, entry, &mut view, &settings, connecting).await? {
                 assigned += 1;
             }
         }
@@ -157,8 +155,10 @@ pub async fn drain(app: &App, tenant: &str, connecting: Option<&str>, roster: Ro
 /// The agents a drain has read, as it has changed them.
 struct View<'a> {
     tenant: &'a str,
+    /// The shards of the tenant's ready list.
+    shards: u32,
     agents: Vec<Agent>,
-    /// How many a shard of the ready list were read (0: not yet).
+    /// How many of the ready list were read, over its shards (0: not yet).
     read: u32,
     /// The ready list holds more than were read.
     more: bool,
@@ -182,7 +182,8 @@ impl View<'_> {
                 return Ok(free);
             }
             self.read = if self.read == 0 { FIRST_READ } else { self.read * 4 };
-            let ready = app.store.ready_agents(self.tenant, self.read).await?;
+            let per_shard = self.read.div_ceil(self.shards);
+            let ready = app.store.ready_agents(self.tenant, self.shards, per_shard).await?;
             self.more = ready.more;
             for mut agent in ready.agents {
                 // The drain's own copy (a freed agent's record, or one it
@@ -204,7 +205,7 @@ impl View<'_> {
             return Ok(());
         }
         self.repairs -= 1;
-        if app.store.list_ready(agent, rank.as_deref()).await? {
+        if app.store.list_ready(agent, self.shards, rank.as_deref()).await? {
             tracing::debug!(agent = %agent.id, ?rank, "listed again");
             agent.ready_rank = rank;
         }
@@ -247,7 +248,7 @@ async fn offer(
         };
         let after = Agent { active: best.active + 1, last_assigned_at: now, rev: best.rev + 1, ..best.clone() };
         let rank_after = dispatch::rank(&after);
-        let mode = AssignMode::Auto { rank_after: rank_after.clone() };
+        let mode = AssignMode::Auto { rank_after: rank_after.clone(), shards: view.shards };
         match app.store.assign(tenant, entry, &after.id, mode, now, &timer, &day).await? {
             Assigned::Assigned => {
                 let after = Agent { ready_rank: Some(rank_after), ..after };

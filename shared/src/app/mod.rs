@@ -61,8 +61,9 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     /// Every push goes through it.
     pub notify: Notifier,
-    /// Tenants' settings as last read, and when (see `Config::settings_cache_ms`).
-    settings: std::sync::Mutex<std::collections::HashMap<String, (i64, Settings)>>,
+    /// Tenants' settings and ready-list shards as last read, and when (see
+    /// `Config::settings_cache_ms`).
+    settings: std::sync::Mutex<std::collections::HashMap<String, (i64, Settings, u32)>>,
     /// The SDK's configuration, for clients built on first use.
     sdk: Option<aws_config::SdkConfig>,
     /// G: built on first use, so only the functions that translate build one.
@@ -193,21 +194,34 @@ impl App {
     /// The tenant's settings, read at most once per `settings_cache_ms` by
     /// this instance (the defaults for a tenant that does not exist).
     pub async fn settings(&self, tenant: &str) -> Result<Settings> {
+        Ok(self.tenant_config(tenant).await?.0)
+    }
+
+    /// The tenant's settings and how many shards its ready list spreads
+    /// over (`Tenant::ready_shards`), read together at most once per
+    /// `settings_cache_ms`: a split reaches every function within it.
+    pub async fn tenant_config(&self, tenant: &str) -> Result<(Settings, u32)> {
         let now = self.now();
         let cached = self.settings.lock().ok().and_then(|c| c.get(tenant).cloned());
-        if let Some((at, settings)) = cached {
+        if let Some((at, settings, shards)) = cached {
             if now - at < self.config.settings_cache_ms {
-                return Ok(settings);
+                return Ok((settings, shards));
             }
         }
-        let settings = self.store.get_tenant(tenant).await?.map(|t| t.settings).unwrap_or_default();
+        let (settings, shards) = match self.store.get_tenant(tenant).await? {
+            Some(t) => {
+                let shards = t.ready_shards();
+                (t.settings, shards)
+            }
+            None => (Settings::default(), 1),
+        };
         if let Ok(mut cache) = self.settings.lock() {
             // Bounded: an instance serves few tenants at once.
             if cache.len() >= 1_000 {
                 cache.clear();
             }
-            cache.insert(tenant.to_string(), (now, settings.clone()));
+            cache.insert(tenant.to_string(), (now, settings.clone(), shards));
         }
-        Ok(settings)
+        Ok((settings, shards))
     }
 }

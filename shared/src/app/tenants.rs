@@ -15,8 +15,7 @@ pub async fn create_with_admin(
 ) -> Result<(Tenant, Agent, Token)> {
     ids::check_tenant(id)?;
     let name = crate::domain::text::clean_name("name", name)?;
-    let tenant =
-        Tenant { id: id.to_string(), name, settings: Default::default(), settings_version: 0, created_at: app.now() };
+    let tenant = Tenant::new(id, &name, app.now());
     app.store.create_tenant(&tenant).await?;
     let admin = new_agent(
         app,

@@ -19,6 +19,33 @@ pub struct Tenant {
     #[serde(default)]
     pub settings_version: u64,
     pub created_at: i64,
+    /// Agents ever created in the tenant, counted by each creation.
+    #[serde(default)]
+    pub agent_count: u64,
+    /// How many shards its ready list (B2's dispatch) spreads over: one
+    /// until it has `Config::ready_split_at` agents, then
+    /// `keys::MAX_READY_SHARDS`, never fewer again (0: one).
+    #[serde(default)]
+    pub ready_shards: u32,
+}
+
+impl Tenant {
+    pub fn new(id: &str, name: &str, now_ms: i64) -> Self {
+        Tenant {
+            id: id.into(),
+            name: name.into(),
+            settings: Settings::default(),
+            settings_version: 0,
+            created_at: now_ms,
+            agent_count: 0,
+            ready_shards: 1,
+        }
+    }
+
+    /// The shards of its ready list.
+    pub fn ready_shards(&self) -> u32 {
+        self.ready_shards.max(1)
+    }
 }
 
 /// Tenant switches. Later requirements read them; defaults are what a new

@@ -100,6 +100,8 @@ pub mod tag {
 pub mod tenant {
     pub const SETTINGS: &str = "settings";
     pub const SETTINGS_VERSION: &str = "settingsVersion";
+    pub const AGENT_COUNT: &str = "agentCount";
+    pub const READY_SHARDS: &str = "readyShards";
 }
 
 /// `domain::Agent`.

@@ -40,9 +40,9 @@
 //! record carries `gsi6pk` = `T#t#READY#shard` and `gsi6sk` = its rank
 //! (`domain::dispatch::ready_rank`: load, then time since its last
 //! assignment) only while it could be given a session, so a drain reads the
-//! few best candidates, not the tenant's whole staff. It spreads over
-//! `READY_SHARDS` shards per tenant, as every assignment and close moves
-//! its agent's rank.
+//! few best candidates, not the tenant's whole staff. A large tenant's
+//! spreads over `MAX_READY_SHARDS` shards, as every assignment and close
+//! moves its agent's rank.
 //!
 //! The queue lives in a base-table partition so that dispatch reads it
 //! strongly consistently; the ready list is read eventually consistently
@@ -270,22 +270,25 @@ pub const SHARDS: u32 = 8;
 /// shard below the count, old ones included.
 pub const TIMER_SHARDS: u32 = 64;
 
-/// How many gsi6 partitions a tenant's ready list spreads over. Each
-/// assignment and each close moves its agent's rank (a delete and a put in
-/// the index): at 2,000 a second in one tenant, 8 shards keep each near
-/// 500 writes a second, and a drain's eight small Queries (a few
-/// candidates each, issued together) near 1,000 reads a second per shard
-/// (BENCHMARKS.md, "Scale, on paper"). An agent's shard is fixed by its id.
-pub const READY_SHARDS: u32 = 8;
+/// How many gsi6 partitions a large tenant's ready list spreads over
+/// (`Tenant::ready_shards`; a small one's is one partition, read in one
+/// Query). Each assignment and each close moves its agent's rank (a
+/// delete and a put in the index): at 2,000 a second in one tenant, 8
+/// shards keep each near 500 writes a second, and a drain's eight small
+/// Queries (a few candidates each, issued together) near 1,000 reads a
+/// second per shard (BENCHMARKS.md, "Scale, on paper").
+pub const MAX_READY_SHARDS: u32 = 8;
 
 /// gsi6: the ready agents of tenant `t` in shard `i`.
 pub fn ready(t: &str, i: u32) -> String {
     format!("T#{t}#READY#{i}")
 }
 
-/// The ready-list shard of agent `a`.
-pub fn ready_shard(t: &str, a: &str) -> u32 {
-    fnv(&[t, a]) % READY_SHARDS
+/// The shard of agent `a` in a ready list of `shards`. A tenant's split
+/// from one shard to more leaves its agents in shard 0 until their places
+/// are next written, and shard 0 is read still: none is lost.
+pub fn ready_shard(t: &str, a: &str, shards: u32) -> u32 {
+    fnv(&[t, a]) % shards.max(1)
 }
 
 /// The timer of `subject` (`domain::timers::TimerKind`).
@@ -398,7 +401,9 @@ mod tests {
         let timers: std::collections::BTreeSet<u32> = (0..2000).map(|i| timer_shard("t", &i.to_string())).collect();
         assert_eq!(timers.len() as u32, TIMER_SHARDS, "2,000 subjects use every timer shard");
         assert!(timers.iter().all(|s| *s < TIMER_SHARDS));
-        let ready: std::collections::BTreeSet<u32> = (0..200).map(|i| ready_shard("t", &i.to_string())).collect();
-        assert_eq!(ready.len() as u32, READY_SHARDS, "200 agents use every ready shard");
+        let ready: std::collections::BTreeSet<u32> =
+            (0..200).map(|i| ready_shard("t", &i.to_string(), MAX_READY_SHARDS)).collect();
+        assert_eq!(ready.len() as u32, MAX_READY_SHARDS, "200 agents use every ready shard");
+        assert!((0..200).all(|i| ready_shard("t", &i.to_string(), 1) == 0), "one shard: all in it");
     }
 }

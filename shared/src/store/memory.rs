@@ -176,12 +176,30 @@ impl TenantStore for MemoryStore {
             Ok(Some(t.clone()))
         })
     }
+
+    async fn split_ready_list(&self, tenant: &str, shards: u32) -> Result<()> {
+        self.with(|s| {
+            if let Some(t) = s.tenants.get_mut(tenant) {
+                t.ready_shards = t.ready_shards.max(shards);
+            }
+            Ok(())
+        })
+    }
 }
 
 #[async_trait]
 impl AgentStore for MemoryStore {
     async fn create_agent(&self, agent: &Agent) -> Result<()> {
-        self.with(|s| insert_new(&mut s.agents, id(&agent.tenant, &agent.id), agent, "agent_exists", "agent"))
+        self.with(|s| {
+            if !s.tenants.contains_key(&agent.tenant) {
+                return Err(Error::not_found("tenant"));
+            }
+            insert_new(&mut s.agents, id(&agent.tenant, &agent.id), agent, "agent_exists", "agent")?;
+            if let Some(t) = s.tenants.get_mut(&agent.tenant) {
+                t.agent_count += 1;
+            }
+            Ok(())
+        })
     }
 
     async fn get_agent(&self, tenant: &str, agent: &str) -> Result<Option<Agent>> {
@@ -199,14 +217,14 @@ impl AgentStore for MemoryStore {
     /// Every agent of the tenant, in the ready list's order where it has a
     /// place: this store's list is always current, and the drain checks
     /// each agent it reads whatever the store.
-    async fn ready_agents(&self, tenant: &str, _per_shard: u32) -> Result<Ready> {
+    async fn ready_agents(&self, tenant: &str, _shards: u32, _per_shard: u32) -> Result<Ready> {
         let mut agents = self.list_agents(tenant).await?;
         agents
             .sort_by(|a, b| a.ready_rank.is_none().cmp(&b.ready_rank.is_none()).then(a.ready_rank.cmp(&b.ready_rank)));
         Ok(Ready { agents, more: false })
     }
 
-    async fn list_ready(&self, agent: &Agent, rank: Option<&str>) -> Result<bool> {
+    async fn list_ready(&self, agent: &Agent, _shards: u32, rank: Option<&str>) -> Result<bool> {
         Ok(self.with(|s| match s.agents.get_mut(&id(&agent.tenant, &agent.id)) {
             Some(a) => {
                 a.ready_rank = rank.map(str::to_string);

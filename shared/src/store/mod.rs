@@ -35,6 +35,9 @@ pub trait TenantStore: Send + Sync {
     /// reads and checks again, so two admins changing different settings at
     /// once both keep theirs). `tenant_not_found` if it does not exist.
     async fn update_settings(&self, id: &str, change: &SettingsChange, version: u64) -> Result<Option<Tenant>>;
+    /// Spreads the tenant's ready list over `shards` (never fewer than it
+    /// has).
+    async fn split_ready_list(&self, id: &str, shards: u32) -> Result<()>;
 }
 
 /// What an update to an agent changes; `None` leaves a field as it is.
@@ -56,6 +59,7 @@ pub struct AgentChange {
 
 #[async_trait]
 pub trait AgentStore: Send + Sync {
+    /// Creates the agent and counts it on its tenant (`Tenant::agent_count`).
     async fn create_agent(&self, agent: &Agent) -> Result<()>;
     async fn get_agent(&self, tenant: &str, id: &str) -> Result<Option<Agent>>;
     /// Several agents in one request (at most 100 ids; unknown ones are
@@ -64,14 +68,16 @@ pub trait AgentStore: Send + Sync {
     /// All of a tenant's agents, strongly consistent (the sweeper's drain
     /// reads this; a request's drain reads `ready_agents`).
     async fn list_agents(&self, tenant: &str) -> Result<Vec<Agent>>;
-    /// B2: the first `per_shard` agents of each shard of the ready list
-    /// (`keys::GSI6`), best first. Read eventually consistently: a listed
-    /// agent may have changed since, and each assignment re-checks it.
-    async fn ready_agents(&self, tenant: &str, per_shard: u32) -> Result<Ready>;
-    /// Lists `agent` at `rank` in the ready list, or takes it off (`None`),
-    /// if its record is still at `agent.rev`: `false` if it changed
-    /// meanwhile (and the newer record is for its next reader to list).
-    async fn list_ready(&self, agent: &Agent, rank: Option<&str>) -> Result<bool>;
+    /// B2: the first `per_shard` agents of each of the `shards` shards of
+    /// the ready list (`keys::GSI6`), best first. Read eventually
+    /// consistently: a listed agent may have changed since, and each
+    /// assignment re-checks it.
+    async fn ready_agents(&self, tenant: &str, shards: u32, per_shard: u32) -> Result<Ready>;
+    /// Lists `agent` at `rank` in the ready list of `shards`, or takes it
+    /// off (`None`), if its record is still at `agent.rev`: `false` if it
+    /// changed meanwhile (and the newer record is for its next reader to
+    /// list).
+    async fn list_ready(&self, agent: &Agent, shards: u32, rank: Option<&str>) -> Result<bool>;
     /// `agent_not_found` if it does not exist.
     async fn update_agent(&self, tenant: &str, id: &str, change: &AgentChange) -> Result<Agent>;
 }
@@ -207,7 +213,7 @@ pub enum AssignMode {
     /// place after one more session, as the drain saw it: if it saw an
     /// older record, the first drain to read the agent there lists it
     /// again).
-    Auto { rank_after: String },
+    Auto { rank_after: String, shards: u32 },
     /// B4 pickup, callback, transfer-in: only the hard cap (A4) applies.
     Manual,
 }

@@ -19,13 +19,13 @@ use crate::store::{
     AgentChange, AgentStore, GroupStore, Page, QueueEntry, Ready, TenantStore, VisitorResume, VisitorStore,
 };
 
-/// The agent record's place in the ready list (`keys::GSI6`): `rank`, or
-/// off the list.
-pub(super) fn ready_keys(u: Update, tenant: &str, agent_id: &str, rank: Option<&str>) -> Update {
+/// The agent record's place in a ready list of `shards` (`keys::GSI6`):
+/// `rank`, or off the list.
+pub(super) fn ready_keys(u: Update, tenant: &str, agent_id: &str, shards: u32, rank: Option<&str>) -> Update {
     match rank {
-        Some(rank) => {
-            u.set(keys::GSI6PK, s(keys::ready(tenant, keys::ready_shard(tenant, agent_id)))).set(keys::GSI6SK, s(rank))
-        }
+        Some(rank) => u
+            .set(keys::GSI6PK, s(keys::ready(tenant, keys::ready_shard(tenant, agent_id, shards))))
+            .set(keys::GSI6SK, s(rank)),
         None => u.remove(keys::GSI6PK).remove(keys::GSI6SK),
     }
 }
@@ -114,12 +114,35 @@ impl TenantStore for DynamoStore {
         }
         self.update_as_read(keys::tenant(id), &u, current, "tenant").await
     }
+
+    async fn split_ready_list(&self, id: &str, shards: u32) -> Result<()> {
+        let fewer = Cond::missing(attrs::tenant::READY_SHARDS).or(Cond::lt(attrs::tenant::READY_SHARDS, n(shards)));
+        let u = Update::new().set(attrs::tenant::READY_SHARDS, n(shards));
+        // `false`: it had as many already.
+        self.update_if(keys::tenant(id), u, Cond::exists(keys::PK).and(fewer)).await.map(|_| ())
+    }
 }
 
 #[async_trait]
 impl AgentStore for DynamoStore {
     async fn create_agent(&self, agent: &Agent) -> Result<()> {
-        self.put_new_item(agent, keys::agent(&agent.tenant, &agent.id), "agent_exists", "agent").await
+        let items = vec![
+            super::put_new(&self.table, to_item(agent, keys::agent(&agent.tenant, &agent.id))?)?,
+            update(
+                &self.table,
+                keys::tenant(&agent.tenant),
+                Update::new().count(attrs::tenant::AGENT_COUNT, 1),
+                Some(Cond::exists(keys::PK)),
+            )?,
+        ];
+        let tx = self.transact(items).await?;
+        if tx.failed_at(0) {
+            Err(Error::conflict("agent_exists", "agent already exists"))
+        } else if tx.failed_at(1) {
+            Err(Error::not_found("tenant"))
+        } else {
+            Ok(())
+        }
     }
 
     async fn get_agent(&self, tenant: &str, id: &str) -> Result<Option<Agent>> {
@@ -135,9 +158,9 @@ impl AgentStore for DynamoStore {
     }
 
     /// One Query per shard, sent together; their best merged in rank order.
-    async fn ready_agents(&self, tenant: &str, per_shard: u32) -> Result<Ready> {
+    async fn ready_agents(&self, tenant: &str, shards: u32, per_shard: u32) -> Result<Ready> {
         let mut reads = tokio::task::JoinSet::new();
-        for i in 0..keys::READY_SHARDS {
+        for i in 0..shards.max(1) {
             let query = self.query(Some(keys::GSI6), Cond::eq(keys::GSI6PK, s(keys::ready(tenant, i))), None);
             reads.spawn(query.limit(per_shard as i32).send());
         }
@@ -153,8 +176,8 @@ impl AgentStore for DynamoStore {
         Ok(ready)
     }
 
-    async fn list_ready(&self, agent: &Agent, rank: Option<&str>) -> Result<bool> {
-        let u = ready_keys(Update::new(), &agent.tenant, &agent.id, rank);
+    async fn list_ready(&self, agent: &Agent, shards: u32, rank: Option<&str>) -> Result<bool> {
+        let u = ready_keys(Update::new(), &agent.tenant, &agent.id, shards, rank);
         let at = Cond::exists(keys::PK).and(at_rev(agent.rev));
         self.update_if(keys::agent(&agent.tenant, &agent.id), u, at).await
     }

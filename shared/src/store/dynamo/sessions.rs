@@ -835,13 +835,13 @@ fn take_capacity(
         .increment(attrs::agent::ACTIVE, 1)
         .set(attrs::agent::LAST_ASSIGNED_AT, n(now_ms))
         .count(attrs::agent::REV, 1);
-    if let AssignMode::Auto { rank_after } = mode {
+    if let AssignMode::Auto { rank_after, shards } = mode {
         cond = cond
             .and(Cond::lt_attr(attrs::agent::ACTIVE, attrs::agent::MAX_CONCURRENT))
             .and(Cond::eq(attrs::agent::STATUS, value(&AgentStatus::Idle)?));
         // Never off the list here, even when full: only a relist from the
         // record (conditional on `rev`) takes an agent off.
-        take = super::directory::ready_keys(take, tenant, agent_id, Some(&rank_after));
+        take = super::directory::ready_keys(take, tenant, agent_id, shards, Some(&rank_after));
     }
     update(table, keys::agent(tenant, agent_id), take, Some(cond))
 }
