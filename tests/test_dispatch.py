@@ -7,7 +7,8 @@ import collections
 import json
 import urllib.request
 
-from kefu import LOCAL_ENV, TABLE, Tenant, Ws, assert_connection_removed, dynamodb, eventually, plant_stale_connection, run
+from kefu import (LOCAL_ENV, TABLE, Tenant, Ws, admin_cli, assert_connection_removed, dynamodb, eventually,
+                   plant_stale_connection, run)
 
 GRACE_SECS = 3  # PRESENCE_GRACE_SECS of the local stack (Cargo.toml)
 
@@ -246,5 +247,29 @@ def test_a_drain_reads_a_few_candidates_whatever_the_staff_and_still_the_least_l
         assert len(loads) == staff and set(loads.values()) == {1}, loads
         for ws in sockets:
             await ws.close()
+
+    run(body)
+
+
+def test_an_operator_reindexes_a_tenant_from_before_the_ready_list():
+    """`kefu-admin reindex`: an agent record with no place in the ready list
+    (as every agent of a tenant from before it) is dispatched nothing by a
+    request's drain; once reindexed, it is."""
+    async def body(session):
+        tenant = Tenant(session)
+        ann = await tenant.agent("ann")
+        ws = await Ws.connect(session, ann.token)
+        key = {"pk": {"S": f"T#{tenant.id}"}, "sk": {"S": "AGENT#ann"}}
+        dynamodb().update_item(TableName=TABLE, Key=key, UpdateExpression="REMOVE gsi6pk, gsi6sk, rev")
+        s1 = await start(tenant)
+        assert s1["state"] == "waiting", "not in the list: a request's drain does not see her"
+
+        out = admin_cli("reindex", tenant.id)
+        assert out == {"agents": 2, "listedAgain": 1, "shards": 1}, out  # the admin is offline: not listed
+        item = dynamodb().get_item(TableName=TABLE, Key=key, ConsistentRead=True)["Item"]
+        assert item["gsi6pk"]["S"] == f"T#{tenant.id}#READY#0"
+        s2 = await start(tenant)
+        assert s2["state"] == "active" and s2["agent"] == {"nickname": "Ann"}
+        await ws.close()
 
     run(body)

@@ -42,7 +42,7 @@ use super::views::{SessionView, VisitorSession};
 use crate::domain::stats::StatsDay;
 use crate::domain::{dispatch, timers, Agent, Settings};
 use crate::error::Result;
-use crate::store::{AssignMode, Assigned, QueueEntry};
+use crate::store::{keys, AssignMode, Assigned, QueueEntry};
 use crate::App;
 
 /// A drain reads the queue a page at a time, from the head…
@@ -263,6 +263,38 @@ async fn offer(
         }
     }
     Ok(false)
+}
+
+/// What `reindex` did.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reindexed {
+    pub agents: usize,
+    /// Agents whose place in the list was written.
+    pub listed_again: usize,
+    pub shards: u32,
+}
+
+/// The operator's repair of a tenant's ready list (`kefu-admin reindex`),
+/// for a tenant from before the list (whose agents have no place in it and
+/// were never counted) or after a restore: splits it if the tenant is
+/// large, and lists every agent where its record says it belongs.
+pub async fn reindex(app: &App, tenant: &str) -> Result<Reindexed> {
+    let agents = app.store.list_agents(tenant).await?;
+    let (_, mut shards) = app.tenant_config(tenant).await?;
+    if agents.len() as u64 >= app.config.ready_split_at && shards < keys::MAX_READY_SHARDS {
+        app.store.split_ready_list(tenant, keys::MAX_READY_SHARDS).await?;
+        shards = keys::MAX_READY_SHARDS;
+    }
+    let mut view = View { tenant, shards, agents: Vec::new(), read: LAST_READ, more: false, repairs: usize::MAX };
+    let mut listed_again = 0;
+    for mut agent in agents.iter().cloned() {
+        let before = agent.ready_rank.clone();
+        view.relist(app, &mut agent).await?;
+        listed_again += usize::from(agent.ready_rank != before);
+    }
+    tracing::info!(tenant, agents = agents.len(), listed_again, shards, "ready list reindexed");
+    Ok(Reindexed { agents: agents.len(), listed_again, shards })
 }
 
 /// C7: how the agent who takes a waiting session is alerted: `transfer` for

@@ -4,6 +4,8 @@
 //!   kefu-admin create-tenant <tenant-id> <name> [admin-nickname]
 //!   kefu-admin token <tenant-id> <agent-id>
 //!   kefu-admin seed-demo
+//!   kefu-admin reindex <tenant-id>   (lists every agent of a tenant from
+//!       before the ready list where it belongs, and splits a large one's)
 //!   kefu-admin translate <target> <text> [source]   (checks the translation
 //!       setup: Amazon Translate, or the endpoint AWS_ENDPOINT_URL_TRANSLATE names)
 
@@ -30,11 +32,14 @@ async fn main() {
         ["create-tenant", id, name, nick] => create_tenant(&app, id, name, nick).await,
         ["token", tenant, agent] => token(&app, tenant, agent).await,
         ["seed-demo"] => seed_demo(&app).await,
+        ["reindex", tenant] => {
+            kefu::app::dispatch::reindex(&app, tenant).await.and_then(|r| Ok(serde_json::to_value(r)?))
+        }
         ["translate", target, text] => translate(target, text, None).await,
         ["translate", target, text, source] => translate(target, text, Some(source)).await,
         _ => fail(
             "usage: kefu-admin create-tenant <tenant-id> <name> [admin-nickname] | token <tenant-id> <agent-id> \
-             | seed-demo | translate <target> <text> [source]",
+             | seed-demo | reindex <tenant-id> | translate <target> <text> [source]",
         ),
     };
     match result {
