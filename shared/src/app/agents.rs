@@ -70,10 +70,9 @@ pub async fn new_agent(app: &App, tenant: &str, req: CreateAgent) -> Result<Agen
         None => ids::new_id("a"),
     };
     let before = app.store.get_tenant(tenant).await?.ok_or_else(|| Error::not_found("tenant"))?;
-    let settings = before.settings.clone();
     let max = match req.max_concurrent {
         Some(n) => check_max_concurrent(n)?,
-        None => settings.default_max_concurrent,
+        None => before.settings.default_max_concurrent,
     };
     let role = staff_role(req.role.unwrap_or(Role::Agent))?;
     if let Some(language) = &req.language {

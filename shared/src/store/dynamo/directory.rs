@@ -32,7 +32,7 @@ pub(super) fn ready_keys(u: Update, tenant: &str, agent_id: &str, shards: u32, r
 
 /// The agent record is still at `rev` (records from before revisions count
 /// as 0).
-pub(super) fn at_rev(rev: u64) -> Cond {
+fn at_rev(rev: u64) -> Cond {
     let at = Cond::eq(attrs::agent::REV, n(rev));
     if rev == 0 {
         Cond::missing(attrs::agent::REV).or(at)
