@@ -217,3 +217,40 @@ def test_the_in_progress_list_puts_the_newest_activity_on_top():
             await ws.close()
 
     run(body)
+
+
+def test_an_admin_pages_through_every_open_session_newest_activity_first():
+    """C1's admin view (`scope=all`): waiting and in-progress sessions of the
+    whole tenant, newest activity first, a page at a time; a message moves
+    its session to the top; search by name; a closed one leaves it."""
+    async def body(session):
+        tenant = Tenant(session)
+        visitors, sids = [], []
+        for i in range(5):
+            v, _ = await tenant.visitor(name=f"Guest {i}" if i != 3 else "Zoe")
+            visitors.append(v)
+            sids.append((await v.ok("POST", "/sessions", {}))["session"]["id"])  # nobody online: waiting
+        ws = await Ws.connect(session, visitors[1].token)
+        await ws.send_message(sids[1], text("still there?"))
+
+        async def paged():
+            seen, cursor = [], None
+            while True:
+                page = await tenant.admin.ok("GET", "/sessions?scope=all&limit=2" + (f"&cursor={cursor}" if cursor else ""))
+                assert len(page["items"]) <= 2
+                seen += [x["id"] for x in page["items"]]
+                cursor = page["nextCursor"]
+                if not cursor:
+                    return seen
+        async def newest_first():
+            assert await paged() == [sids[1], sids[4], sids[3], sids[2], sids[0]]
+        await eventually(newest_first)
+        assert [x["id"] for x in (await tenant.admin.ok("GET", "/sessions?scope=all&q=zo"))["items"]] == [sids[3]]
+
+        await tenant.admin.ok("POST", f"/sessions/{sids[4]}/close")
+        async def gone():
+            assert await paged() == [sids[1], sids[3], sids[2], sids[0]]
+        await eventually(gone)
+        await ws.close()
+
+    run(body)

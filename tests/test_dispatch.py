@@ -245,6 +245,25 @@ def test_a_drain_reads_a_few_candidates_whatever_the_staff_and_still_the_least_l
             s = await start(tenant)
             loads[s["agent"]["nickname"]] += 1
         assert len(loads) == staff and set(loads.values()) == {1}, loads
+
+        # A tenant this large (READY_SPLIT_AT is 40 locally) spreads its open
+        # sessions over 16 shards: an admin's pages still hold each once,
+        # newest activity first, and a page reads a few entries a shard.
+        seen, cursor, pages = [], None, 0
+        before = items_read("http-sessions")
+        while True:
+            page = await tenant.admin.ok("GET", "/sessions?scope=all&limit=7" + (f"&cursor={cursor}" if cursor else ""))
+            assert len(page["items"]) <= 7
+            seen += page["items"]
+            pages += 1
+            cursor = page["nextCursor"]
+            if not cursor:
+                break
+        read = items_read("http-sessions") - before
+        assert len({x["id"] for x in seen}) == len(seen) == staff
+        activity = [x["lastActivityAt"] for x in seen]
+        assert activity == sorted(activity, reverse=True), "newest activity first, across pages"
+        assert read["gsi7"] <= pages * 16 * 4, f"{dict(read)}: a few entries a shard a page, over {pages} pages"
         for ws in sockets:
             await ws.close()
 
@@ -263,11 +282,20 @@ def test_an_operator_reindexes_a_tenant_from_before_the_ready_list():
         dynamodb().update_item(TableName=TABLE, Key=key, UpdateExpression="REMOVE gsi6pk, gsi6sk, rev")
         s1 = await start(tenant)
         assert s1["state"] == "waiting", "not in the list: a request's drain does not see her"
+        # And s1 as a session open from before the open list (gsi7) was listed.
+        session_key = {"pk": {"S": f"T#{tenant.id}#S#{s1['id']}"}, "sk": {"S": "SESSION"}}
+        dynamodb().update_item(TableName=TABLE, Key=session_key,
+                               UpdateExpression="SET gsi2pk = :p, gsi2sk = :s REMOVE gsi7pk, gsi7sk",
+                               ExpressionAttributeValues={":p": {"S": f"T#{tenant.id}#open"},
+                                                          ":s": {"S": f"000000000000001#{s1['id']}"}})
+        assert (await tenant.admin.ok("GET", "/sessions?scope=all"))["items"] == []
 
         out = admin_cli("reindex", tenant.id)
-        assert out == {"agents": 2, "listedAgain": 1, "shards": 1}, out  # the admin is offline: not listed
+        # The admin is offline: not listed.
+        assert out == {"agents": 2, "listedAgain": 1, "shards": 1, "openSessionsMoved": 1}, out
         item = dynamodb().get_item(TableName=TABLE, Key=key, ConsistentRead=True)["Item"]
         assert item["gsi6pk"]["S"] == f"T#{tenant.id}#READY#0"
+        assert [x["id"] for x in (await tenant.admin.ok("GET", "/sessions?scope=all"))["items"]] == [s1["id"]]
         s2 = await start(tenant)
         assert s2["state"] == "active" and s2["agent"] == {"nickname": "Ann"}
         await ws.close()

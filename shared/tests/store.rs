@@ -11,9 +11,11 @@ use kefu::domain::stats::StatsDay;
 use kefu::domain::timers::{Timer, TimerKind};
 use kefu::domain::Settings;
 use kefu::domain::{ids, Agent, AgentStatus, CloseReason, Content, Sender, SenderKind, Session, SessionState, Visitor};
+use kefu::store::keys;
 use kefu::store::{
     Admission, AgentChange, AgentStore, Appended, AssignMode, Assigned, Connection, ConnectionStore, DynamoStore,
-    Guard, MessageStore, NewMessage, Opened, QueueEntry, Removal, SessionStore, StatsStore, TenantStore, VisitorStore,
+    Guard, HistoryIndex, HistoryQuery, MessageStore, NewMessage, Opened, QueueEntry, Removal, Scope, SessionQuery,
+    SessionStore, StatsStore, TenantStore, VisitorStore,
 };
 
 async fn store() -> Arc<DynamoStore> {
@@ -59,7 +61,7 @@ async fn waiting_session(db: &DynamoStore, t: &str, now: i64) -> Session {
     let v = Visitor::new(t, &ids::new_id("v"), "web", now);
     db.create_visitor(&v).await.unwrap();
     let s = Session::waiting(ids::new_id("s"), &v, "web".into(), None, now);
-    assert!(matches!(db.open_session(&s, &[], None, &day()).await.unwrap(), Opened::Created));
+    assert!(matches!(db.open_session(&s, 1, &[], None, &day()).await.unwrap(), Opened::Created));
     s
 }
 
@@ -360,10 +362,12 @@ async fn close_is_idempotent_and_frees_capacity_exactly_once() {
     next.id = ids::new_id("s");
     next.state = SessionState::Waiting;
     next.agent_id = None;
-    assert!(matches!(db.open_session(&next, &[], None, &day()).await.unwrap(), Opened::Created));
+    assert!(matches!(db.open_session(&next, 1, &[], None, &day()).await.unwrap(), Opened::Created));
     let mut third = next.clone();
     third.id = ids::new_id("s");
-    assert!(matches!(db.open_session(&third, &[], None, &day()).await.unwrap(), Opened::Existing(id) if id == next.id));
+    assert!(
+        matches!(db.open_session(&third, 1, &[], None, &day()).await.unwrap(), Opened::Existing(id) if id == next.id)
+    );
 }
 
 #[tokio::test]
@@ -651,4 +655,168 @@ async fn a_translation_is_stored_with_its_message_and_the_visitor_s_language_wit
     db.close_session(&s, CloseReason::Agent, &[], 5, Guard::None, &day()).await.unwrap();
     assert!(!db.set_outgoing_translation(&t, &s.id, &Outgoing::Off).await.unwrap());
     assert!(!db.set_outgoing_translation(&t, "s-missing", &Outgoing::Off).await.unwrap());
+}
+
+/// A waiting session of a new visitor named `name`, active at `at`, in a
+/// tenant of `shards` (`Tenant::ready_shards`).
+async fn open_in(db: &DynamoStore, t: &str, name: &str, at: i64, shards: u32) -> Session {
+    let mut v = Visitor::new(t, &ids::new_id("v"), "web", at);
+    v.name = Some(name.into());
+    db.create_visitor(&v).await.unwrap();
+    let s = Session::waiting(ids::new_id("s"), &v, "web".into(), None, at);
+    assert!(matches!(db.open_session(&s, shards, &[], None, &day()).await.unwrap(), Opened::Created));
+    s
+}
+
+/// Every page of the tenant's open sessions, `limit` at a time.
+async fn open_pages(db: &DynamoStore, t: &str, shards: u32, search: Option<&str>, limit: u32) -> Vec<Vec<Session>> {
+    let (mut pages, mut cursor) = (Vec::new(), None);
+    loop {
+        let search = search.map(str::to_string);
+        let q = SessionQuery { scope: Scope::Tenant, open: true, search, limit, cursor, shards };
+        let page = db.list_sessions(t, &q).await.unwrap();
+        assert!(page.items.len() <= limit as usize, "a page holds at most its limit");
+        pages.push(page.items);
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => return pages,
+        }
+    }
+}
+
+/// The session's place in its tenant's open list, as stored.
+async fn open_place(db: &DynamoStore, t: &str, s: &Session) -> Option<String> {
+    db.get_session(t, &s.id).await.unwrap().unwrap().open_place
+}
+
+#[tokio::test]
+#[ignore = "needs DynamoDB: run `make test`"]
+async fn the_open_list_pages_newest_activity_first_across_a_large_tenants_shards() {
+    let db = store().await;
+    for shards in [1, keys::MAX_READY_SHARDS] {
+        let t = tenant();
+        // 40 sessions, their activity times in scrambled order; 3 named "zed".
+        let mut made = Vec::new();
+        for i in 0..40i64 {
+            let name = if i % 13 == 0 { format!("Zed {i}") } else { format!("Visitor {i}") };
+            made.push(open_in(&db, &t, &name, 1_000 + (i * 17 % 40) * 1_000, shards).await);
+        }
+        let pages = open_pages(&db, &t, shards, None, 7).await;
+        let seen: Vec<i64> = pages.iter().flatten().map(|s| s.last_activity_at).collect();
+        let mut want: Vec<i64> = made.iter().map(|s| s.last_activity_at).collect();
+        want.sort_by(|a, b| b.cmp(a));
+        assert_eq!(seen, want, "{shards} shard(s): every open session once, newest activity first");
+        assert!(pages.len() >= 6, "{shards} shard(s): pages of 7");
+
+        let zed = open_pages(&db, &t, shards, Some("zed"), 2).await;
+        let names: Vec<_> = zed.iter().flatten().filter_map(|s| s.visitor_name.clone()).collect();
+        assert_eq!(
+            names,
+            ["Zed 39", "Zed 13", "Zed 26", "Zed 0"].map(String::from),
+            "{shards} shard(s): the search, in order"
+        );
+
+        // A closed session leaves it.
+        let gone = &made[5];
+        assert!(db.close_session(gone, CloseReason::Agent, &[], 99_000, Guard::None, &day()).await.unwrap());
+        let left: Vec<String> =
+            open_pages(&db, &t, shards, None, 50).await.concat().into_iter().map(|s| s.id).collect();
+        assert_eq!(left.len(), 39);
+        assert!(!left.contains(&gone.id));
+
+        // Closed ones, in their tenant's closed list (as sharded), newest closed first.
+        for (i, s) in made.iter().enumerate().skip(6).take(12) {
+            let fresh = db.get_session(&t, &s.id).await.unwrap().unwrap();
+            let at = 200_000 - (i as i64 * 37 % 12) * 1_000;
+            assert!(db.close_session(&fresh, CloseReason::Agent, &[], at, Guard::None, &day()).await.unwrap());
+        }
+        let (mut closed, mut cursor) = (Vec::new(), None);
+        loop {
+            let q = SessionQuery { scope: Scope::Tenant, open: false, search: None, limit: 4, cursor, shards };
+            let page = db.list_sessions(&t, &q).await.unwrap();
+            assert!(page.items.len() <= 4);
+            closed.extend(page.items.into_iter().map(|s| s.closed_at.unwrap()));
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let mut want = closed.clone();
+        want.sort_by(|a, b| b.cmp(a));
+        assert_eq!((closed.len(), &closed), (13, &want), "{shards} shard(s): every closed one, newest closed first");
+        let q = HistoryQuery {
+            index: HistoryIndex::Tenant,
+            from: 190_000,
+            to: 195_000,
+            handled_by: None,
+            limit: 100,
+            cursor: None,
+            shards,
+        };
+        let found: Vec<i64> =
+            db.search_history(&t, &q).await.unwrap().items.iter().map(|s| s.closed_at.unwrap()).collect();
+        assert_eq!(found, [195_000, 194_000, 193_000, 192_000, 191_000, 190_000], "{shards} shard(s): closed in range");
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs DynamoDB: run `make test`"]
+async fn a_large_tenants_session_moves_its_open_place_at_most_once_a_minute() {
+    let db = store().await;
+    for (shards, coarse) in [(1, false), (keys::MAX_READY_SHARDS, true)] {
+        let t = tenant();
+        let s = open_in(&db, &t, "Ann", 1_000, shards).await;
+        let other = open_in(&db, &t, "Bob", 2_000, shards).await;
+        let sender = Sender { kind: SenderKind::Visitor, id: s.visitor_id.clone() };
+        for (i, at) in [30_000, 60_999, 61_000].into_iter().enumerate() {
+            let fresh = db.get_session(&t, &s.id).await.unwrap().unwrap();
+            let m = NewMessage::new(sender.clone(), &format!("m{i}"), text("hi"));
+            assert!(matches!(db.append_message(&fresh, m, at, &Settings::default()).await.unwrap(), Appended::New(..)));
+            let place = open_place(&db, &t, &s).await.and_then(|p| keys::time_of(&p));
+            let expected = match (coarse, at) {
+                (false, at) => at,
+                (true, 61_000) => 61_000,
+                (true, _) => 1_000,
+            };
+            assert_eq!(place, Some(expected), "{shards} shard(s): placed after activity at {at}");
+        }
+        // Ann's place may trail, but a page is in exact order of activity.
+        let fresh = db.get_session(&t, &other.id).await.unwrap().unwrap();
+        let m = NewMessage::new(Sender { kind: SenderKind::Visitor, id: other.visitor_id.clone() }, "b", text("yo"));
+        db.append_message(&fresh, m, 62_000, &Settings::default()).await.unwrap();
+        let order: Vec<String> =
+            open_pages(&db, &t, shards, None, 10).await.concat().into_iter().map(|s| s.id).collect();
+        assert_eq!(order, [other.id.clone(), s.id.clone()]);
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs DynamoDB: run `make test`"]
+async fn sessions_open_from_before_the_open_list_move_into_it() {
+    let db = store().await;
+    let t = tenant();
+    let s = open_in(&db, &t, "Old", 5_000, 1).await;
+    // As it was written before gsi7: listed open in gsi2.
+    let key = |v: &str| AttributeValue::S(v.to_string());
+    let (pk, sk) = keys::session(&t, &s.id);
+    let write = db
+        .client()
+        .update_item()
+        .table_name(table())
+        .key("pk", key(&pk))
+        .key("sk", key(&sk))
+        .update_expression("SET gsi2pk = :p, gsi2sk = :s REMOVE gsi7pk, gsi7sk")
+        .expression_attribute_values(":p", key(&keys::tenant_sessions(&t, true)))
+        .expression_attribute_values(":s", key(&keys::by_time(5_000, &s.id)));
+    // Retried: these tests also run with the local DynamoDB injecting conflicts.
+    let mut tries = 0;
+    while let Err(e) = write.clone().send().await {
+        tries += 1;
+        assert!(tries < 10, "{e:?}");
+    }
+    assert!(open_pages(&db, &t, 1, None, 10).await.concat().is_empty(), "not in the open list yet");
+    assert_eq!(db.move_open_sessions(&t, 1).await.unwrap(), 1);
+    let listed: Vec<String> = open_pages(&db, &t, 1, None, 10).await.concat().into_iter().map(|s| s.id).collect();
+    assert_eq!(listed.as_slice(), std::slice::from_ref(&s.id));
+    assert_eq!(db.move_open_sessions(&t, 1).await.unwrap(), 0, "moved once");
 }

@@ -273,12 +273,15 @@ pub struct Reindexed {
     /// Agents whose place in the list was written.
     pub listed_again: usize,
     pub shards: u32,
+    /// Open sessions from before the open list (gsi7), moved into it.
+    pub open_sessions_moved: u32,
 }
 
 /// The operator's repair of a tenant's ready list (`kefu-admin reindex`),
 /// for a tenant from before the list (whose agents have no place in it and
 /// were never counted) or after a restore: splits it if the tenant is
-/// large, and lists every agent where its record says it belongs.
+/// large, and lists every agent where its record says it belongs; and
+/// moves its sessions open from before the open list (gsi7) into it.
 pub async fn reindex(app: &App, tenant: &str) -> Result<Reindexed> {
     let agents = app.store.list_agents(tenant).await?;
     let (_, mut shards) = app.tenant_config(tenant).await?;
@@ -293,8 +296,9 @@ pub async fn reindex(app: &App, tenant: &str) -> Result<Reindexed> {
         view.relist(app, &mut agent).await?;
         listed_again += usize::from(agent.ready_rank != before);
     }
-    tracing::info!(tenant, agents = agents.len(), listed_again, shards, "ready list reindexed");
-    Ok(Reindexed { agents: agents.len(), listed_again, shards })
+    let open_sessions_moved = app.store.move_open_sessions(tenant, shards).await?;
+    tracing::info!(tenant, agents = agents.len(), listed_again, shards, open_sessions_moved, "tenant reindexed");
+    Ok(Reindexed { agents: agents.len(), listed_again, shards, open_sessions_moved })
 }
 
 /// C7: how the agent who takes a waiting session is alerted: `transfer` for

@@ -62,7 +62,12 @@ pub async fn search(app: &App, who: &Principal, p: HistoryParams) -> Result<Page
             None => (HistoryIndex::Tenant, None),
         },
     };
-    let q = HistoryQuery { index, from, to, handled_by, limit: p.limit as u32, cursor: p.cursor };
+    // A large tenant's closed sessions are spread over shards.
+    let shards = match index {
+        HistoryIndex::Tenant => app.tenant_config(&who.tenant).await?.1,
+        _ => 1,
+    };
+    let q = HistoryQuery { index, from, to, handled_by, limit: p.limit as u32, cursor: p.cursor, shards };
     let page = app.store.search_history(&who.tenant, &q).await?;
     Ok(Page { items: page.items.iter().map(SessionView::staff).collect(), next_cursor: page.next_cursor })
 }

@@ -49,7 +49,7 @@ pub async fn start(app: &App, who: &Principal, req: StartRequest) -> Result<Star
         return Ok(Started { session: view(app, who, &s).await?, created: false });
     }
     // An abuse limit: a tenant's queue holds at most `max_waiting`.
-    let settings = app.settings(t).await?;
+    let (settings, shards) = app.tenant_config(t).await?;
     let max = settings.max_waiting;
     if app.store.count_waiting(t, max).await? >= max {
         return Err(Error::too_many("queue_full", "too many conversations are waiting; try again in a moment"));
@@ -61,7 +61,7 @@ pub async fn start(app: &App, who: &Principal, req: StartRequest) -> Result<Star
     // (decided when the timer fires: a connected visitor is not gone).
     let abandon = timers::after_disconnect(t, timers::TimerKind::Visitor, &who.id, now, &settings);
     let day = StatsDay::at(now, settings.utc_offset_minutes);
-    let (id, created) = match app.store.open_session(&session, &directory, Some(&abandon), &day).await? {
+    let (id, created) = match app.store.open_session(&session, shards, &directory, Some(&abandon), &day).await? {
         Opened::Created => (session.id.clone(), true),
         Opened::Existing(id) => (id, false),
         Opened::AgentAtCapacity => return Err(Error::Internal("a waiting session has no agent".into())),
@@ -98,10 +98,10 @@ pub async fn callback(app: &App, who: &Principal, req: CallbackRequest) -> Resul
     let me = app.store.get_agent(t, &who.id).await?.ok_or_else(|| Error::not_found("agent"))?;
     me.check_below_hard_cap()?;
     let session = Session::callback(ids::new_id("s"), &visitor, &who.id, now);
-    let settings = app.settings(t).await?;
+    let (settings, shards) = app.tenant_config(t).await?;
     let timer = timers::after_assign(t, &session.id, &settings, now);
     let day = StatsDay::at(now, settings.utc_offset_minutes);
-    match app.store.open_session(&session, &visitor.first_session_directory(), Some(&timer), &day).await? {
+    match app.store.open_session(&session, shards, &visitor.first_session_directory(), Some(&timer), &day).await? {
         Opened::Created => {}
         Opened::Existing(open) => return Err(busy(&open)),
         Opened::AgentAtCapacity => return Err(agent::at_hard_cap()),
@@ -177,10 +177,13 @@ pub async fn list(app: &App, who: &Principal, p: ListParams) -> Result<Page<Sess
     if !(1..=100).contains(&limit) {
         return Err(Error::invalid("invalid_field", "limit must be from 1 to 100"));
     }
-    let page = app
-        .store
-        .list_sessions(&who.tenant, &SessionQuery { scope, open, search, limit: limit as u32, cursor: p.cursor })
-        .await?;
+    // A large tenant's sessions are spread over shards.
+    let shards = match scope {
+        Scope::Tenant => app.tenant_config(&who.tenant).await?.1,
+        _ => 1,
+    };
+    let query = SessionQuery { scope, open, search, limit: limit as u32, cursor: p.cursor, shards };
+    let page = app.store.list_sessions(&who.tenant, &query).await?;
     let items = if who.role == Role::Visitor {
         // A visitor sees its agents by nickname: one read for all of them.
         let mut ids: Vec<String> = page.items.iter().filter_map(|s| s.agent_id.clone()).collect();
@@ -349,8 +352,8 @@ pub async fn queue(app: &App, who: &Principal, limit: u32, cursor: Option<&str>)
 pub async fn requeue_all(app: &App, agent: &agent::Agent) -> Result<u32> {
     let mut requeued = 0;
     for round in 0..10u64 {
-        let query =
-            SessionQuery { scope: Scope::Agent(agent.id.clone()), open: true, search: None, limit: 100, cursor: None };
+        let mine = Scope::Agent(agent.id.clone());
+        let query = SessionQuery { scope: mine, open: true, search: None, limit: 100, cursor: None, shards: 1 };
         let page = app.store.list_sessions(&agent.tenant, &query).await?;
         for s in page.items {
             if s.state != SessionState::Active || s.agent_id.as_deref() != Some(agent.id.as_str()) {

@@ -5,7 +5,8 @@
 //!   kefu-admin token <tenant-id> <agent-id>
 //!   kefu-admin seed-demo
 //!   kefu-admin reindex <tenant-id>   (lists every agent of a tenant from
-//!       before the ready list where it belongs, and splits a large one's)
+//!       before the ready list where it belongs, and splits a large one's;
+//!       moves its sessions open from before the open list into it)
 //!   kefu-admin translate <target> <text> [source]   (checks the translation
 //!       setup: Amazon Translate, or the endpoint AWS_ENDPOINT_URL_TRANSLATE names)
 

@@ -192,6 +192,29 @@ pub struct Session {
     /// G2: how the agent's messages are translated for the visitor.
     #[serde(default)]
     pub outgoing_translation: super::translation::Outgoing,
+    /// Store-kept, never shown: the session's place in its tenant's open
+    /// list (gsi7's sort key, `keys::by_time` of the activity it was last
+    /// placed at) and whether that place moves coarsely (a large tenant's
+    /// session: `moves_open_place`).
+    #[serde(rename = "gsi7sk", default, skip_serializing)]
+    pub open_place: Option<String>,
+    #[serde(rename = "openCoarse", default, skip_serializing)]
+    pub open_coarse: bool,
+}
+
+/// How far a large tenant's session's place in the open list may trail its
+/// latest activity: every message writes the session, but its place (an
+/// index key shared by the whole tenant) moves at most once a step.
+pub const OPEN_PLACE_STEP_MS: i64 = 60_000;
+
+/// Whether activity at `now_ms` moves a session's place in its tenant's
+/// open list, placed at `placed_at` (none yet: it moves): always, unless
+/// `coarse`, and then once the place trails by a step.
+pub fn moves_open_place(placed_at: Option<i64>, coarse: bool, now_ms: i64) -> bool {
+    match placed_at {
+        Some(at) if coarse => now_ms - at >= OPEN_PLACE_STEP_MS,
+        _ => true,
+    }
 }
 
 impl Session {
@@ -230,6 +253,8 @@ impl Session {
             evaluation: None,
             visitor_language: None,
             outgoing_translation: Default::default(),
+            open_place: None,
+            open_coarse: false,
         }
     }
 
@@ -484,7 +509,18 @@ mod tests {
             evaluation: None,
             visitor_language: None,
             outgoing_translation: Default::default(),
+            open_place: None,
+            open_coarse: false,
         }
+    }
+
+    #[test]
+    fn a_large_tenants_session_moves_its_open_place_once_a_step() {
+        assert!(moves_open_place(None, false, 5), "not placed yet");
+        assert!(moves_open_place(None, true, 5), "not placed yet, coarse");
+        assert!(moves_open_place(Some(1_000), false, 1_001), "exact: every activity");
+        assert!(!moves_open_place(Some(1_000), true, 1_000 + OPEN_PLACE_STEP_MS - 1), "coarse: within a step");
+        assert!(moves_open_place(Some(1_000), true, 1_000 + OPEN_PLACE_STEP_MS), "coarse: a step on");
     }
 
     fn who(tenant: &str, id: &str, role: Role) -> Principal {

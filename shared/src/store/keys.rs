@@ -1,13 +1,13 @@
 //! The single table's keys, in one place. Every item has `pk`/`sk`; three
 //! overloaded GSIs serve the list views:
 //!
-//! | item            | pk                | sk                    | gsi1 (agent's sessions)        | gsi2 (tenant's sessions) | gsi3 (visitor's sessions) |
+//! | item            | pk                | sk                    | gsi1 (agent's sessions)        | gsi2 (tenant's closed sessions) | gsi3 (visitor's sessions) |
 //! |-----------------|-------------------|-----------------------|--------------------------------|--------------------------|---------------------------|
 //! | tenant          | `T#t`             | `TENANT`              |                                |                          |                           |
 //! | agent           | `T#t`             | `AGENT#a`             |                                |                          |                           |
 //! | skill group     | `T#t`             | `GROUP#g`             |                                |                          |                           |
 //! | visitor         | `T#t#V#v`         | `VISITOR`             |                                |                          |                           |
-//! | session         | `T#t#S#s`         | `SESSION`             | `T#t#A#a#open\|closed`, time   | `T#t#open\|closed`, time | `T#t#V#v`, created        |
+//! | session         | `T#t#S#s`         | `SESSION`             | `T#t#A#a#open\|closed`, time   | `T#t#closed`, time       | `T#t#V#v`, created        |
 //! | message         | `T#t#S#s`         | `MSG#seq`             |                                |                          | `T#t#V#v#MSG`, time       |
 //! | client msg id   | `T#t#S#s`         | `CMID#sender#id`      |                                |                          |                           |
 //! | queue entry     | `T#t#QUEUE`       | `queuedAt#s`          |                                |                          |                           |
@@ -44,6 +44,13 @@
 //! spreads over `MAX_READY_SHARDS` shards, as every assignment and close
 //! moves its agent's rank.
 //!
+//! A seventh, `gsi7`, holds a tenant's open sessions by latest activity
+//! (`T#t#OPEN`, in `OPEN_SHARDS` shards for a large tenant): keys and
+//! `search` only, so the writes a message makes to its session copy
+//! nothing into it unless its place moves, and a large tenant's session
+//! moves its place at most once a minute (`domain::session::open_place`).
+//! A page of it is the page's keys, then one `BatchGetItem`.
+//!
 //! The queue lives in a base-table partition so that dispatch reads it
 //! strongly consistently; the ready list is read eventually consistently
 //! and checked by each assignment's own condition (`dispatch` says why
@@ -68,6 +75,12 @@ pub const GSI5SK: &str = "gsi5sk";
 pub const GSI6: &str = "gsi6";
 pub const GSI6PK: &str = "gsi6pk";
 pub const GSI6SK: &str = "gsi6sk";
+pub const GSI7: &str = "gsi7";
+pub const GSI7PK: &str = "gsi7pk";
+pub const GSI7SK: &str = "gsi7sk";
+/// Set on a large tenant's session: its gsi7 place moves at most once a
+/// step (`domain::session::OPEN_PLACE_STEP_MS`), not with every message.
+pub const OPEN_COARSE: &str = "openCoarse";
 /// gsi4's sort key: a number, highest first.
 pub const RANK: &str = "rank";
 /// TTL attribute (epoch seconds). Reads treat expired items as absent.
@@ -344,9 +357,55 @@ pub fn agent_sessions(t: &str, a: &str, open: bool) -> String {
     format!("T#{t}#A#{a}#{}", if open { "open" } else { "closed" })
 }
 
-/// gsi2: all of a tenant's sessions, open or closed (admins, history).
+/// gsi2: a tenant's closed sessions, by close time (admins, history).
+/// Before gsi7, its open sessions were here too (`T#t#open`): `kefu-admin
+/// reindex` moves those that remain.
 pub fn tenant_sessions(t: &str, open: bool) -> String {
     format!("T#{t}#{}", if open { "open" } else { "closed" })
+}
+
+/// How many gsi7 partitions a large tenant's open sessions spread over (a
+/// small tenant's are one partition, read in one Query). At 1,000 new
+/// sessions a second in one tenant, each writing about 10 small index
+/// entries in a 3-minute life (its start, its assignment, a move a minute
+/// while messages flow, its close), 16 shards keep each near 625 writes a
+/// second, under DynamoDB's 1,000 a partition (BENCHMARKS.md, "Scale, on
+/// paper").
+pub const OPEN_SHARDS: u32 = 16;
+
+/// gsi7: tenant `t`'s open sessions (waiting and in progress) in shard `i`,
+/// by latest activity. Shard 0 is also a small tenant's only one, so a
+/// tenant that splits finds the sessions opened before still there.
+pub fn open_sessions(t: &str, i: u32) -> String {
+    match i {
+        0 => format!("T#{t}#OPEN"),
+        i => format!("T#{t}#OPEN#{i}"),
+    }
+}
+
+/// gsi2: tenant `t`'s closed sessions in shard `i` (`open_shards` of
+/// them, as its open sessions: a large tenant's thousand closes a second
+/// would run one partition hot). Shard 0 is `tenant_sessions(t, false)`.
+pub fn closed_sessions(t: &str, i: u32) -> String {
+    match i {
+        0 => tenant_sessions(t, false),
+        i => format!("T#{t}#closed#{i}"),
+    }
+}
+
+/// How many gsi7 shards a tenant's open sessions use: one, or
+/// `OPEN_SHARDS` once it is large (its ready list split, `Tenant::ready_shards`).
+pub fn open_shards(ready_shards: u32) -> u32 {
+    if ready_shards > 1 {
+        OPEN_SHARDS
+    } else {
+        1
+    }
+}
+
+/// The gsi7 shard of session `s` among `shards`.
+pub fn open_shard(t: &str, s: &str, shards: u32) -> u32 {
+    fnv(&[t, s]) % shards.max(1)
 }
 
 /// gsi3: a visitor's sessions, by creation.
@@ -378,6 +437,11 @@ pub fn by_time(ms: i64, s: &str) -> String {
     format!("{ms:015}#{s}")
 }
 
+/// The time a `by_time` sort key was made of.
+pub fn time_of(sort_key: &str) -> Option<i64> {
+    sort_key.get(..15)?.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,6 +450,8 @@ mod tests {
     fn sort_keys_order_numerically() {
         assert!(message_sk(9) < message_sk(10));
         assert!(by_time(999, "b") < by_time(1_000, "a"));
+        assert_eq!(time_of(&by_time(1_234, "s_1")), Some(1_234));
+        assert_eq!(time_of("x"), None);
         assert!(queue_entry("t", 5, "z").1 < queue_entry("t", 40, "a").1);
         use crate::domain::timers::TimerKind;
         assert!(timer_due(999, TimerKind::Visitor, "t", "v") < timer_due(1_000, TimerKind::Agent, "a", "a"));
@@ -405,5 +471,10 @@ mod tests {
             (0..200).map(|i| ready_shard("t", &i.to_string(), MAX_READY_SHARDS)).collect();
         assert_eq!(ready.len() as u32, MAX_READY_SHARDS, "200 agents use every ready shard");
         assert!((0..200).all(|i| ready_shard("t", &i.to_string(), 1) == 0), "one shard: all in it");
+        let open: std::collections::BTreeSet<u32> =
+            (0..400).map(|i| open_shard("t", &i.to_string(), OPEN_SHARDS)).collect();
+        assert_eq!(open.len() as u32, OPEN_SHARDS, "400 sessions use every open shard");
+        assert_eq!(open_sessions("t", 0), "T#t#OPEN", "a small tenant's one partition is shard 0");
+        assert_eq!((open_shards(1), open_shards(MAX_READY_SHARDS)), (1, OPEN_SHARDS));
     }
 }

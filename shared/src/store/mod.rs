@@ -242,6 +242,10 @@ pub struct SessionQuery {
     pub search: Option<String>,
     pub limit: u32,
     pub cursor: Option<String>,
+    /// For `Scope::Tenant`: its shard count (`Tenant::ready_shards`; more
+    /// than one, a large tenant's, whose sessions are read from
+    /// `keys::OPEN_SHARDS` shards).
+    pub shards: u32,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -261,9 +265,13 @@ pub trait SessionStore: Send + Sync {
     /// set in the same write (a callback's session timer). A waiting
     /// session enters its tenant in the sweeper's record of waiting queues.
     /// A callback (active with its agent) counts as accepted on `day` (A5).
+    /// It enters its tenant's open list: a large tenant's (`shards`, its
+    /// `Tenant::ready_shards`, above one) is sharded, and its sessions move
+    /// their places in it coarsely.
     async fn open_session(
         &self,
         session: &Session,
+        shards: u32,
         directory: &[String],
         timer: Option<&Timer>,
         day: &StatsDay,
@@ -340,6 +348,11 @@ pub trait SessionStore: Send + Sync {
     /// How many sessions wait, counting no further than `up_to`.
     async fn count_waiting(&self, tenant: &str, up_to: u32) -> Result<u32>;
     async fn list_sessions(&self, tenant: &str, query: &SessionQuery) -> Result<Page<Session>>;
+    /// The upgrade to the open list (gsi7): the tenant's sessions still
+    /// open in gsi2 (`keys::tenant_sessions(t, true)`, where open sessions
+    /// were listed before it) move into it, placed at their latest
+    /// activity; how many moved.
+    async fn move_open_sessions(&self, tenant: &str, shards: u32) -> Result<u32>;
     /// C1: the agent has read everything up to `session.last_seq`: unread 0,
     /// `new` marker gone. `false` (nothing changed) when a message arrived
     /// since, which the agent has not seen: its unread count stands.
@@ -389,6 +402,9 @@ pub struct HistoryQuery {
     pub handled_by: Option<String>,
     pub limit: u32,
     pub cursor: Option<String>,
+    /// For `HistoryIndex::Tenant`: its shard count (`Tenant::ready_shards`;
+    /// a large tenant's closed sessions are read from `keys::OPEN_SHARDS`).
+    pub shards: u32,
 }
 
 /// D1: who applied which tags newly, for the recommendation.

@@ -10,7 +10,7 @@ use super::{
     decode_cursor, delete, encode_cursor, from_item, n, put_new, s, storage, to_item, update, value, DynamoStore, Tx,
 };
 use crate::domain::agent::HARD_CAP;
-use crate::domain::session::Marker;
+use crate::domain::session::{moves_open_place, Marker};
 use crate::domain::stats::{AgentDay, StatsDay, Tally};
 use crate::domain::timers::{Timer, TimerKind};
 use crate::domain::translation::Outgoing;
@@ -33,11 +33,213 @@ use crate::store::{Guard, NewMessage};
 /// request's cost stays bounded under any burst.
 const MAX_ATTEMPTS: usize = 6;
 
+/// Rounds of reading a sharded list for one page: each round reads only
+/// the shards that could still hold one of the page's entries, twice as far
+/// as the last.
+const SHARDED_PAGE_ROUNDS: u32 = 6;
+
+/// A list spread over shards of one index, each ordered by the same
+/// `by_time` sort key (`place`), read newest first as if it were one.
+struct Sharded<'a> {
+    index: &'static str,
+    pk_attr: &'static str,
+    sk_attr: &'static str,
+    /// Every shard's partition; the first names the list in its cursors.
+    shards: Vec<String>,
+    /// Places from `low` to `high`, inclusive.
+    low: String,
+    high: String,
+    filter: Option<Cond>,
+    limit: usize,
+    cursor: Option<&'a str>,
+}
+
+/// One shard of a `Sharded` list, as far as a page has read it.
+struct ShardRead {
+    pk: String,
+    start: Option<super::Item>,
+    /// The place of the last entry read (everything at or above it is read).
+    read_to: Option<String>,
+    done: bool,
+}
+
+impl DynamoStore {
+    /// A page of a sharded list, newest first: each shard is read from the
+    /// cursor down, a few entries at a time and only while it could still
+    /// hold one of the page's entries, until the page's best `limit` are
+    /// known (every shard read below them or to its end). One shard: one
+    /// Query (more only while a filter drops entries). The entries, each
+    /// with its place, and the cursor of the next page.
+    async fn newest_first(&self, list: Sharded<'_>) -> Result<(Vec<(String, super::Item)>, Option<String>)> {
+        let limit = list.limit.max(1);
+        let name = list.shards.first().cloned().unwrap_or_default();
+        // A cursor is the place of the previous page's last entry: read
+        // again (BETWEEN is inclusive) and dropped.
+        let after = match list.cursor {
+            None => None,
+            Some(c) => Some(
+                decode_cursor(c, list.pk_attr, &name)?
+                    .remove(list.sk_attr)
+                    .and_then(|v| v.as_s().ok().cloned())
+                    .ok_or_else(|| Error::invalid("invalid_cursor", "cursor is not valid for this list"))?,
+            ),
+        };
+        let high = match &after {
+            Some(a) if *a < list.high => a.clone(),
+            _ => list.high.clone(),
+        };
+        let count = list.shards.len().max(1);
+        let mut parts: Vec<ShardRead> = list
+            .shards
+            .iter()
+            .map(|pk| ShardRead { pk: pk.clone(), start: None, read_to: None, done: false })
+            .collect();
+        let mut found: Vec<(String, super::Item)> = Vec::new();
+        let first = if count == 1 { limit + 1 } else { (2 * limit).div_ceil(count).max(2) };
+        for round in 0..SHARDED_PAGE_ROUNDS {
+            // The page's worst place so far, once it is full: a shard read
+            // below it holds nothing the page needs.
+            found.sort_by(|a, b| b.0.cmp(&a.0));
+            let worst = found.get(limit - 1).map(|f| f.0.clone());
+            let wanted: Vec<usize> = (0..parts.len())
+                .filter(|&i| {
+                    let p = &parts[i];
+                    !p.done
+                        && match (&p.read_to, &worst) {
+                            (Some(at), Some(w)) => at > w,
+                            _ => true,
+                        }
+                })
+                .collect();
+            if wanted.is_empty() {
+                break;
+            }
+            let mut reads = tokio::task::JoinSet::new();
+            for &i in &wanted {
+                let key =
+                    Cond::eq(list.pk_attr, s(&parts[i].pk)).and(Cond::between(list.sk_attr, s(&list.low), s(&high)));
+                let query = self
+                    .query(Some(list.index), key, list.filter.clone())
+                    .scan_index_forward(false)
+                    .limit((first << round).min(1_000) as i32)
+                    .set_exclusive_start_key(parts[i].start.take());
+                reads.spawn(async move { (i, query.send().await) });
+            }
+            while let Some(read) = reads.join_next().await {
+                let (i, out) = read.map_err(|e| Error::Internal(e.to_string()))?;
+                let out = out.map_err(storage)?;
+                for item in out.items.unwrap_or_default() {
+                    match text(&item, list.sk_attr) {
+                        Some(place) if Some(&place) != after.as_ref() => found.push((place, item)),
+                        _ => {}
+                    }
+                }
+                let part = &mut parts[i];
+                match out.last_evaluated_key.filter(|k| !k.is_empty()) {
+                    Some(k) => {
+                        part.read_to = text(&k, list.sk_attr);
+                        part.start = Some(k);
+                    }
+                    None => part.done = true,
+                }
+            }
+        }
+        // Known in full: every place at or above the highest a shard still
+        // unread below stopped at.
+        let floor = parts.iter().filter(|p| !p.done).filter_map(|p| p.read_to.clone()).max();
+        found.sort_by(|a, b| b.0.cmp(&a.0));
+        found.retain(|(place, _)| floor.as_ref().is_none_or(|f| place >= f));
+        let next = if found.len() > limit {
+            found.truncate(limit);
+            found.last().map(|f| f.0.clone())
+        } else {
+            floor
+        };
+        let cursor = next.map(|place| {
+            encode_cursor(&super::Item::from([
+                (list.pk_attr.to_string(), s(&name)),
+                (list.sk_attr.to_string(), s(place)),
+            ]))
+        });
+        Ok((found, cursor))
+    }
+
+    /// A page of tenant `t`'s open sessions, newest activity first (C1's
+    /// admin view), from its open list (gsi7: keys and `search` only, in
+    /// `keys::open_shards` shards), then one `BatchGetItem` of those
+    /// sessions. A large tenant's sessions move their places at most once
+    /// a minute (`moves_open_place`), so its page is put in exact order of
+    /// latest activity once read.
+    async fn open_page(&self, t: &str, q: &SessionQuery) -> Result<Page<Session>> {
+        let shards = keys::open_shards(q.shards);
+        let (found, next_cursor) = self
+            .newest_first(Sharded {
+                index: keys::GSI7,
+                pk_attr: keys::GSI7PK,
+                sk_attr: keys::GSI7SK,
+                shards: (0..shards).map(|i| keys::open_sessions(t, i)).collect(),
+                low: "0".into(),
+                high: "~".into(),
+                filter: q.search.as_ref().map(|text| Cond::contains(keys::SEARCH, s(text))),
+                limit: q.limit as usize,
+                cursor: q.cursor.as_deref(),
+            })
+            .await?;
+        let ids: Vec<keys::Key> =
+            found.iter().filter_map(|(_, item)| Some((text(item, keys::PK)?, text(item, keys::SK)?))).collect();
+        let read: Vec<Session> = if ids.is_empty() { Vec::new() } else { self.batch_get(ids.clone()).await? };
+        // In the list's order; one that closed since its place was read is left out.
+        let mut items: Vec<Session> = ids
+            .iter()
+            .filter_map(|(pk, _)| read.iter().find(|x| keys::session(&x.tenant, &x.id).0 == *pk).cloned())
+            .filter(|x| x.state != SessionState::Closed)
+            .collect();
+        if shards > 1 {
+            items.sort_by_key(|x| std::cmp::Reverse(x.last_activity_at));
+        }
+        Ok(Page { items, next_cursor })
+    }
+
+    /// A page of tenant `t`'s closed sessions, newest closed first, closed
+    /// from `from` to `to` (ms, inclusive): gsi2, in `keys::open_shards`
+    /// shards (a large tenant's closes would run one partition hot).
+    async fn closed_page(
+        &self,
+        t: &str,
+        shards: u32,
+        (from, to): (i64, i64),
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<Session>> {
+        let shards = keys::open_shards(shards);
+        let (found, next_cursor) = self
+            .newest_first(Sharded {
+                index: keys::GSI2,
+                pk_attr: keys::GSI2PK,
+                sk_attr: keys::GSI2SK,
+                shards: (0..shards).map(|i| keys::closed_sessions(t, i)).collect(),
+                low: format!("{from:015}"),
+                high: format!("{to:015}#~"),
+                filter: None,
+                limit: limit as usize,
+                cursor,
+            })
+            .await?;
+        let items = found.into_iter().map(|(_, item)| from_item(item)).collect::<Result<Vec<Session>>>()?;
+        Ok(Page { items, next_cursor })
+    }
+}
+
+fn text(item: &super::Item, attr: &str) -> Option<String> {
+    item.get(attr).and_then(|v| v.as_s().ok()).cloned()
+}
+
 #[async_trait]
 impl SessionStore for DynamoStore {
     async fn open_session(
         &self,
         session: &Session,
+        shards: u32,
         directory: &[String],
         timer: Option<&Timer>,
         day: &StatsDay,
@@ -61,8 +263,15 @@ impl SessionStore for DynamoStore {
             )?;
 
             let mut item = to_item(session, keys::session(t, sid))?;
-            item.insert(keys::GSI2PK.into(), s(keys::tenant_sessions(t, true)));
-            item.insert(keys::GSI2SK.into(), s(keys::by_time(session.last_activity_at, sid)));
+            // Its tenant's open list: a large tenant's in one of its shards,
+            // moving coarsely.
+            let open_shards = keys::open_shards(shards);
+            let shard = keys::open_shard(t, sid, open_shards);
+            item.insert(keys::GSI7PK.into(), s(keys::open_sessions(t, shard)));
+            item.insert(keys::GSI7SK.into(), s(keys::by_time(session.last_activity_at, sid)));
+            if open_shards > 1 {
+                item.insert(keys::OPEN_COARSE.into(), AttributeValue::Bool(true));
+            }
             item.insert(keys::GSI3PK.into(), s(keys::visitor_sessions(t, &session.visitor_id)));
             item.insert(keys::GSI3SK.into(), s(keys::by_time(session.created_at, sid)));
             item.insert(keys::SEARCH.into(), s(session.search_text()));
@@ -153,7 +362,7 @@ impl SessionStore for DynamoStore {
                 .append(attrs::session::HANDLERS, vec![s(agent_id)])
                 .set(keys::GSI1PK, s(keys::agent_sessions(t, agent_id, true)))
                 .set(keys::GSI1SK, s(keys::by_time(now_ms, sid)))
-                .set(keys::GSI2SK, s(keys::by_time(now_ms, sid))),
+                .set(keys::GSI7SK, s(keys::by_time(now_ms, sid))),
             Some(Cond::eq(attrs::session::STATE, value(&SessionState::Waiting)?)),
         )?;
 
@@ -231,7 +440,7 @@ impl SessionStore for DynamoStore {
                 .append(attrs::session::TRANSFERS, vec![value(record)?])
                 .set(keys::GSI1PK, s(keys::agent_sessions(t, to, true)))
                 .set(keys::GSI1SK, s(keys::by_time(now_ms, sid)))
-                .set(keys::GSI2SK, s(keys::by_time(now_ms, sid))),
+                .set(keys::GSI7SK, s(keys::by_time(now_ms, sid))),
             Some(held_by(from)?),
         )?;
         let take = take_capacity(&self.table, t, to, AssignMode::Manual, now_ms)?;
@@ -264,6 +473,8 @@ impl SessionStore for DynamoStore {
         day: &StatsDay,
     ) -> Result<bool> {
         let (t, sid) = (&session.tenant, &session.id);
+        // A large tenant's (opened coarse) closes into one of its shards.
+        let closed_shard = if session.open_coarse { keys::open_shard(t, sid, keys::OPEN_SHARDS) } else { 0 };
         let mut current = session.clone();
         // Set if the agent's count was found at 0: it must not go negative,
         // and the session must still close.
@@ -277,8 +488,10 @@ impl SessionStore for DynamoStore {
                 .set(attrs::session::STATE, value(&SessionState::Closed)?)
                 .set(attrs::session::CLOSED_AT, n(now_ms))
                 .set(attrs::session::CLOSE_REASON, value(&reason)?)
-                .set(keys::GSI2PK, s(keys::tenant_sessions(t, false)))
-                .set(keys::GSI2SK, s(keys::by_time(now_ms, sid)));
+                .set(keys::GSI2PK, s(keys::closed_sessions(t, closed_shard)))
+                .set(keys::GSI2SK, s(keys::by_time(now_ms, sid)))
+                .remove(keys::GSI7PK)
+                .remove(keys::GSI7SK);
             if let Some(a) = &current.agent_id {
                 close = close
                     .set(keys::GSI1PK, s(keys::agent_sessions(t, a, false)))
@@ -351,7 +564,7 @@ impl SessionStore for DynamoStore {
         let t = tenant;
         let (index, pk_attr, sk_attr, pk, entries) = match &q.index {
             HistoryIndex::Tenant => {
-                (Some(keys::GSI2), keys::GSI2PK, keys::GSI2SK, keys::tenant_sessions(t, false), false)
+                return self.closed_page(t, q.shards, (q.from, q.to), q.limit, q.cursor.as_deref()).await
             }
             HistoryIndex::Agent(a) => {
                 (Some(keys::GSI1), keys::GSI1PK, keys::GSI1SK, keys::agent_sessions(t, a, false), false)
@@ -419,7 +632,10 @@ impl SessionStore for DynamoStore {
     async fn list_sessions(&self, tenant: &str, q: &SessionQuery) -> Result<Page<Session>> {
         let (index, pk_attr, pk) = match &q.scope {
             Scope::Agent(a) => (keys::GSI1, keys::GSI1PK, keys::agent_sessions(tenant, a, q.open)),
-            Scope::Tenant => (keys::GSI2, keys::GSI2PK, keys::tenant_sessions(tenant, q.open)),
+            Scope::Tenant if q.open => return self.open_page(tenant, q).await,
+            Scope::Tenant => {
+                return self.closed_page(tenant, q.shards, (0, i64::MAX), q.limit, q.cursor.as_deref()).await
+            }
             Scope::Visitor(v) => (keys::GSI3, keys::GSI3PK, keys::visitor_sessions(tenant, v)),
         };
         let mut start = q.cursor.as_deref().map(|c| decode_cursor(c, pk_attr, &pk)).transpose()?;
@@ -451,6 +667,39 @@ impl SessionStore for DynamoStore {
             }
         }
         Ok(Page { items, next_cursor: start.map(|k| encode_cursor(&k)) })
+    }
+
+    async fn move_open_sessions(&self, t: &str, shards: u32) -> Result<u32> {
+        let (legacy, open_shards) = (keys::tenant_sessions(t, true), keys::open_shards(shards));
+        let mut start = None;
+        let mut moved = 0;
+        loop {
+            let page = self
+                .query(Some(keys::GSI2), Cond::eq(keys::GSI2PK, s(&legacy)), None)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(storage)?;
+            for item in page.items.unwrap_or_default() {
+                let x: Session = from_item(item)?;
+                let shard = keys::open_shard(t, &x.id, open_shards);
+                let mut u = Update::new()
+                    .set(keys::GSI7PK, s(keys::open_sessions(t, shard)))
+                    .set(keys::GSI7SK, s(keys::by_time(x.last_activity_at, &x.id)))
+                    .remove(keys::GSI2PK)
+                    .remove(keys::GSI2SK);
+                if open_shards > 1 {
+                    u = u.set(keys::OPEN_COARSE, AttributeValue::Bool(true));
+                }
+                // Still listed as open there: a close meanwhile moved it to the closed list.
+                let still = Cond::eq(keys::GSI2PK, s(&legacy));
+                moved += u32::from(self.update_if(keys::session(t, &x.id), u, still).await?);
+            }
+            match page.last_evaluated_key.filter(|k| !k.is_empty()) {
+                Some(k) => start = Some(k),
+                None => return Ok(moved),
+            }
+        }
     }
 
     async fn mark_read(&self, session: &Session) -> Result<bool> {
@@ -628,6 +877,7 @@ impl DynamoStore {
             }
             let seq = current.last_seq + 1;
             let message = new.at(sid, seq, now_ms);
+            let mut moved_place = None;
 
             // The session's counter moves from exactly the value we read, so
             // message n+1 can only commit after message n: a reader who sees
@@ -646,8 +896,15 @@ impl DynamoStore {
                     .set(attrs::session::LAST_SEQ, n(seq))
                     .set(attrs::session::LAST_ACTIVITY_AT, n(now_ms))
                     .set(attrs::session::LAST_MESSAGE, s(content.preview()))
-                    .set(keys::GSI1SK, s(keys::by_time(now_ms, sid)))
-                    .set(keys::GSI2SK, s(keys::by_time(now_ms, sid)));
+                    .set(keys::GSI1SK, s(keys::by_time(now_ms, sid)));
+                // Its place in the tenant's open list: a large tenant's
+                // moves at most once a step (a message does not rewrite a
+                // key the whole tenant's sessions share).
+                let placed = current.open_place.as_deref().and_then(keys::time_of);
+                if moves_open_place(placed, current.open_coarse, now_ms) {
+                    bump = bump.set(keys::GSI7SK, s(keys::by_time(now_ms, sid)));
+                    moved_place = Some(keys::by_time(now_ms, sid));
+                }
                 match sender.kind {
                     SenderKind::Visitor => {
                         bump =
@@ -701,7 +958,8 @@ impl DynamoStore {
             let after = if kept {
                 Session { last_seq: seq, last_visitor_message_at: Some(now_ms), ..current.clone() }
             } else {
-                current.after_message(&message)
+                let after = current.after_message(&message);
+                Session { open_place: moved_place.or(after.open_place.clone()), ..after }
             };
             let mut items = vec![bump, put_message, put_client_id];
             if let Some(timer) = settings.and_then(|settings| Timer::for_session(&after, settings)) {
