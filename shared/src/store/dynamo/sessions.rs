@@ -78,9 +78,7 @@ impl DynamoStore {
         let after = match list.cursor {
             None => None,
             Some(c) => Some(
-                decode_cursor(c, list.pk_attr, &name)?
-                    .remove(list.sk_attr)
-                    .and_then(|v| v.as_s().ok().cloned())
+                text(&decode_cursor(c, list.pk_attr, &name)?, list.sk_attr)
                     .ok_or_else(|| Error::invalid("invalid_cursor", "cursor is not valid for this list"))?,
             ),
         };
@@ -234,6 +232,21 @@ fn text(item: &super::Item, attr: &str) -> Option<String> {
     item.get(attr).and_then(|v| v.as_s().ok()).cloned()
 }
 
+/// Session `sid`'s entry in its tenant's open list (gsi7), placed at
+/// `at_ms`: in its shard, for a tenant of `shards` (`Tenant::ready_shards`),
+/// and marked to move coarsely in a large tenant's.
+fn open_entry(t: &str, sid: &str, shards: u32, at_ms: i64) -> Vec<(&'static str, AttributeValue)> {
+    let open_shards = keys::open_shards(shards);
+    let mut entry = vec![
+        (keys::GSI7PK, s(keys::open_sessions(t, keys::open_shard(t, sid, open_shards)))),
+        (keys::GSI7SK, s(keys::by_time(at_ms, sid))),
+    ];
+    if open_shards > 1 {
+        entry.push((keys::OPEN_COARSE, AttributeValue::Bool(true)));
+    }
+    entry
+}
+
 #[async_trait]
 impl SessionStore for DynamoStore {
     async fn open_session(
@@ -263,14 +276,8 @@ impl SessionStore for DynamoStore {
             )?;
 
             let mut item = to_item(session, keys::session(t, sid))?;
-            // Its tenant's open list: a large tenant's in one of its shards,
-            // moving coarsely.
-            let open_shards = keys::open_shards(shards);
-            let shard = keys::open_shard(t, sid, open_shards);
-            item.insert(keys::GSI7PK.into(), s(keys::open_sessions(t, shard)));
-            item.insert(keys::GSI7SK.into(), s(keys::by_time(session.last_activity_at, sid)));
-            if open_shards > 1 {
-                item.insert(keys::OPEN_COARSE.into(), AttributeValue::Bool(true));
+            for (attr, v) in open_entry(t, sid, shards, session.last_activity_at) {
+                item.insert(attr.into(), v);
             }
             item.insert(keys::GSI3PK.into(), s(keys::visitor_sessions(t, &session.visitor_id)));
             item.insert(keys::GSI3SK.into(), s(keys::by_time(session.created_at, sid)));
@@ -670,7 +677,7 @@ impl SessionStore for DynamoStore {
     }
 
     async fn move_open_sessions(&self, t: &str, shards: u32) -> Result<u32> {
-        let (legacy, open_shards) = (keys::tenant_sessions(t, true), keys::open_shards(shards));
+        let legacy = keys::tenant_sessions(t, true);
         let mut start = None;
         let mut moved = 0;
         loop {
@@ -682,14 +689,9 @@ impl SessionStore for DynamoStore {
                 .map_err(storage)?;
             for item in page.items.unwrap_or_default() {
                 let x: Session = from_item(item)?;
-                let shard = keys::open_shard(t, &x.id, open_shards);
-                let mut u = Update::new()
-                    .set(keys::GSI7PK, s(keys::open_sessions(t, shard)))
-                    .set(keys::GSI7SK, s(keys::by_time(x.last_activity_at, &x.id)))
-                    .remove(keys::GSI2PK)
-                    .remove(keys::GSI2SK);
-                if open_shards > 1 {
-                    u = u.set(keys::OPEN_COARSE, AttributeValue::Bool(true));
+                let mut u = Update::new().remove(keys::GSI2PK).remove(keys::GSI2SK);
+                for (attr, v) in open_entry(t, &x.id, shards, x.last_activity_at) {
+                    u = u.set(attr, v);
                 }
                 // Still listed as open there: a close meanwhile moved it to the closed list.
                 let still = Cond::eq(keys::GSI2PK, s(&legacy));
