@@ -270,6 +270,65 @@ def test_a_drain_reads_a_few_candidates_whatever_the_staff_and_still_the_least_l
     run(body)
 
 
+def test_a_large_tenants_queue_spreads_over_shards_and_still_drains_oldest_first():
+    """Issue 12: a tenant of READY_SPLIT_AT agents or more (40 locally) holds
+    its queue in 16 shards (one partition would run hot at a thousand starts
+    a second): a start counts only its own shard, against its share of
+    maxWaiting; the queue still pages oldest first across the shards, and a
+    drain still takes the oldest first."""
+    async def body(session):
+        tenant = Tenant(session)
+        staff = []
+        for i in range(0, 40, 10):  # offline: every start waits
+            staff += await asyncio.gather(*(tenant.agent(f"a{j:02}", max_concurrent=10, status=None)
+                                            for j in range(i, i + 10)))
+        await tenant.admin.ok("PATCH", "/settings", {"maxWaiting": 32})  # a share of 2 a shard
+        waiting, refused = [], 0
+        for _ in range(40):
+            visitor, _ = await tenant.visitor()
+            status, out = await visitor.call("POST", "/sessions", {})
+            if status == 429:
+                assert out["error"]["code"] == "queue_full", out
+                refused += 1
+            else:
+                assert status == 201 and out["session"]["state"] == "waiting", (status, out)
+                waiting.append(out["session"]["id"])
+        assert refused > 0 and 10 < len(waiting) <= 32, (refused, len(waiting))
+        held = {}
+        for i in range(16):
+            pk = f"T#{tenant.id}#QUEUE" + (f"#{i}" if i else "")
+            items = dynamodb().query(TableName=TABLE, KeyConditionExpression="pk = :p",
+                                     ExpressionAttributeValues={":p": {"S": pk}}, ConsistentRead=True)["Items"]
+            held[i] = [x["sessionId"]["S"] for x in items]
+        assert all(len(ids) <= 2 for ids in held.values()), held
+        assert sorted(sum(held.values(), [])) == sorted(waiting), "each waiting session in one shard"
+        assert sum(1 for ids in held.values() if ids) >= 8, held
+
+        async def queue():
+            seen, cursor = [], None
+            while True:
+                page = await tenant.admin.ok("GET", "/queue?limit=5" + (f"&cursor={cursor}" if cursor else ""))
+                assert len(page["items"]) <= 5
+                seen += [x["sessionId"] for x in page["items"]]
+                cursor = page["nextCursor"]
+                if not cursor:
+                    return seen
+        assert await queue() == waiting, "oldest first, across the shards"
+
+        # One agent of maximum 10 comes online: the drain takes the 10 oldest.
+        first = staff[0]
+        await first.ok("PUT", "/agents/me/status", {"status": "idle"})
+        ws = await Ws.connect(session, first.token)
+        async def drained():
+            mine = (await first.ok("GET", "/sessions?limit=50"))["items"]
+            assert sorted(x["id"] for x in mine) == sorted(waiting[:10])
+        await eventually(drained)
+        assert await queue() == waiting[10:]
+        await ws.close()
+
+    run(body)
+
+
 def test_an_operator_reindexes_a_tenant_from_before_the_ready_list():
     """`kefu-admin reindex`: an agent record with no place in the ready list
     (as every agent of a tenant from before it) is dispatched nothing by a

@@ -106,7 +106,7 @@ async fn concurrent_auto_assignment_never_exceeds_the_maximum() {
     // A5: counted in the same writes, so exactly the assignments that happened.
     let row = db.agent_stats(&t, "2026-12-01", "a", 0).await.unwrap().unwrap();
     assert_eq!((row.accepted, row.transferred_in), (10, 0));
-    assert_eq!(db.queue_page(&t, 100, None).await.unwrap().items.len(), 38);
+    assert_eq!(db.queue_page(&t, 1, 100, None).await.unwrap().items.len(), 38);
 }
 
 #[tokio::test]
@@ -394,7 +394,7 @@ async fn concurrent_requeues_put_a_session_back_once_and_free_capacity_once() {
     let waiting = db.get_session(&t, &s.id).await.unwrap().unwrap();
     assert_eq!((waiting.state, waiting.agent_id.as_deref()), (SessionState::Waiting, None));
     assert_eq!(
-        db.queue_page(&t, 100, None).await.unwrap().items,
+        db.queue_page(&t, 1, 100, None).await.unwrap().items,
         vec![QueueEntry::requeued(&s, None)],
         "back at its first place"
     );
@@ -405,7 +405,7 @@ async fn concurrent_requeues_put_a_session_back_once_and_free_capacity_once() {
     let taken = db.get_session(&t, &s.id).await.unwrap().unwrap();
     assert_eq!(taken.agent_id.as_deref(), Some("b"));
     assert_eq!(db.get_agent(&t, "b").await.unwrap().unwrap().active, 1);
-    assert!(db.queue_page(&t, 100, None).await.unwrap().items.is_empty());
+    assert!(db.queue_page(&t, 1, 100, None).await.unwrap().items.is_empty());
 }
 
 #[tokio::test]
@@ -819,4 +819,69 @@ async fn sessions_open_from_before_the_open_list_move_into_it() {
     let listed: Vec<String> = open_pages(&db, &t, 1, None, 10).await.concat().into_iter().map(|s| s.id).collect();
     assert_eq!(listed.as_slice(), std::slice::from_ref(&s.id));
     assert_eq!(db.move_open_sessions(&t, 1).await.unwrap(), 0, "moved once");
+}
+
+/// Every page of the tenant's queue, `limit` at a time.
+async fn queue_pages(db: &DynamoStore, t: &str, shards: u32, limit: u32) -> Vec<Vec<QueueEntry>> {
+    let (mut pages, mut cursor) = (Vec::new(), None::<String>);
+    loop {
+        let page = db.queue_page(t, shards, limit, cursor.as_deref()).await.unwrap();
+        assert!(page.items.len() <= limit as usize, "a page holds at most its limit");
+        pages.push(page.items);
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => return pages,
+        }
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs DynamoDB: run `make test`"]
+async fn a_large_tenants_queue_spreads_over_shards_and_pages_oldest_first() {
+    let db = store().await;
+    for shards in [1, keys::MAX_READY_SHARDS] {
+        let t = tenant();
+        agent(&db, &t, "a", 5).await;
+        // 30 waiting sessions, queued in scrambled order.
+        let mut made = Vec::new();
+        for i in 0..30i64 {
+            made.push(open_in(&db, &t, "V", 1_000 + (i * 7 % 30) * 1_000, shards).await);
+        }
+        let queued = |pages: &[Vec<QueueEntry>]| pages.iter().flatten().map(|e| e.queued_at).collect::<Vec<i64>>();
+        let pages = queue_pages(&db, &t, shards, 4).await;
+        let mut want: Vec<i64> = made.iter().map(|s| s.queued_at).collect();
+        want.sort();
+        assert_eq!(queued(&pages), want, "{shards} shard(s): every waiting session once, oldest first");
+        // Each in its session's shard, and a large tenant's over many.
+        let coarse = shards > 1;
+        for e in pages.iter().flatten() {
+            assert_eq!(e.shard, keys::session_shard(&t, &e.session_id, coarse), "{shards} shard(s)");
+        }
+        let used: HashSet<u32> = pages.iter().flatten().map(|e| e.shard).collect();
+        assert!(if coarse { used.len() >= 8 } else { used == HashSet::from([0]) }, "{shards} shard(s): {used:?}");
+        // A start counts one shard; the shards hold the queue between them.
+        let mut counted = 0;
+        for i in 0..keys::open_shards(shards) {
+            let here = db.count_waiting(&t, i, 100).await.unwrap();
+            assert_eq!(here, pages.iter().flatten().filter(|e| e.shard == i).count() as u32);
+            counted += here;
+        }
+        assert_eq!(counted, 30);
+
+        // The oldest is taken from its shard, another waiting one closes,
+        // and the taken one comes back at its old place, in the same shard.
+        let oldest = pages[0][0].clone();
+        let seen = db.get_agent(&t, "a").await.unwrap().unwrap();
+        let auto = AssignMode::Auto { rank_after: kefu::domain::dispatch::rank(&seen), shards };
+        assert_eq!(db.assign(&t, &oldest, "a", auto, 50_000, &any_timer(), &day()).await.unwrap(), Assigned::Assigned);
+        let gone = db.get_session(&t, &pages[1][1].session_id).await.unwrap().unwrap();
+        assert!(db.close_session(&gone, CloseReason::Visitor, &[], 51_000, Guard::None, &day()).await.unwrap());
+        let left = queue_pages(&db, &t, shards, 5).await;
+        assert_eq!(queued(&left), [&want[1..5], &want[6..]].concat(), "{shards} shard(s): both left the queue");
+        let held = db.get_session(&t, &oldest.session_id).await.unwrap().unwrap();
+        assert!(db.requeue_session(&held, "a", None, 52_000).await.unwrap());
+        let back = queue_pages(&db, &t, shards, 50).await.concat();
+        assert_eq!(back.len(), 29);
+        assert_eq!((&back[0].session_id, back[0].shard, back[0].requeued), (&oldest.session_id, oldest.shard, true));
+    }
 }

@@ -82,10 +82,16 @@ pub async fn new_agent(app: &App, tenant: &str, req: CreateAgent) -> Result<Agen
         Agent { language: req.language, ..Agent::new(tenant, &id, &nickname, &real_name, role, max, app.now()) };
     app.store.create_agent(&agent).await?;
     tracing::info!(tenant, agent = %id, role = role.as_str(), "agent created");
-    // B2 at scale: a large tenant's ready list spreads over shards.
-    if before.agent_count + 1 >= app.config.ready_split_at && before.ready_shards() < keys::MAX_READY_SHARDS {
-        app.store.split_ready_list(tenant, keys::MAX_READY_SHARDS).await?;
-        tracing::info!(tenant, shards = keys::MAX_READY_SHARDS, "ready list split");
+    // B2 at scale: a large tenant's ready list (and its queue and session
+    // lists) spreads over shards. Its count is read again, after this
+    // agent's: agents created at once each read the count from before the
+    // others', and the last of them to be counted must see them all.
+    if before.ready_shards() < keys::MAX_READY_SHARDS {
+        let count = app.store.get_tenant(tenant).await?.map_or(0, |t| t.agent_count);
+        if count >= app.config.ready_split_at {
+            app.store.split_ready_list(tenant, keys::MAX_READY_SHARDS).await?;
+            tracing::info!(tenant, shards = keys::MAX_READY_SHARDS, "ready list split");
+        }
     }
     Ok(agent)
 }

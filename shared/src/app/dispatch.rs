@@ -132,7 +132,7 @@ pub async fn drain(app: &App, tenant: &str, connecting: Option<&str>, roster: Ro
     let mut assigned = 0;
     let mut cursor = None;
     for _ in 0..MAX_QUEUE_PAGES {
-        let page = app.store.queue_page(tenant, QUEUE_PAGE, cursor.as_deref()).await?;
+        let page = app.store.queue_page(tenant, shards, QUEUE_PAGE, cursor.as_deref()).await?;
         for entry in &page.items {
             if !view.free(app, None).await? {
                 break;

@@ -147,9 +147,10 @@ pub async fn delete(app: &App, who: &Principal, group_id: &str) -> Result<Delete
         change_groups(app, &who.tenant, &a.id, |groups| groups.retain(|g| g != group_id)).await?;
     }
     let mut ungrouped = 0;
+    let (_, shards) = app.tenant_config(&who.tenant).await?;
     let mut cursor: Option<String> = None;
     loop {
-        let page = app.store.queue_page(&who.tenant, 100, cursor.as_deref()).await?;
+        let page = app.store.queue_page(&who.tenant, shards, 100, cursor.as_deref()).await?;
         for entry in page.items.iter().filter(|e| e.group.as_deref() == Some(group_id)) {
             if app.store.ungroup_waiting(&who.tenant, entry).await? {
                 ungrouped += 1;

@@ -13,7 +13,7 @@ use crate::domain::stats::StatsDay;
 use crate::domain::timers::{self, Timer};
 use crate::domain::{agent, ids, Session};
 use crate::error::{Error, Result};
-use crate::store::{AssignMode, Assigned, Guard, Opened, Page, QueueEntry, Scope, SessionQuery};
+use crate::store::{keys, AssignMode, Assigned, Guard, Opened, Page, QueueEntry, Scope, SessionQuery};
 use crate::App;
 
 #[derive(Debug, Default, Deserialize)]
@@ -48,14 +48,19 @@ pub async fn start(app: &App, who: &Principal, req: StartRequest) -> Result<Star
         let s = get_visible(app, who, existing).await?;
         return Ok(Started { session: view(app, who, &s).await?, created: false });
     }
-    // An abuse limit: a tenant's queue holds at most `max_waiting`.
+    // An abuse limit: a tenant's queue holds at most `max_waiting`. A large
+    // tenant's is held shard by shard (its share in the new session's), so
+    // a start counts one partition, never the whole queue.
     let (settings, shards) = app.tenant_config(t).await?;
-    let max = settings.max_waiting;
-    if app.store.count_waiting(t, max).await? >= max {
+    let id = ids::new_id("s");
+    let queue_shards = keys::open_shards(shards);
+    let share = settings.max_waiting.div_ceil(queue_shards);
+    let shard = keys::open_shard(t, &id, queue_shards);
+    if app.store.count_waiting(t, shard, share).await? >= share {
         return Err(Error::too_many("queue_full", "too many conversations are waiting; try again in a moment"));
     }
     let channel = who.channel.clone().unwrap_or_else(|| visitor.channel.clone());
-    let session = Session::waiting(ids::new_id("s"), &visitor, channel, req.group_id, now);
+    let session = Session::waiting(id, &visitor, channel, req.group_id, now);
     let directory = visitor.first_session_directory();
     // Abandoned if its visitor is gone for the tenant's time while it waits
     // (decided when the timer fires: a connected visitor is not gone).
@@ -336,7 +341,8 @@ pub async fn queue(app: &App, who: &Principal, limit: u32, cursor: Option<&str>)
     if !(1..=100).contains(&limit) {
         return Err(Error::invalid("invalid_field", "limit must be from 1 to 100"));
     }
-    let mut page = app.store.queue_page(&who.tenant, limit, cursor).await?;
+    let (_, shards) = app.tenant_config(&who.tenant).await?;
+    let mut page = app.store.queue_page(&who.tenant, shards, limit, cursor).await?;
     if !who.is_admin() {
         let me = app.store.get_agent(&who.tenant, &who.id).await?.ok_or_else(|| Error::not_found("agent"))?;
         page.items.retain(|e| me.serves(e.group.as_deref()));

@@ -226,7 +226,8 @@ async fn drain_waiting(app: &App, started: i64) -> Result<u32> {
             let page = app.store.waiting_tenants(shard, 100, cursor.as_deref()).await?;
             for seen in &page.items {
                 // The head of its queue: the session waiting longest.
-                let head = app.store.queue_page(&seen.tenant, 1, None).await?.items.into_iter().next();
+                let (_, shards) = app.tenant_config(&seen.tenant).await?;
+                let head = app.store.queue_page(&seen.tenant, shards, 1, None).await?.items.into_iter().next();
                 let Some(head) = head else {
                     app.store.clear_waiting(seen).await?;
                     continue;

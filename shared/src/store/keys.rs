@@ -10,7 +10,7 @@
 //! | session         | `T#t#S#s`         | `SESSION`             | `T#t#A#a#open\|closed`, time   | `T#t#closed`, time       | `T#t#V#v`, created        |
 //! | message         | `T#t#S#s`         | `MSG#seq`             |                                |                          | `T#t#V#v#MSG`, time       |
 //! | client msg id   | `T#t#S#s`         | `CMID#sender#id`      |                                |                          |                           |
-//! | queue entry     | `T#t#QUEUE`       | `queuedAt#s`          |                                |                          |                           |
+//! | queue entry     | `T#t#QUEUE[#i]`   | `queuedAt#s`          |                                |                          |                           |
 //! | connection      | `CONN#c`          | `CONN`                |                                |                          |                           |
 //! | directory entry | `T#t#VDIR`        | `value#v`             |                                |                          |                           |
 //! | ticket          | `T#t#V#v`         | `TICKET#k`            |                                |                          |                           |
@@ -52,7 +52,8 @@
 //! A page of it is the page's keys, then one `BatchGetItem`.
 //!
 //! The queue lives in a base-table partition so that dispatch reads it
-//! strongly consistently; the ready list is read eventually consistently
+//! strongly consistently (a large tenant's in `OPEN_SHARDS` partitions,
+//! each session's in the shard of its open-list entry, `session_shard`); the ready list is read eventually consistently
 //! and checked by each assignment's own condition (`dispatch` says why
 //! that is enough).
 
@@ -144,12 +145,20 @@ pub fn client_msg(t: &str, s: &str, sender: &str, client_msg_id: &str) -> Key {
     (format!("T#{t}#S#{s}"), format!("CMID#{sender}#{client_msg_id}"))
 }
 
-pub fn queue(t: &str) -> String {
-    format!("T#{t}#QUEUE")
+/// Shard `i` of tenant `t`'s queue. A large tenant's thousand sessions a
+/// second, each put in the queue and taken out, would run one partition
+/// hot; shard 0 is also a small tenant's only one, so a tenant that splits
+/// finds the sessions queued before still there.
+pub fn queue(t: &str, i: u32) -> String {
+    match i {
+        0 => format!("T#{t}#QUEUE"),
+        i => format!("T#{t}#QUEUE#{i}"),
+    }
 }
 
-pub fn queue_entry(t: &str, queued_at: i64, s: &str) -> Key {
-    (queue(t), format!("{queued_at:015}#{s}"))
+/// Session `s`'s entry in shard `i` of its tenant's queue, at its place.
+pub fn queue_entry(t: &str, i: u32, queued_at: i64, s: &str) -> Key {
+    (queue(t, i), format!("{queued_at:015}#{s}"))
 }
 
 /// E1: the customer list's directory: one entry per visitor and searchable
@@ -408,6 +417,18 @@ pub fn open_shard(t: &str, s: &str, shards: u32) -> u32 {
     fnv(&[t, s]) % shards.max(1)
 }
 
+/// The shard session `s` keeps while it is open, in the open list, the
+/// queue and then the closed list: its tenant's shard count when it opened
+/// decides (`coarse`: it opened in a large tenant's sharded list), so a
+/// split never moves a session that is already open.
+pub fn session_shard(t: &str, s: &str, coarse: bool) -> u32 {
+    if coarse {
+        open_shard(t, s, OPEN_SHARDS)
+    } else {
+        0
+    }
+}
+
 /// gsi3: a visitor's sessions, by creation.
 pub fn visitor_sessions(t: &str, v: &str) -> String {
     format!("T#{t}#V#{v}")
@@ -452,7 +473,10 @@ mod tests {
         assert!(by_time(999, "b") < by_time(1_000, "a"));
         assert_eq!(time_of(&by_time(1_234, "s_1")), Some(1_234));
         assert_eq!(time_of("x"), None);
-        assert!(queue_entry("t", 5, "z").1 < queue_entry("t", 40, "a").1);
+        assert!(queue_entry("t", 0, 5, "z").1 < queue_entry("t", 0, 40, "a").1);
+        assert_eq!((queue("t", 0), queue("t", 3)), ("T#t#QUEUE".to_string(), "T#t#QUEUE#3".to_string()));
+        assert_eq!(session_shard("t", "s", false), 0);
+        assert_eq!(session_shard("t", "s", true), open_shard("t", "s", OPEN_SHARDS));
         use crate::domain::timers::TimerKind;
         assert!(timer_due(999, TimerKind::Visitor, "t", "v") < timer_due(1_000, TimerKind::Agent, "a", "a"));
     }

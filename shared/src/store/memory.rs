@@ -657,12 +657,13 @@ impl SessionStore for MemoryStore {
         page(&format!("history/{tenant}/{:?}/{}/{}", q.index, q.from, q.to), found, q.limit, q.cursor.as_deref())
     }
 
-    async fn queue_page(&self, tenant: &str, limit: u32, from: Option<&str>) -> Result<Page<QueueEntry>> {
+    // One queue per tenant: its shards are the table's concern.
+    async fn queue_page(&self, tenant: &str, _shards: u32, limit: u32, from: Option<&str>) -> Result<Page<QueueEntry>> {
         let all = self.with(|s| s.queue.iter().filter(|((t, _, _), _)| t == tenant).map(|(_, e)| e.clone()).collect());
         page(&format!("queue/{tenant}"), all, limit, from)
     }
 
-    async fn count_waiting(&self, tenant: &str, up_to: u32) -> Result<u32> {
+    async fn count_waiting(&self, tenant: &str, _shard: u32, up_to: u32) -> Result<u32> {
         Ok(self.with(|s| s.queue.keys().filter(|(t, _, _)| t == tenant).take(up_to as usize).count() as u32))
     }
 

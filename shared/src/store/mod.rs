@@ -161,6 +161,10 @@ pub struct QueueEntry {
     /// removed): it came back to the queue at its old place, history intact.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub requeued: bool,
+    /// The queue's shard it is in (`keys::session_shard`): where it was
+    /// read, or its session's.
+    #[serde(skip)]
+    pub shard: u32,
 }
 
 impl QueueEntry {
@@ -176,6 +180,7 @@ impl QueueEntry {
             transferred: s.state == crate::domain::SessionState::Waiting
                 && s.transfers.last().is_some_and(|t| t.to_group.is_some()),
             requeued: false,
+            shard: keys::session_shard(&s.tenant, &s.id, s.open_coarse),
         }
     }
 
@@ -343,10 +348,13 @@ pub trait SessionStore: Send + Sync {
     /// only sessions that agent handled.
     async fn search_history(&self, tenant: &str, q: &HistoryQuery) -> Result<Page<Session>>;
     /// Waiting sessions, oldest first, strongly consistent: `limit` of them
-    /// from `cursor` (the queue is never read whole).
-    async fn queue_page(&self, tenant: &str, limit: u32, cursor: Option<&str>) -> Result<Page<QueueEntry>>;
-    /// How many sessions wait, counting no further than `up_to`.
-    async fn count_waiting(&self, tenant: &str, up_to: u32) -> Result<u32>;
+    /// from `cursor` (the queue is never read whole), over its `shards`
+    /// (`keys::open_shards`: a large tenant's queue is sharded), merged.
+    async fn queue_page(&self, tenant: &str, shards: u32, limit: u32, cursor: Option<&str>)
+        -> Result<Page<QueueEntry>>;
+    /// How many sessions wait in shard `shard` of the queue, counting no
+    /// further than `up_to`.
+    async fn count_waiting(&self, tenant: &str, shard: u32, up_to: u32) -> Result<u32>;
     async fn list_sessions(&self, tenant: &str, query: &SessionQuery) -> Result<Page<Session>>;
     /// The upgrade to the open list (gsi7): the tenant's sessions still
     /// open in gsi2 (`keys::tenant_sessions(t, true)`, where open sessions

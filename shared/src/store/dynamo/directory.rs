@@ -282,7 +282,7 @@ impl GroupStore for DynamoStore {
         let items = vec![
             update(
                 &self.table,
-                keys::queue_entry(tenant, entry.queued_at, &entry.session_id),
+                keys::queue_entry(tenant, entry.shard, entry.queued_at, &entry.session_id),
                 Update::new().remove(attrs::session::GROUP),
                 Some(Cond::exists(keys::PK)),
             )?,

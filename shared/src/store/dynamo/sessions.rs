@@ -38,10 +38,11 @@ const MAX_ATTEMPTS: usize = 6;
 /// as the last.
 const SHARDED_PAGE_ROUNDS: u32 = 6;
 
-/// A list spread over shards of one index, each ordered by the same
-/// `by_time` sort key (`place`), read newest first as if it were one.
+/// A list spread over shards of one index (or of the table), each ordered
+/// by the same time-ordered sort key (`place`), read as if it were one.
 struct Sharded<'a> {
-    index: &'static str,
+    /// `None`: the table, read strongly consistently.
+    index: Option<&'static str>,
     pk_attr: &'static str,
     sk_attr: &'static str,
     /// Every shard's partition; the first names the list in its cursors.
@@ -49,28 +50,50 @@ struct Sharded<'a> {
     /// Places from `low` to `high`, inclusive.
     low: String,
     high: String,
+    /// Oldest first (the queue), or newest first (the session lists).
+    oldest_first: bool,
     filter: Option<Cond>,
     limit: usize,
     cursor: Option<&'a str>,
+}
+
+impl Sharded<'_> {
+    /// Place `a` comes before place `b` in the list's order.
+    fn before(&self, a: &str, b: &str) -> bool {
+        if self.oldest_first {
+            a < b
+        } else {
+            a > b
+        }
+    }
+
+    fn order(&self, a: &str, b: &str) -> std::cmp::Ordering {
+        if self.oldest_first {
+            a.cmp(b)
+        } else {
+            b.cmp(a)
+        }
+    }
 }
 
 /// One shard of a `Sharded` list, as far as a page has read it.
 struct ShardRead {
     pk: String,
     start: Option<super::Item>,
-    /// The place of the last entry read (everything at or above it is read).
+    /// The place of the last entry read (everything before it is read).
     read_to: Option<String>,
     done: bool,
 }
 
 impl DynamoStore {
-    /// A page of a sharded list, newest first: each shard is read from the
-    /// cursor down, a few entries at a time and only while it could still
-    /// hold one of the page's entries, until the page's best `limit` are
-    /// known (every shard read below them or to its end). One shard: one
+    /// A page of a sharded list, in its order: each shard is read from the
+    /// cursor on, a few entries at a time and only while it could still
+    /// hold one of the page's entries, until the page's first `limit` are
+    /// known (every shard read past them or to its end). One shard: one
     /// Query (more only while a filter drops entries). The entries, each
-    /// with its place, and the cursor of the next page.
-    async fn newest_first(&self, list: Sharded<'_>) -> Result<(Vec<(String, super::Item)>, Option<String>)> {
+    /// with its place and the index of its shard, and the cursor of the
+    /// next page.
+    async fn sharded_page(&self, list: Sharded<'_>) -> Result<(Vec<(String, usize, super::Item)>, Option<String>)> {
         let limit = list.limit.max(1);
         let name = list.shards.first().cloned().unwrap_or_default();
         // A cursor is the place of the previous page's last entry: read
@@ -82,29 +105,31 @@ impl DynamoStore {
                     .ok_or_else(|| Error::invalid("invalid_cursor", "cursor is not valid for this list"))?,
             ),
         };
-        let high = match &after {
-            Some(a) if *a < list.high => a.clone(),
-            _ => list.high.clone(),
-        };
+        let (mut low, mut high) = (list.low.clone(), list.high.clone());
+        match &after {
+            Some(a) if list.oldest_first && *a > low => low = a.clone(),
+            Some(a) if !list.oldest_first && *a < high => high = a.clone(),
+            _ => {}
+        }
         let count = list.shards.len().max(1);
         let mut parts: Vec<ShardRead> = list
             .shards
             .iter()
             .map(|pk| ShardRead { pk: pk.clone(), start: None, read_to: None, done: false })
             .collect();
-        let mut found: Vec<(String, super::Item)> = Vec::new();
+        let mut found: Vec<(String, usize, super::Item)> = Vec::new();
         let first = if count == 1 { limit + 1 } else { (2 * limit).div_ceil(count).max(2) };
         for round in 0..SHARDED_PAGE_ROUNDS {
-            // The page's worst place so far, once it is full: a shard read
-            // below it holds nothing the page needs.
-            found.sort_by(|a, b| b.0.cmp(&a.0));
+            // The page's last place so far, once it is full: a shard read
+            // past it holds nothing the page needs.
+            found.sort_by(|a, b| list.order(&a.0, &b.0));
             let worst = found.get(limit - 1).map(|f| f.0.clone());
             let wanted: Vec<usize> = (0..parts.len())
                 .filter(|&i| {
                     let p = &parts[i];
                     !p.done
                         && match (&p.read_to, &worst) {
-                            (Some(at), Some(w)) => at > w,
+                            (Some(at), Some(w)) => list.before(at, w),
                             _ => true,
                         }
                 })
@@ -114,11 +139,11 @@ impl DynamoStore {
             }
             let mut reads = tokio::task::JoinSet::new();
             for &i in &wanted {
-                let key =
-                    Cond::eq(list.pk_attr, s(&parts[i].pk)).and(Cond::between(list.sk_attr, s(&list.low), s(&high)));
+                let key = Cond::eq(list.pk_attr, s(&parts[i].pk)).and(Cond::between(list.sk_attr, s(&low), s(&high)));
                 let query = self
-                    .query(Some(list.index), key, list.filter.clone())
-                    .scan_index_forward(false)
+                    .query(list.index, key, list.filter.clone())
+                    .consistent_read(list.index.is_none())
+                    .scan_index_forward(list.oldest_first)
                     .limit((first << round).min(1_000) as i32)
                     .set_exclusive_start_key(parts[i].start.take());
                 reads.spawn(async move { (i, query.send().await) });
@@ -128,7 +153,7 @@ impl DynamoStore {
                 let out = out.map_err(storage)?;
                 for item in out.items.unwrap_or_default() {
                     match text(&item, list.sk_attr) {
-                        Some(place) if Some(&place) != after.as_ref() => found.push((place, item)),
+                        Some(place) if Some(&place) != after.as_ref() => found.push((place, i, item)),
                         _ => {}
                     }
                 }
@@ -142,11 +167,11 @@ impl DynamoStore {
                 }
             }
         }
-        // Known in full: every place at or above the highest a shard still
-        // unread below stopped at.
-        let floor = parts.iter().filter(|p| !p.done).filter_map(|p| p.read_to.clone()).max();
-        found.sort_by(|a, b| b.0.cmp(&a.0));
-        found.retain(|(place, _)| floor.as_ref().is_none_or(|f| place >= f));
+        // Known in full: every place up to the first that a shard still
+        // unread stopped at.
+        let floor = parts.iter().filter(|p| !p.done).filter_map(|p| p.read_to.clone()).min_by(|a, b| list.order(a, b));
+        found.sort_by(|a, b| list.order(&a.0, &b.0));
+        found.retain(|(place, _, _)| floor.as_ref().is_none_or(|f| !list.before(f, place)));
         let next = if found.len() > limit {
             found.truncate(limit);
             found.last().map(|f| f.0.clone())
@@ -171,20 +196,21 @@ impl DynamoStore {
     async fn open_page(&self, t: &str, q: &SessionQuery) -> Result<Page<Session>> {
         let shards = keys::open_shards(q.shards);
         let (found, next_cursor) = self
-            .newest_first(Sharded {
-                index: keys::GSI7,
+            .sharded_page(Sharded {
+                index: Some(keys::GSI7),
                 pk_attr: keys::GSI7PK,
                 sk_attr: keys::GSI7SK,
                 shards: (0..shards).map(|i| keys::open_sessions(t, i)).collect(),
                 low: "0".into(),
                 high: "~".into(),
+                oldest_first: false,
                 filter: q.search.as_ref().map(|text| Cond::contains(keys::SEARCH, s(text))),
                 limit: q.limit as usize,
                 cursor: q.cursor.as_deref(),
             })
             .await?;
         let ids: Vec<keys::Key> =
-            found.iter().filter_map(|(_, item)| Some((text(item, keys::PK)?, text(item, keys::SK)?))).collect();
+            found.iter().filter_map(|(_, _, item)| Some((text(item, keys::PK)?, text(item, keys::SK)?))).collect();
         let read: Vec<Session> = if ids.is_empty() { Vec::new() } else { self.batch_get(ids.clone()).await? };
         // In the list's order; one that closed since its place was read is left out.
         let mut items: Vec<Session> = ids
@@ -211,19 +237,20 @@ impl DynamoStore {
     ) -> Result<Page<Session>> {
         let shards = keys::open_shards(shards);
         let (found, next_cursor) = self
-            .newest_first(Sharded {
-                index: keys::GSI2,
+            .sharded_page(Sharded {
+                index: Some(keys::GSI2),
                 pk_attr: keys::GSI2PK,
                 sk_attr: keys::GSI2SK,
                 shards: (0..shards).map(|i| keys::closed_sessions(t, i)).collect(),
                 low: format!("{from:015}"),
                 high: format!("{to:015}#~"),
+                oldest_first: false,
                 filter: None,
                 limit: limit as usize,
                 cursor,
             })
             .await?;
-        let items = found.into_iter().map(|(_, item)| from_item(item)).collect::<Result<Vec<Session>>>()?;
+        let items = found.into_iter().map(|(_, _, item)| from_item(item)).collect::<Result<Vec<Session>>>()?;
         Ok(Page { items, next_cursor })
     }
 }
@@ -291,10 +318,12 @@ impl SessionStore for DynamoStore {
                     item.insert(keys::GSI1SK.into(), s(keys::by_time(session.last_activity_at, sid)));
                     take_capacity(&self.table, t, agent, AssignMode::Manual, session.created_at)?
                 }
-                _ => put_new(
-                    &self.table,
-                    to_item(&QueueEntry::of(session), keys::queue_entry(t, session.queued_at, sid))?,
-                )?,
+                _ => {
+                    // In the shard of its open-list entry (`keys::session_shard`).
+                    let shard = keys::open_shard(t, sid, keys::open_shards(shards));
+                    let entry = QueueEntry { shard, ..QueueEntry::of(session) };
+                    put_new(&self.table, to_item(&entry, keys::queue_entry(t, shard, session.queued_at, sid))?)?
+                }
             };
 
             let mut items = vec![claim_visitor, put_new(&self.table, item)?, third];
@@ -373,7 +402,7 @@ impl SessionStore for DynamoStore {
             Some(Cond::eq(attrs::session::STATE, value(&SessionState::Waiting)?)),
         )?;
 
-        let dequeue = delete(&self.table, keys::queue_entry(t, entry.queued_at, sid))?;
+        let dequeue = delete(&self.table, keys::queue_entry(t, entry.shard, entry.queued_at, sid))?;
 
         let counted = tally(&self.table, t, agent_id, day, Tally::for_assignment(entry.transferred || entry.requeued))?;
         let tx = self.transact(vec![take, claim, dequeue, put_timer(&self.table, timer)?, counted]).await?;
@@ -413,7 +442,7 @@ impl SessionStore for DynamoStore {
                 .append(attrs::session::TRANSFERS, vec![value(record)?]);
         }
         let release = update(&self.table, keys::session(t, sid), back, Some(held_by(agent_id)?))?;
-        let enqueue = put_new(&self.table, to_item(&entry, keys::queue_entry(t, entry.queued_at, sid))?)?;
+        let enqueue = put_new(&self.table, to_item(&entry, keys::queue_entry(t, entry.shard, entry.queued_at, sid))?)?;
         let free = free_capacity(&self.table, t, agent_id)?;
         let record = put_waiting(&self.table, t, entry.queued_at)?;
         let mut items = vec![release, enqueue, free, record];
@@ -480,8 +509,9 @@ impl SessionStore for DynamoStore {
         day: &StatsDay,
     ) -> Result<bool> {
         let (t, sid) = (&session.tenant, &session.id);
-        // A large tenant's (opened coarse) closes into one of its shards.
-        let closed_shard = if session.open_coarse { keys::open_shard(t, sid, keys::OPEN_SHARDS) } else { 0 };
+        // A large tenant's (opened coarse) closes into one of its shards,
+        // and a waiting session leaves the queue's shard it is in.
+        let shard = keys::session_shard(t, sid, session.open_coarse);
         let mut current = session.clone();
         // Set if the agent's count was found at 0: it must not go negative,
         // and the session must still close.
@@ -495,7 +525,7 @@ impl SessionStore for DynamoStore {
                 .set(attrs::session::STATE, value(&SessionState::Closed)?)
                 .set(attrs::session::CLOSED_AT, n(now_ms))
                 .set(attrs::session::CLOSE_REASON, value(&reason)?)
-                .set(keys::GSI2PK, s(keys::closed_sessions(t, closed_shard)))
+                .set(keys::GSI2PK, s(keys::closed_sessions(t, shard)))
                 .set(keys::GSI2SK, s(keys::by_time(now_ms, sid)))
                 .remove(keys::GSI7PK)
                 .remove(keys::GSI7SK);
@@ -532,7 +562,7 @@ impl SessionStore for DynamoStore {
             match (current.state, &current.agent_id) {
                 (SessionState::Active, Some(agent)) if frees_agent => items.push(free_capacity(&self.table, t, agent)?),
                 (SessionState::Waiting, _) => {
-                    items.push(delete(&self.table, keys::queue_entry(t, current.queued_at, sid))?)
+                    items.push(delete(&self.table, keys::queue_entry(t, shard, current.queued_at, sid))?)
                 }
                 _ => {}
             }
@@ -610,17 +640,35 @@ impl SessionStore for DynamoStore {
         Ok(Page { items, next_cursor: next })
     }
 
-    async fn queue_page(&self, tenant: &str, limit: u32, cursor: Option<&str>) -> Result<Page<QueueEntry>> {
-        self.partition_page(&keys::queue(tenant), true, limit, cursor).await
+    async fn queue_page(&self, t: &str, shards: u32, limit: u32, cursor: Option<&str>) -> Result<Page<QueueEntry>> {
+        let (found, next_cursor) = self
+            .sharded_page(Sharded {
+                index: None,
+                pk_attr: keys::PK,
+                sk_attr: keys::SK,
+                shards: (0..keys::open_shards(shards)).map(|i| keys::queue(t, i)).collect(),
+                low: "0".into(),
+                high: "~".into(),
+                oldest_first: true,
+                filter: None,
+                limit: limit as usize,
+                cursor,
+            })
+            .await?;
+        let items = found
+            .into_iter()
+            .map(|(_, shard, item)| Ok(QueueEntry { shard: shard as u32, ..from_item(item)? }))
+            .collect::<Result<Vec<QueueEntry>>>()?;
+        Ok(Page { items, next_cursor })
     }
 
-    async fn count_waiting(&self, tenant: &str, up_to: u32) -> Result<u32> {
+    async fn count_waiting(&self, tenant: &str, shard: u32, up_to: u32) -> Result<u32> {
         let mut start = None;
         let mut counted = 0u32;
         // Keys only, a page at a time, and never past `up_to`.
         while counted < up_to {
             let page = self
-                .query_table(Cond::eq(keys::PK, s(keys::queue(tenant))))
+                .query_table(Cond::eq(keys::PK, s(keys::queue(tenant, shard))))
                 .select(aws_sdk_dynamodb::types::Select::Count)
                 .limit((up_to - counted) as i32)
                 .set_exclusive_start_key(start.take())
