@@ -53,10 +53,8 @@ pub async fn start(app: &App, who: &Principal, req: StartRequest) -> Result<Star
     // a start counts one partition, never the whole queue.
     let (settings, shards) = app.tenant_config(t).await?;
     let id = ids::new_id("s");
-    let queue_shards = keys::open_shards(shards);
-    let share = settings.max_waiting.div_ceil(queue_shards);
-    let shard = keys::open_shard(t, &id, queue_shards);
-    if app.store.count_waiting(t, shard, share).await? >= share {
+    let share = settings.max_waiting.div_ceil(keys::open_shards(shards));
+    if app.store.count_waiting(t, keys::new_session_shard(t, &id, shards), share).await? >= share {
         return Err(Error::too_many("queue_full", "too many conversations are waiting; try again in a moment"));
     }
     let channel = who.channel.clone().unwrap_or_else(|| visitor.channel.clone());

@@ -53,9 +53,9 @@
 //!
 //! The queue lives in a base-table partition so that dispatch reads it
 //! strongly consistently (a large tenant's in `OPEN_SHARDS` partitions,
-//! each session's in the shard of its open-list entry, `session_shard`); the ready list is read eventually consistently
-//! and checked by each assignment's own condition (`dispatch` says why
-//! that is enough).
+//! each session in the shard it keeps while open, `session_shard`); the
+//! ready list is read eventually consistently and checked by each
+//! assignment's own condition (`dispatch` says why that is enough).
 
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";
@@ -429,6 +429,12 @@ pub fn session_shard(t: &str, s: &str, coarse: bool) -> u32 {
     }
 }
 
+/// The shard a session opening now in a tenant of `ready_shards`
+/// (`Tenant::ready_shards`) keeps (`session_shard`).
+pub fn new_session_shard(t: &str, s: &str, ready_shards: u32) -> u32 {
+    session_shard(t, s, open_shards(ready_shards) > 1)
+}
+
 /// gsi3: a visitor's sessions, by creation.
 pub fn visitor_sessions(t: &str, v: &str) -> String {
     format!("T#{t}#V#{v}")
@@ -477,6 +483,8 @@ mod tests {
         assert_eq!((queue("t", 0), queue("t", 3)), ("T#t#QUEUE".to_string(), "T#t#QUEUE#3".to_string()));
         assert_eq!(session_shard("t", "s", false), 0);
         assert_eq!(session_shard("t", "s", true), open_shard("t", "s", OPEN_SHARDS));
+        assert_eq!(new_session_shard("t", "s", 1), 0);
+        assert_eq!(new_session_shard("t", "s", MAX_READY_SHARDS), session_shard("t", "s", true));
         use crate::domain::timers::TimerKind;
         assert!(timer_due(999, TimerKind::Visitor, "t", "v") < timer_due(1_000, TimerKind::Agent, "a", "a"));
     }

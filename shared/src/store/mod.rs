@@ -348,8 +348,8 @@ pub trait SessionStore: Send + Sync {
     /// only sessions that agent handled.
     async fn search_history(&self, tenant: &str, q: &HistoryQuery) -> Result<Page<Session>>;
     /// Waiting sessions, oldest first, strongly consistent: `limit` of them
-    /// from `cursor` (the queue is never read whole), over its `shards`
-    /// (`keys::open_shards`: a large tenant's queue is sharded), merged.
+    /// from `cursor` (the queue is never read whole), merged over its
+    /// shards (`keys::open_shards` of `shards`, its `Tenant::ready_shards`).
     async fn queue_page(&self, tenant: &str, shards: u32, limit: u32, cursor: Option<&str>)
         -> Result<Page<QueueEntry>>;
     /// How many sessions wait in shard `shard` of the queue, counting no

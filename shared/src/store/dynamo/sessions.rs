@@ -263,12 +263,11 @@ fn text(item: &super::Item, attr: &str) -> Option<String> {
 /// `at_ms`: in its shard, for a tenant of `shards` (`Tenant::ready_shards`),
 /// and marked to move coarsely in a large tenant's.
 fn open_entry(t: &str, sid: &str, shards: u32, at_ms: i64) -> Vec<(&'static str, AttributeValue)> {
-    let open_shards = keys::open_shards(shards);
     let mut entry = vec![
-        (keys::GSI7PK, s(keys::open_sessions(t, keys::open_shard(t, sid, open_shards)))),
+        (keys::GSI7PK, s(keys::open_sessions(t, keys::new_session_shard(t, sid, shards)))),
         (keys::GSI7SK, s(keys::by_time(at_ms, sid))),
     ];
-    if open_shards > 1 {
+    if keys::open_shards(shards) > 1 {
         entry.push((keys::OPEN_COARSE, AttributeValue::Bool(true)));
     }
     entry
@@ -319,8 +318,8 @@ impl SessionStore for DynamoStore {
                     take_capacity(&self.table, t, agent, AssignMode::Manual, session.created_at)?
                 }
                 _ => {
-                    // In the shard of its open-list entry (`keys::session_shard`).
-                    let shard = keys::open_shard(t, sid, keys::open_shards(shards));
+                    // In the shard of its open-list entry.
+                    let shard = keys::new_session_shard(t, sid, shards);
                     let entry = QueueEntry { shard, ..QueueEntry::of(session) };
                     put_new(&self.table, to_item(&entry, keys::queue_entry(t, shard, session.queued_at, sid))?)?
                 }
