@@ -7,14 +7,19 @@ watch` and Lambda itself speak: GET …/invocation/next, POST …/response).
     cargo build --release --workspace        # (or arm64 builds, under emulation: BINARY below)
     local/stack.sh run .venv/bin/python tests/bench_coldstart.py [runs [function ...]]
 
-Two figures per function, medians over `runs` fresh processes (default 5):
+Three figures per function, medians over `runs` fresh processes (default
+5) each without and with the DynamoDB warm-up in init (`DYNAMODB_WARM_UP`,
+`DynamoStore::warm_up`), alternating:
 - init: process start → its first `GET …/invocation/next` (the runtime and
   everything `App::from_env` builds: the SDK configuration, the keys);
 - first: process start → the answer to its first invocation, which makes
   the function's real DynamoDB requests against the local stack. The event
   is one a client's first call would cause; a function with no such event
   here gets an empty one (it answers with an error, no request), and its
-  `first` is marked `*`.
+  `first` is marked `*`;
+- the first invocation alone: first − init, what a client's first call
+  waits for once the function is up (the warm-up moves its connection
+  set-up into init).
 
 Locally DynamoDB is plain HTTP on this machine, so `first` has no TLS
 handshake in it; on Lambda the first request also pays one (BENCHMARKS.md).
@@ -142,28 +147,38 @@ def events():
     }
 
 
+def one_run(name, event, env):
+    """One fresh process: (init ms, first answer ms, its answer)."""
+    rt = Runtime(event)
+    threading.Thread(target=rt.serve_forever, daemon=True).start()
+    env = {**env, "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{rt.server_address[1]}"}
+    rt.started = time.perf_counter()
+    proc = subprocess.Popen(RUNNER + [binary(name)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        if not rt.done.wait(30):
+            raise SystemExit(f"{name}: no answer in 30 s")
+    finally:
+        proc.kill()
+        proc.wait()
+        rt.shutdown()
+        rt.server_close()
+    return rt.init_ms, rt.first_ms, rt.answer
+
+
 def measure(name, event, runs):
-    env = {**os.environ, **LOCAL_ENV, "AWS_LAMBDA_FUNCTION_NAME": name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
-           "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_SDK_UA_APP_ID": name, "RUST_LOG": "warn"}
-    inits, firsts = [], []
+    """Medians over `runs` processes each without and with the DynamoDB
+    warm-up in init (`DYNAMODB_WARM_UP`), alternating: {warm: (init, first,
+    first - init)}, and the last answer."""
+    base = {**os.environ, **LOCAL_ENV, "AWS_LAMBDA_FUNCTION_NAME": name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_SDK_UA_APP_ID": name, "RUST_LOG": "warn"}
+    seen = {False: [], True: []}
+    answer = None
     for _ in range(runs):
-        rt = Runtime(event)
-        threading.Thread(target=rt.serve_forever, daemon=True).start()
-        env["AWS_LAMBDA_RUNTIME_API"] = f"127.0.0.1:{rt.server_address[1]}"
-        rt.started = time.perf_counter()
-        proc = subprocess.Popen(RUNNER + [binary(name)], env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        try:
-            if not rt.done.wait(30):
-                raise SystemExit(f"{name}: no answer in 30 s")
-        finally:
-            proc.kill()
-            proc.wait()
-            rt.shutdown()
-            rt.server_close()
-        inits.append(rt.init_ms)
-        firsts.append(rt.first_ms)
-    return statistics.median(inits), statistics.median(firsts), summary(*rt.answer)
+        for warm in (False, True):
+            init, first, answer = one_run(name, event, {**base, "DYNAMODB_WARM_UP": "1" if warm else "0"})
+            seen[warm].append((init, first, first - init))
+    medians = {warm: tuple(statistics.median(x[i] for x in runs_) for i in range(3)) for warm, runs_ in seen.items()}
+    return medians, summary(*answer)
 
 
 def summary(kind, body):
@@ -184,13 +199,15 @@ def main(runs, only=None):
     if missing:
         raise SystemExit(f"no build of {', '.join(missing)} at {BINARY}: cargo build --release --workspace")
     known = events()
-    print("| function | binary (stripped) | init p50 | first answer p50 | its answer |")
-    print("|---|---:|---:|---:|---|")
+    print("| function | binary (stripped) | init p50 (warm-up off / on) | first answer p50 (off / on) "
+          "| the first invocation alone p50 (off / on) | its answer |")
+    print("|---|---:|---:|---:|---:|---|")
     for name in functions:
         size = os.path.getsize(binary(name)) / 1e6
-        init, first, status = measure(name, known.get(name, {}), runs)
+        m, status = measure(name, known.get(name, {}), runs)
         mark = "" if name in known else " *"
-        print(f"| `{name}` | {size:.1f} MB | {init:.0f} ms | {first:.0f} ms{mark} | {status} |")
+        cells = [f"{m[False][i]:.1f} / {m[True][i]:.1f} ms" for i in range(3)]
+        print(f"| `{name}` | {size:.2f} MB | {cells[0]} | {cells[1]}{mark} | {cells[2]} | {status} |")
 
 
 if __name__ == "__main__":

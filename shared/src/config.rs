@@ -42,6 +42,12 @@ pub struct Config {
     /// below it, one shard takes every write, and a drain reads it in one
     /// Query.
     pub ready_split_at: u64,
+    /// Whether init opens the DynamoDB connection with one read
+    /// (`DYNAMODB_WARM_UP`, default on; `DynamoStore::warm_up`). The local
+    /// stack turns it off: its recording proxy counts each action's
+    /// requests, and a new instance's read would count in whichever step
+    /// started it.
+    pub warm_up: bool,
 }
 
 impl Config {
@@ -65,6 +71,7 @@ impl Config {
             settings_cache_ms: number("SETTINGS_CACHE_SECS", 10)? * 1000,
             translate_timeout_ms: number("TRANSLATE_TIMEOUT_MS", 2000)?.clamp(1, 60_000) as u64,
             ready_split_at: number("READY_SPLIT_AT", 500)?.max(1) as u64,
+            warm_up: flag("DYNAMODB_WARM_UP", true)?,
         })
     }
 }
@@ -86,6 +93,7 @@ impl Config {
             settings_cache_ms: 0,
             translate_timeout_ms: 2000,
             ready_split_at: 500,
+            warm_up: false,
         }
     }
 }
@@ -130,6 +138,15 @@ pub async fn sdk() -> aws_config::SdkConfig {
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn flag(name: &str, default: bool) -> Result<bool> {
+    match var(name).as_deref().map(str::trim) {
+        None => Ok(default),
+        Some("1" | "true") => Ok(true),
+        Some("0" | "false") => Ok(false),
+        Some(v) => Err(Error::Internal(format!("{name} must be 1, 0, true or false, got {v:?}"))),
+    }
 }
 
 fn number(name: &str, default: i64) -> Result<i64> {

@@ -101,14 +101,24 @@ impl App {
             }
             TokenKeys::None => None,
         };
-        let keys = match source {
-            Some(source) => {
-                Some(Keyring::load(source, clock.clone(), config.key_refresh_secs * 1000).await?.with_lifetimes(
-                    Lifetimes { agent_secs: config.agent_token_ttl_secs, visitor_secs: config.visitor_token_ttl_secs },
-                ))
+        let lifetimes =
+            Lifetimes { agent_secs: config.agent_token_ttl_secs, visitor_secs: config.visitor_token_ttl_secs };
+        let keys = async {
+            match source {
+                Some(source) => Keyring::load(source, clock.clone(), config.key_refresh_secs * 1000)
+                    .await
+                    .map(|keys| Some(keys.with_lifetimes(lifetimes))),
+                None => Ok(None),
             }
-            None => None,
         };
+        // The DynamoDB connection opens while the keys load.
+        let warm = async {
+            if config.warm_up {
+                store.warm_up().await;
+            }
+        };
+        let (keys, ()) = tokio::join!(keys, warm);
+        let keys = keys?;
         let store: Arc<dyn Store> = Arc::new(store);
         let notify = Notifier::new(store.clone(), gateway.clone(), clock.clone());
         Ok(Arc::new(App {

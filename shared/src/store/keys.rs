@@ -91,6 +91,12 @@ pub const SEARCH: &str = "search";
 
 pub type Key = (String, String);
 
+/// A key no item has: a function's init reads it to open its connection
+/// to DynamoDB before its first request needs one (`DynamoStore::warm_up`).
+pub fn warm_up() -> Key {
+    ("WARM-UP".into(), "WARM-UP".into())
+}
+
 pub fn tenant(t: &str) -> Key {
     (format!("T#{t}"), "TENANT".into())
 }

@@ -58,6 +58,26 @@ impl DynamoStore {
         &self.client
     }
 
+    /// Opens the connection to DynamoDB (its TLS handshake, the SDK's
+    /// first-request set-up) in a function's init, so its first invocation
+    /// does not pay for it: one eventually consistent read of a key no item
+    /// has (half a read unit). Whatever the answer, even a refusal, the
+    /// connection is open; a failure is left for the first request to meet.
+    pub async fn warm_up(&self) {
+        let read = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(keys::warm_up())))
+            .projection_expression(keys::PK)
+            .send();
+        match tokio::time::timeout(std::time::Duration::from_secs(2), read).await {
+            Ok(Ok(_)) => tracing::debug!("dynamodb connection warmed"),
+            Ok(Err(e)) => tracing::debug!(error = %DisplayErrorContext(&e), "dynamodb warm-up answered with an error"),
+            Err(_) => tracing::warn!("dynamodb warm-up timed out"),
+        }
+    }
+
     /// An `UpdateItem` of `key`, ready to send through `write`.
     fn update_item(&self, key: Key, update: &Update, condition: Option<&Cond>) -> UpdateItemFluentBuilder {
         let r = Rendered::write(Some(update), condition);
