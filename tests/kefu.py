@@ -104,6 +104,18 @@ class Http:
         assert status in ((expect,) if isinstance(expect, int) else expect), (method, path, status, out)
         return out
 
+    async def pages(self, path, limit):
+        """Every page of a list (`path` with its query, if any), `limit`
+        items at a time, following `nextCursor`: the pages' items."""
+        pages, cursor, sep = [], None, "&" if "?" in path else "?"
+        while True:
+            page = await self.ok("GET", f"{path}{sep}limit={limit}" + (f"&cursor={cursor}" if cursor else ""))
+            assert len(page["items"]) <= limit, page
+            pages.append(page["items"])
+            cursor = page["nextCursor"]
+            if not cursor:
+                return pages
+
 
 class Ws:
     """A WebSocket client: `request` sends an action and waits for the frame

@@ -249,17 +249,10 @@ def test_a_drain_reads_a_few_candidates_whatever_the_staff_and_still_the_least_l
         # A tenant this large (READY_SPLIT_AT is 40 locally) spreads its open
         # sessions over 16 shards: an admin's pages still hold each once,
         # newest activity first, and a page reads a few entries a shard.
-        seen, cursor, pages = [], None, 0
         before = items_read("http-sessions")
-        while True:
-            page = await tenant.admin.ok("GET", "/sessions?scope=all&limit=7" + (f"&cursor={cursor}" if cursor else ""))
-            assert len(page["items"]) <= 7
-            seen += page["items"]
-            pages += 1
-            cursor = page["nextCursor"]
-            if not cursor:
-                break
+        listed = await tenant.admin.pages("/sessions?scope=all", 7)
         read = items_read("http-sessions") - before
+        seen, pages = sum(listed, []), len(listed)
         assert len({x["id"] for x in seen}) == len(seen) == staff
         activity = [x["lastActivityAt"] for x in seen]
         assert activity == sorted(activity, reverse=True), "newest activity first, across pages"
@@ -305,14 +298,7 @@ def test_a_large_tenants_queue_spreads_over_shards_and_still_drains_oldest_first
         assert sum(1 for ids in held.values() if ids) >= 8, held
 
         async def queue():
-            seen, cursor = [], None
-            while True:
-                page = await tenant.admin.ok("GET", "/queue?limit=5" + (f"&cursor={cursor}" if cursor else ""))
-                assert len(page["items"]) <= 5
-                seen += [x["sessionId"] for x in page["items"]]
-                cursor = page["nextCursor"]
-                if not cursor:
-                    return seen
+            return [x["sessionId"] for page in await tenant.admin.pages("/queue", 5) for x in page]
         assert await queue() == waiting, "oldest first, across the shards"
 
         # One agent of maximum 10 comes online: the drain takes the 10 oldest.
