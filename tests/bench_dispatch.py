@@ -158,7 +158,10 @@ async def burst(session, n):
 
 async def overflow(session, n):
     """2n visitors for n places: n assigned, n queued, then drained by closes."""
-    tenant, agents = await staffed(session, n, max_waiting=n)
+    # Room for the n that wait and more: a tenant past READY_SPLIT_AT holds
+    # maxWaiting per queue shard (docs/protocol.md), so a limit of exactly
+    # n would refuse a start whose shard filled first.
+    tenant, agents = await staffed(session, n, max_waiting=2 * n)
     vs = await visitors(tenant, 2 * n)
     elapsed, started = await start_all(vs)
     ids = [s["id"] for s in started]
