@@ -58,21 +58,18 @@ struct Sharded<'a> {
 }
 
 impl Sharded<'_> {
-    /// Place `a` comes before place `b` in the list's order.
-    fn before(&self, a: &str, b: &str) -> bool {
-        if self.oldest_first {
-            a < b
-        } else {
-            a > b
-        }
-    }
-
+    /// Places `a` and `b` in the list's order.
     fn order(&self, a: &str, b: &str) -> std::cmp::Ordering {
         if self.oldest_first {
             a.cmp(b)
         } else {
             b.cmp(a)
         }
+    }
+
+    /// Place `a` comes before place `b` in the list's order.
+    fn before(&self, a: &str, b: &str) -> bool {
+        self.order(a, b).is_lt()
     }
 }
 
